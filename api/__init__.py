@@ -1,0 +1,1 @@
+"""A thin FastAPI layer: serves read models and turns commands into events."""

@@ -1,0 +1,53 @@
+"""Dependency aliases: the pool, the producer, settings, and the consistency wait every read can take."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Header, Query, Request
+from psycopg_pool import AsyncConnectionPool
+
+from api.consistency import HEADER, decode_token, wait_applied
+from infra.settings import Settings
+from producers.producer import EventProducer
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    return request.app.state.pool  # type: ignore[no-any-return]
+
+
+def get_producer(request: Request) -> EventProducer:
+    return request.app.state.producer  # type: ignore[no-any-return]
+
+
+async def get_conn(pool: Annotated[AsyncConnectionPool, Depends(get_pool)]) -> AsyncIterator[psycopg.AsyncConnection]:
+    async with pool.connection() as conn:
+        yield conn
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+Pool = Annotated[AsyncConnectionPool, Depends(get_pool)]
+Producer = Annotated[EventProducer, Depends(get_producer)]
+DbConn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
+
+
+def consistent_with(projection: str, topics: tuple[str, ...]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A dependency that waits for a consistency token (header or ?after=) before the read runs."""
+
+    async def wait(
+        pool: Pool, settings: SettingsDep,
+        header: Annotated[str | None, Header(alias=HEADER, include_in_schema=True)] = None,
+        after: Annotated[str | None, Query(description="consistency token from a command's response",
+                                           max_length=20000)] = None,
+    ) -> None:
+        token = header or after
+        if token:
+            await wait_applied(pool, projection, topics, decode_token(token), settings.consistency_timeout_s)
+
+    return wait

@@ -1,0 +1,92 @@
+"""Request ids (also the events' correlation ids), access logs, latency metrics, and early body-size refusal."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.metrics import REQUEST_LATENCY
+
+log = structlog.get_logger("api.access")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    """Pure ASGI middleware: sets request id, refuses oversize bodies before reading them, times the request."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_prefix: str = "/api/files") -> None:
+        self.app, self.max_body, self.max_upload, self.upload_prefix = app, max_body, max_upload, upload_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        path: str = scope["path"]
+        limit = self.max_upload + 64 * 1024 if path.startswith(self.upload_prefix) else self.max_body
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                await _refuse(send_with_id, path, request_id, limit)
+                return
+            try:
+                await self.app(scope, _limited(receive, limit), send_with_id)
+            except BodyTooLarge:
+                await _refuse(send_with_id, path, request_id, limit)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            REQUEST_LATENCY.labels(scope["method"], template, str(status_holder["status"])).observe(elapsed)
+            log.info("request", method=scope["method"], path=path, status=status_holder["status"],
+                     ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge
+        return message
+
+    return wrapped
+
+
+async def _refuse(send: Any, path: str, request_id: str, limit: int) -> None:
+    import orjson
+
+    body = orjson.dumps({"type": "about:blank", "title": "Content Too Large", "status": 413,
+                         "detail": f"The request body is larger than {limit} bytes.", "instance": path,
+                         "request_id": request_id})
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

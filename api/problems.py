@@ -1,0 +1,66 @@
+"""RFC 9457 problem details for every error, and the handlers that make sure nothing else escapes."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise from a route to answer with problem+json."""
+
+    def __init__(self, status: int, detail: str, *, title: str | None = None, type_: str = "about:blank",
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.type = status, detail, type_
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_response(request: Request, status: int, detail: str, *, title: str | None = None,
+                     type_: str = "about:blank", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    body = {"type": type_, "title": title or HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "instance": request.url.path, **extra}
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        errors.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")),
+                       "type": str(err.get("type", ""))})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.detail, title=exc.title, type_=exc.type,
+                                headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(request, 422, "The request is not valid.", errors=_validation_errors(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", path=request.url.path)
+        return problem_response(request, 500, "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,97 @@
+"""The archived event history, for analysts: filter, page, fetch one."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from psycopg import sql
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from api.deps import DbConn, consistent_with
+from api.paging import decode_cursor, encode_cursor
+from api.problems import Problem
+from schemas.catalog import all_topics
+
+router = APIRouter(prefix="/api/events", tags=["events"])
+Consistent = Depends(consistent_with("archive", tuple(all_topics())))
+SELECT = sql.SQL('SELECT seq, topic, partition, "offset", timestamp_ms, value, headers, event_id, type, subject,'
+                 " recorded_at, envelope FROM event_archive")
+
+
+class ArchivedEvent(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    event_id: uuid.UUID | None
+    type: str | None
+    subject: str | None
+    envelope: dict[str, Any] | None
+    headers: dict[str, str] | None
+    raw_base64: str | None = None  # only for records that are not events (dead letters of malformed bytes)
+
+
+class EventPage(BaseModel):
+    items: list[ArchivedEvent]
+    next_cursor: str | None
+
+
+def to_event(row: dict[str, Any]) -> ArchivedEvent:
+    raw = None if row["envelope"] is not None or row["value"] is None else base64.b64encode(row["value"]).decode()
+    return ArchivedEvent(**{k: row[k] for k in ("topic", "partition", "offset", "timestamp_ms", "event_id", "type",
+                                                "subject", "envelope", "headers")}, raw_base64=raw)
+
+
+@router.get("", response_model=EventPage, dependencies=[Consistent])
+async def list_events(
+    conn: DbConn,
+    type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the API's word
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    topic: Annotated[str | None, Query(max_length=200)] = None,
+    recorded_from: datetime | None = None,
+    recorded_to: datetime | None = None,
+    order: Literal["newest", "oldest"] = "newest",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> EventPage:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    for column, value in (("type", type), ("subject", subject), ("topic", topic)):
+        if value is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    if recorded_from is not None:
+        where.append(sql.SQL("recorded_at >= %s"))
+        params.append(recorded_from)
+    if recorded_to is not None:
+        where.append(sql.SQL("recorded_at < %s"))
+        params.append(recorded_to)
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        if not isinstance(after, int):
+            raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.")
+        where.append(sql.SQL("seq < %s" if order == "newest" else "seq > %s"))
+        params.append(after)
+    direction = sql.SQL("DESC" if order == "newest" else "ASC")
+    query = SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) + sql.SQL(" ORDER BY seq {} LIMIT %s").format(
+        direction)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        rows = await cur.fetchall()
+    next_cursor = encode_cursor(rows[limit - 1]["seq"]) if len(rows) > limit else None
+    return EventPage(items=[to_event(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.get("/{event_id}", response_model=ArchivedEvent, dependencies=[Consistent])
+async def get_event(event_id: uuid.UUID, conn: DbConn) -> ArchivedEvent:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SELECT + sql.SQL(" WHERE event_id = %s ORDER BY seq LIMIT 1"), (event_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise Problem(404, f"No archived event {event_id}.")
+    return to_event(row)

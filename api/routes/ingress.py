@@ -1,0 +1,219 @@
+"""RF-ingress readings: submit, list, read, correct (If-Match), retract, history."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from api.consistency import HEADER, encode_token, wait_applied
+from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.ingress_models import Accepted, HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
+from api.paging import decode_cursor, encode_cursor
+from api.problems import Problem
+from producers.ingress import correct_reading, retract_reading, submit_reading
+from schemas.envelope import Envelope
+from schemas.ingress import IngressReading, SplitPlan
+from schemas.topics import INGRESS_EVALUATIONS, INGRESS_READINGS
+
+router = APIRouter(prefix="/api/ingress", tags=["ingress"])
+TOPICS = (INGRESS_READINGS, INGRESS_EVALUATIONS)
+Consistent = Depends(consistent_with("ingress", TOPICS))
+BAND = re.compile(r"^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$")
+ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+SELECT = sql.SQL("""
+SELECT r.id, r.version, r.customer_name, r.address, r.node_id, r.level_dbmv, r.freq_start_mhz, r.freq_end_mhz,
+       r.split_plan, r.test_point, r.home_connected, r.install_phase, r.technician, r.notes, r.attachments,
+       r.submitted_at, r.submitted_by, r.updated_at, r.retracted, e.limit_dbmv, e.exceeded_by_db, e.limit_rule
+FROM ingress_readings r
+LEFT JOIN ingress_limit_exceeded e ON e.reading_id = r.id AND e.version = r.version
+""")
+HISTORY = ("SELECT event_id, version, type, occurred_at, actor, applied, data FROM ingress_reading_history"
+           " WHERE reading_id = %s ORDER BY version, occurred_at, event_id")
+
+
+def to_out(row: dict[str, Any]) -> IngressReadingOut:
+    verdict = None
+    if row["limit_dbmv"] is not None:
+        verdict = LimitVerdict(limit_dbmv=row["limit_dbmv"], exceeded_by_db=row["exceeded_by_db"],
+                               limit_rule=row["limit_rule"])
+    return IngressReadingOut(**{k: v for k, v in row.items() if k in IngressReadingOut.model_fields},
+                             limit_exceeded=verdict)
+
+
+async def load(conn: DbConn, reading_id: uuid.UUID) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (reading_id,))
+        row = await cur.fetchone()
+    if row is None:
+        raise Problem(404, f"No ingress reading {reading_id}.")
+    if row["retracted"]:
+        raise Problem(410, f"Ingress reading {reading_id} was retracted; its history is kept.",
+                      history=f"/api/ingress/{reading_id}/history")
+    return row
+
+
+def parse_if_match(if_match: str | None, required: bool) -> int | None:
+    if if_match is None:
+        if required:
+            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
+        return None
+    match = ETAG.match(if_match.strip())
+    if not match:
+        raise Problem(400, "If-Match must be the ETag of the reading, e.g. \"3\".")
+    return int(match.group(1))
+
+
+async def accepted(request: Request, response: Response, pool: Pool, settings: SettingsDep, producer: Producer,
+                   event: Envelope, wait: bool) -> Accepted | IngressReadingOut:
+    position = await producer.emit(event)
+    token = encode_token([position])
+    response.headers[HEADER] = token
+    location = f"/api/ingress/{event.subject}"
+    if not wait:
+        response.status_code = 202
+        response.headers["Location"] = location
+        return Accepted(event_id=event.event_id, subject=event.subject, consistency_token=token, location=location)
+    await wait_applied(pool, "ingress", TOPICS, [position], settings.consistency_timeout_s)
+    async with pool.connection() as conn:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (uuid.UUID(event.subject),))
+            row = await cur.fetchone()
+        last = await (await conn.execute("SELECT last_event_id FROM ingress_readings WHERE id = %s",
+                                         (uuid.UUID(event.subject),))).fetchone()
+    if row is None or last is None or last[0] != event.event_id:
+        raise Problem(412, "Another change to this reading was applied first; read it again and retry.")
+    response.status_code = 200 if row["retracted"] else 201
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return to_out(row)
+
+
+@router.post("", response_model=Accepted | IngressReadingOut, status_code=202,
+             responses={201: {"model": IngressReadingOut}})
+async def submit(reading: IngressReading, request: Request, response: Response, pool: Pool,
+                 settings: SettingsDep, producer: Producer, wait: bool = False) -> Accepted | IngressReadingOut:
+    event = submit_reading(reading, actor=None, correlation_id=request.state.request_id)
+    return await accepted(request, response, pool, settings, producer, event, wait)
+
+
+@router.get("", response_model=IngressPage, dependencies=[Consistent])
+async def list_readings(
+    conn: DbConn,
+    node_id: Annotated[str | None, Query(max_length=64)] = None,
+    band: Annotated[str | None, Query(description="START-END in MHz; readings overlapping it")] = None,
+    split_plan: SplitPlan | None = None,
+    level_min: Annotated[float | None, Query(ge=-100, le=100)] = None,
+    level_max: Annotated[float | None, Query(ge=-100, le=100)] = None,
+    submitted_from: datetime | None = None,
+    submitted_to: datetime | None = None,
+    customer: Annotated[str | None, Query(max_length=200, description="substring of the customer name")] = None,
+    exceeded: bool | None = None,
+    sort: Literal["submitted_at", "level_dbmv"] = "submitted_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> IngressPage:
+    where: list[sql.Composable] = [sql.SQL("NOT r.retracted")]
+    params: list[Any] = []
+
+    def add(clause: str, *values: Any) -> None:
+        where.append(sql.SQL(clause))  # type: ignore[arg-type]
+        params.extend(values)
+
+    if node_id is not None:
+        add("r.node_id = %s", node_id)
+    if band is not None:
+        found = BAND.match(band)
+        if not found or float(found.group(1)) >= float(found.group(2)):
+            raise Problem(400, "band must be START-END in MHz with START < END, e.g. 5-42.")
+        add("r.freq_start_mhz < %s AND r.freq_end_mhz > %s", float(found.group(2)), float(found.group(1)))
+    if split_plan is not None:
+        add("r.split_plan = %s", split_plan.value)
+    if level_min is not None:
+        add("r.level_dbmv >= %s", level_min)
+    if level_max is not None:
+        add("r.level_dbmv <= %s", level_max)
+    if submitted_from is not None:
+        add("r.submitted_at >= %s", submitted_from)
+    if submitted_to is not None:
+        add("r.submitted_at < %s", submitted_to)
+    if customer:
+        add("lower(r.customer_name) LIKE %s", "%" + customer.lower().replace("%", r"\%").replace("_", r"\_") + "%")
+    if exceeded is not None:
+        add("e.reading_id IS NOT NULL" if exceeded else "e.reading_id IS NULL")
+    op = "<" if order == "desc" else ">"
+    if cursor:
+        key, last_id = decode_cursor(cursor, 2)
+        try:
+            value: Any = datetime.fromisoformat(key) if sort == "submitted_at" else float(key)
+            add(f"(r.{sort}, r.id) {op} (%s, %s)", value, uuid.UUID(str(last_id)))
+        except (TypeError, ValueError) as e:
+            raise Problem(400, "The cursor does not fit this sort; start again without it.") from e
+    direction = sql.SQL("DESC" if order == "desc" else "ASC")
+    query = (SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+             + sql.SQL(" ORDER BY {col} {d}, r.id {d} LIMIT %s").format(col=sql.Identifier("r", sort), d=direction))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        rows = await cur.fetchall()
+    items = [to_out(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(getattr(last, sort).isoformat() if sort == "submitted_at" else last.level_dbmv,
+                                    str(last.id))
+    return IngressPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{reading_id}", response_model=IngressReadingOut, dependencies=[Consistent])
+async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response) -> IngressReadingOut:
+    row = await load(conn, reading_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return to_out(row)
+
+
+@router.put("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
+            responses={201: {"model": IngressReadingOut}, 412: {}, 428: {}})
+async def correct(reading_id: uuid.UUID, reading: IngressReading, request: Request, response: Response,
+                  pool: Pool, settings: SettingsDep, producer: Producer,
+                  if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
+    seen = parse_if_match(if_match, required=True)
+    async with pool.connection() as conn:
+        current = await load(conn, reading_id)
+    if current["version"] != seen:
+        raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
+                      current_version=current["version"])
+    event = correct_reading(reading_id, current["version"], reading, actor=None,
+                            correlation_id=request.state.request_id)
+    return await accepted(request, response, pool, settings, producer, event, wait)
+
+
+@router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
+               responses={412: {}})
+async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
+                  producer: Producer, if_match: Annotated[str | None, Header()] = None,
+                  reason: Annotated[str, Query(max_length=1000)] = "", wait: bool = False) -> Accepted | IngressReadingOut:
+    seen = parse_if_match(if_match, required=False)
+    async with pool.connection() as conn:
+        current = await load(conn, reading_id)
+    if seen is not None and current["version"] != seen:
+        raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
+                      current_version=current["version"])
+    event = retract_reading(reading_id, current["version"], reason, actor=None,
+                            correlation_id=request.state.request_id)
+    return await accepted(request, response, pool, settings, producer, event, wait)
+
+
+@router.get("/{reading_id}/history", response_model=list[HistoryEntry], dependencies=[Consistent])
+async def history(reading_id: uuid.UUID, conn: DbConn) -> list[HistoryEntry]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(HISTORY, (reading_id,))
+        rows = await cur.fetchall()
+    if not rows:
+        raise Problem(404, f"No ingress reading {reading_id}.")
+    return [HistoryEntry(**r) for r in rows]

@@ -1,0 +1,1 @@
+"""What deployment needs: settings, embedded services, topics, logging, the CLI and the supervisor."""

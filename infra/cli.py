@@ -1,0 +1,182 @@
+"""The `opsledger` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from infra.logs import configure_logging
+from infra.settings import get_settings
+
+app = typer.Typer(help="Opsledger: event-sourced operations platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+events_app = typer.Typer(help="Look at topics.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (print figures; see BENCHMARKS.md).", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+@app.command()
+def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the history is empty")] = True) -> None:
+    """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
+    import signal
+
+    from infra.supervisor import shutdown, start_backbone, start_components, supervise
+
+    settings = _settings()
+    stopping = {"now": False}
+
+    def ask_stop(*_: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, ask_stop)
+    signal.signal(signal.SIGTERM, ask_stop)
+    stack = start_backbone(settings)
+    try:
+        start_components(stack)
+        if demo:
+            seeded = asyncio.run(_seed_if_empty(stack.settings))
+            if seeded:
+                console.print(f"seeded {seeded} demo ingress readings")
+        console.print(f"[bold green]Opsledger is up[/]: API {stack.api_url}  docs {stack.api_url}/docs  "
+                      f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
+                      "press Ctrl-C to stop (history and read models are kept).")
+        supervise(stack, stop=lambda: stopping["now"])
+    finally:
+        console.print("stopping: draining processors and projections …")
+        shutdown(stack)
+
+
+async def _seed_if_empty(settings) -> int:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from producers.demo import seed_demo
+    from producers.producer import EventProducer
+
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM event_archive WHERE type IS NOT NULL")).fetchone()
+    if row and row[0]:
+        return 0
+    producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence)
+    await producer.start()
+    try:
+        return await seed_demo(producer)
+    finally:
+        await producer.stop()
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)."""
+    from infra.components import run_api
+
+    run_api(_settings())
+
+
+@app.command()
+def processors() -> None:
+    """Run the Faust processors."""
+    from infra.components import run_processors
+
+    run_processors(_settings())
+
+
+@app.command()
+def projections(names: Annotated[list[str] | None, typer.Argument(help="projections to run; all by default")] = None
+                ) -> None:
+    """Run projections (all, or the ones named)."""
+    from infra.components import run_projections
+
+    asyncio.run(run_projections(_settings(), names or []))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply SQL migrations and create topics, then exit."""
+    from infra.components import prepare, require_backbone
+
+    settings = _settings()
+    require_backbone(settings)
+    asyncio.run(prepare(settings))
+    console.print("migrations applied, topics present")
+
+
+@app.command()
+def replay(projection: str) -> None:
+    """Rebuild PROJECTION from the start of its topics beside the live one, then swap atomically."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from infra.components import require_backbone
+    from projections.catalog import all_projections
+    from projections.replay import replay as run_replay
+
+    settings = _settings()
+    require_backbone(settings)
+    known = all_projections()
+    if projection not in known:
+        raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
+    started = time.perf_counter()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+               TextColumn("{task.fields[eps]:,.0f} events/s"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"replay {projection}", total=None, eps=0.0)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total,
+                            eps=done / max(1e-6, time.perf_counter() - started))
+
+        result = asyncio.run(run_replay(known[projection], bootstrap=settings.kafka_bootstrap_servers,
+                                        database_url=settings.database_url, on_progress=report))
+    console.print(f"replayed {result.events:,} events in {result.seconds:.2f} s "
+                  f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
+
+
+@events_app.command("tail")
+def events_tail(topic: str, from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+                limit: Annotated[int, typer.Option(help="stop after this many records (0: never)")] = 0) -> None:
+    """Print the events of TOPIC as JSON lines as they arrive."""
+    from infra.components import require_backbone
+    from infra.tail import tail
+
+    settings = _settings()
+    require_backbone(settings)
+    asyncio.run(tail(settings.kafka_bootstrap_servers, topic, from_beginning=from_beginning, limit=limit))
+
+
+@app.command()
+def catalog(out: Annotated[Path, typer.Option(help="where to write the AsyncAPI 3.0 document")] = Path(
+        "asyncapi.json")) -> None:
+    """Write the AsyncAPI 3.0 document of every topic and event."""
+    from schemas.asyncapi import write_document
+
+    write_document(out)
+    console.print(f"wrote {out}")
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(events: Annotated[int, typer.Option(help="events for the throughput runs")] = 100_000,
+                   json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Raw produce ceiling, end-to-end throughput, freshness at 2,000 events/s, replay speed."""
+    from infra.bench import run_pipeline_bench
+
+    run_pipeline_bench(events=events, json_only=json_out)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Each long-running component, runnable alone against external Kafka/Postgres (docker-compose does that)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import structlog
+
+from infra.settings import Settings
+from infra.topics import ensure_topics
+from producers.producer import EventProducer
+from projections.catalog import all_projections
+from projections.migrate import migrate
+from projections.runner import ProjectionRunner
+from schemas.catalog import all_topics
+
+log = structlog.get_logger(__name__)
+
+
+def require_backbone(settings: Settings) -> None:
+    if not settings.kafka_bootstrap_servers or not settings.database_url:
+        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set (or use `opsledger up`)")
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def prepare(settings: Settings) -> None:
+    """Migrations and topics: idempotent, safe for every component to run at start."""
+    await asyncio.to_thread(migrate, settings.database_url)
+    await ensure_topics(settings.kafka_bootstrap_servers, all_topics(), settings.topic_partitions,
+                        settings.topic_replication)
+
+
+async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None:
+    require_backbone(settings)
+    await prepare(settings)
+    available = all_projections()
+    unknown = set(names) - set(available)
+    if unknown:
+        raise SystemExit(f"unknown projection(s): {', '.join(sorted(unknown))}; known: {', '.join(available)}")
+    chosen = [available[n] for n in (names or available)]
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
+                             client_id="opsledger-projections")
+    await producer.start()
+    try:
+        runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
+                                    database_url=settings.database_url, deadletters=producer) for p in chosen]
+        log.info("projections.started", projections=[p.name for p in chosen])
+        await asyncio.gather(*(r.run(stop) for r in runners))
+    finally:
+        await producer.stop()
+    log.info("projections.stopped")
+
+
+def run_processors(settings: Settings) -> None:
+    require_backbone(settings)
+    asyncio.run(prepare(settings))
+    from faust import Worker
+
+    from processors.app import create_app
+
+    app = create_app(settings)
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+
+
+def run_api(settings: Settings) -> None:
+    require_backbone(settings)
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning",
+                access_log=False, lifespan="on")

@@ -1,0 +1,62 @@
+"""One Settings object, read from the environment once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # Where to find the backbone; empty means "start the embedded one" (opsledger up only).
+    kafka_bootstrap_servers: str = Field(default="", alias="KAFKA_BOOTSTRAP_SERVERS")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    # Apache Kafka supports idempotent producers; the embedded Tansu broker does not.
+    kafka_idempotence: bool = Field(default=False, alias="OPSLEDGER_KAFKA_IDEMPOTENCE")
+    topic_partitions: int = Field(default=4, ge=1, le=256, alias="OPSLEDGER_TOPIC_PARTITIONS")
+    topic_replication: int = Field(default=1, ge=1, le=5, alias="OPSLEDGER_TOPIC_REPLICATION")
+    # Short in dev so consumer groups join fast (Tansu waits half the session timeout).
+    kafka_session_timeout_s: float = Field(default=2.0, gt=0, alias="OPSLEDGER_KAFKA_SESSION_TIMEOUT_S")
+
+    data_dir: Path = Field(default=Path(".opsledger"), alias="OPSLEDGER_DATA_DIR")
+    files_dir: Path | None = Field(default=None, alias="OPSLEDGER_FILES_DIR")
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1, alias="OPSLEDGER_MAX_UPLOAD_BYTES")
+    allowed_upload_types: str = Field(
+        default="image/jpeg,image/png,image/webp,application/pdf,text/plain,text/csv",
+        alias="OPSLEDGER_ALLOWED_UPLOAD_TYPES",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, alias="OPSLEDGER_MAX_BODY_BYTES")
+
+    api_host: str = Field(default="127.0.0.1", alias="OPSLEDGER_API_HOST")
+    api_port: int = Field(default=8000, ge=0, le=65535, alias="OPSLEDGER_API_PORT")
+    consistency_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="OPSLEDGER_CONSISTENCY_TIMEOUT_S")
+    ready_max_lag: int = Field(default=10_000, ge=0, alias="OPSLEDGER_READY_MAX_LAG")
+
+    processor_id: str = Field(default="opsledger-processors", alias="OPSLEDGER_PROCESSOR_ID")
+    # Ingress limit lines: "start-end:dBmV" for every node, "node@start-end:dBmV" for one node, comma-separated.
+    ingress_limits: str = Field(
+        default="5-15:-10,15-42:-20,42-85:-25,85-204:-30", alias="OPSLEDGER_INGRESS_LIMITS"
+    )
+    log_level: str = Field(default="INFO", alias="OPSLEDGER_LOG_LEVEL")
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.files_dir or self.data_dir / "files"
+
+    @property
+    def upload_types(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.allowed_upload_types.split(",") if t.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def env_names() -> set[str]:
+    """Every environment variable the settings read (docker-compose is checked against this)."""
+    return {f.alias for f in Settings.model_fields.values() if f.alias}

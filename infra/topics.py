@@ -1,0 +1,72 @@
+"""Create the platform's topics explicitly, so partition counts are what keys and Faust expect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = structlog.get_logger(__name__)
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, replication: int = 1) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="opsledger-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+            except TopicAlreadyExistsError:
+                pass  # another component created it first
+            log.info("topics.created", topics=missing, partitions=partitions)
+        return missing
+    finally:
+        await admin.close()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[int]:
+    """The partitions of a topic, refreshing metadata until the broker knows it."""
+    for _ in range(attempts):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call for this
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} has no partitions (was it created?)")
+
+
+async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
+    """The next offset of every partition of these topics (where a caught-up consumer would stand).
+
+    Tansu 0.6 answers ListOffsets(latest) with the last *batch's* base offset + 1, which is too low
+    after batched produces; the high watermark in a fetch response is right. So: ask ListOffsets,
+    fetch from just below its answer, and take the fetch's high watermark (exact on Apache Kafka too).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
+                                max_partition_fetch_bytes=1024)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(name, p) for name in names for p in await partitions_of(consumer, name)]
+        if not partitions:
+            return {}
+        listed = await consumer.end_offsets(partitions)
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, max(0, listed[tp] - 1))
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while any(consumer.highwater(tp) is None for tp in partitions):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the broker did not report high watermarks in time")
+            await consumer.getmany(timeout_ms=50, max_records=1)
+        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
+    finally:
+        await consumer.stop()

@@ -1,0 +1,51 @@
+"""The one Faust app. Built by create_app() (never at import time) so settings decide the broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from infra.settings import Settings
+from processors import ingress
+from processors.codec import CODEC_NAME
+from schemas import topics
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.processor_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=False,  # topics are created by infra.topics with their partition counts
+        key_serializer="raw",
+        value_serializer=CODEC_NAME,
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=max(0.1, settings.kafka_session_timeout_s / 5),
+        broker_rebalance_timeout=max(1.0, settings.kafka_session_timeout_s * 2),
+        broker_commit_every=1000,
+        broker_commit_interval=0.5,
+        stream_wait_empty=False,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        producer_max_batch_size=256 * 1024,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=16384,
+    )
+    wire(app, settings)
+    return app
+
+
+def topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_serializer=CODEC_NAME, internal=False)
+
+
+def wire(app: faust.App, settings: Settings) -> None:
+    ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
+                     evaluations=topic(app, topics.INGRESS_EVALUATIONS),
+                     deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))

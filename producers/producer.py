@@ -1,0 +1,75 @@
+"""The one async producer: acks=all, retries, batching, keyed by subject so an aggregate's events stay in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from schemas.catalog import REGISTRY
+from schemas.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+
+class ProduceError(RuntimeError):
+    """The broker did not accept an event (after the producer's own retries)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an event landed: enough to wait for a projection to have applied it."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class EventProducer:
+    def __init__(self, bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5,
+                 client_id: str = "opsledger", on_produced: Callable[[str], None] | None = None) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=idempotence,
+            linger_ms=linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+            retry_backoff_ms=100,
+        )
+        self._on_produced = on_produced
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def emit(self, event: Envelope) -> Position:
+        return (await self.emit_many([event]))[0]
+
+    async def emit_many(self, events: Sequence[Envelope]) -> list[Position]:
+        """Send a batch; every event is acknowledged by the broker when this returns."""
+        try:
+            futures = [await self.send_raw(REGISTRY.topic_of(e), REGISTRY.encode(e), e.subject) for e in events]
+            results = await asyncio.gather(*futures)
+        except KafkaError as e:
+            log.error("produce.failed", error=str(e), events=len(events))
+            raise ProduceError(str(e)) from e
+        if self._on_produced:
+            for e in events:
+                self._on_produced(REGISTRY.topic_of(e))
+        return [Position(m.topic, m.partition, m.offset) for m in results]
+
+    async def send_raw(self, topic: str, value: bytes | None, key: str | bytes | None, *,
+                       partition: int | None = None, timestamp_ms: int | None = None,
+                       headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[object]:
+        """Queue one record; await the returned future for its metadata."""
+        kb = key.encode() if isinstance(key, str) else key
+        return await self._producer.send(topic, value, key=kb, partition=partition,
+                                         timestamp_ms=timestamp_ms, headers=headers)

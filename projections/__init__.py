@@ -1,0 +1,1 @@
+"""Projections: aiokafka consumers that build Postgres read models, offsets stored with the data."""

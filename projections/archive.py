@@ -1,0 +1,68 @@
+"""The event archive: every record of every topic (malformed ones too, as bytes), in broker order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from projections.records import Record, Tables
+from schemas.catalog import all_topics
+
+COPY_ARCHIVE = sql.SQL(
+    "COPY {archive} (topic, partition, \"offset\", timestamp_ms, key, value, headers, event_id, type, subject,"
+    " occurred_at, recorded_at, envelope) FROM STDIN"
+)
+
+
+def _clean(text: Any) -> str | None:
+    return text if isinstance(text, str) and "\x00" not in text and len(text) < 10_000 else None
+
+
+def envelope_columns(value: bytes | None) -> tuple[Any, ...]:
+    """(event_id, type, subject, occurred_at, recorded_at, envelope) when the bytes look like an event."""
+    if not value or b"\\u0000" in value:
+        return (None,) * 6
+    try:
+        body = orjson.loads(value)
+        if not isinstance(body, dict):
+            return (None,) * 6
+        return (
+            uuid.UUID(str(body.get("event_id"))),
+            _clean(body.get("type")),
+            _clean(body.get("subject")),
+            datetime.fromisoformat(str(body["occurred_at"])) if "occurred_at" in body else None,
+            datetime.fromisoformat(str(body["recorded_at"])) if "recorded_at" in body else None,
+            value.decode(),
+        )
+    except (ValueError, TypeError, UnicodeDecodeError, orjson.JSONDecodeError):
+        return (None,) * 6
+
+
+def headers_json(headers: tuple[tuple[str, bytes], ...]) -> str | None:
+    if not headers:
+        return None
+    return orjson.dumps({k: v.decode("utf-8", "replace").replace("\x00", "") for k, v in headers}).decode()
+
+
+class ArchiveProjection:
+    name = "archive"
+    tables = ("event_archive",)
+    decode = False
+
+    def __init__(self, topics: Sequence[str] | None = None) -> None:
+        self.topics = tuple(topics or all_topics())
+
+    async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
+        if not records:
+            return
+        async with conn.cursor() as cur:
+            async with cur.copy(COPY_ARCHIVE.format(archive=tables["event_archive"])) as copy:
+                for r in records:
+                    await copy.write_row((r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value,
+                                          headers_json(r.headers), *envelope_columns(r.value)))

@@ -1,0 +1,13 @@
+"""Every projection by name."""
+
+from __future__ import annotations
+
+from projections.archive import ArchiveProjection
+from projections.files import FilesProjection
+from projections.ingress import IngressProjection
+from projections.runner import Projection
+
+
+def all_projections() -> dict[str, Projection]:
+    found: list[Projection] = [ArchiveProjection(), IngressProjection(), FilesProjection()]
+    return {p.name: p for p in found}

@@ -1,0 +1,36 @@
+"""The event catalogue: every event type registered with its topic. Import this to get the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import topics
+from schemas.files import FileUploaded
+from schemas.ingress import (
+    IngressLimitExceeded,
+    IngressReadingCorrected,
+    IngressReadingRetracted,
+    IngressReadingSubmitted,
+)
+from schemas.registry import Registry
+
+
+def upcast_submitted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 readings had no install phase; they were all taken after the install."""
+    reading = dict(data.get("reading", {}))
+    reading.setdefault("install_phase", "after")
+    return {**data, "reading": reading}
+
+
+REGISTRY = Registry()
+REGISTRY.register(IngressReadingSubmitted, topics.INGRESS_READINGS, version=2,
+                  upcasters={1: upcast_submitted_v1_v2})
+REGISTRY.register(IngressReadingCorrected, topics.INGRESS_READINGS)
+REGISTRY.register(IngressReadingRetracted, topics.INGRESS_READINGS)
+REGISTRY.register(IngressLimitExceeded, topics.INGRESS_EVALUATIONS)
+REGISTRY.register(FileUploaded, topics.FILES)
+
+
+def all_topics() -> list[str]:
+    """Every topic the platform owns, the dead-letter topic included."""
+    return sorted({*REGISTRY.topics(), topics.DEADLETTER})

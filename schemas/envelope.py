@@ -1,0 +1,61 @@
+"""The one envelope every event travels in, plus id and clock helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from uuid6 import uuid7
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> uuid.UUID:
+    return uuid7()
+
+
+def derived_event_id(cause_id: uuid.UUID, derived_type: str) -> uuid.UUID:
+    """A UUIDv7 computed from the cause, so a redelivered input yields the same derived id.
+
+    The 48-bit timestamp is the cause's own (so ids still sort by time); the remaining bits
+    come from sha256(cause id + derived type) with the version and variant bits set.
+    """
+    cause_ms = cause_id.int >> 80
+    digest = int.from_bytes(hashlib.sha256(cause_id.bytes + derived_type.encode()).digest()[:10], "big")
+    value = (cause_ms << 80) | (0x7 << 76) | ((digest >> 68) & 0xFFF) << 64
+    value |= (0b10 << 62) | (digest & ((1 << 62) - 1))
+    return uuid.UUID(int=value)
+
+
+class Payload(BaseModel):
+    """Base of every event payload: frozen, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Envelope(BaseModel):
+    """Metadata common to every event; `data` holds the typed payload of `type`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=new_event_id)
+    type: str
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=utc_now)
+    recorded_at: datetime = Field(default_factory=utc_now)
+    source: str
+    subject: str = Field(min_length=1, max_length=200, description="aggregate key, also the Kafka key")
+    actor: str | None = None
+    correlation_id: str | None = None
+    causation_id: uuid.UUID | None = None
+    data: Payload
+
+    def wire_dict(self) -> dict[str, Any]:
+        body = self.model_dump(mode="json", exclude={"data"})
+        body["data"] = self.data.model_dump(mode="json")
+        return body

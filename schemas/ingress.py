@@ -1,0 +1,98 @@
+"""RF-ingress readings taken by technicians (see shared DOMAIN.md: levels in dBmV, frequencies in MHz)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from schemas.envelope import Payload
+
+SPLIT_UPPER_MHZ = {"sub": 42.0, "mid": 85.0, "high": 204.0}
+SHA256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class SplitPlan(StrEnum):
+    sub = "sub"
+    mid = "mid"
+    high = "high"
+
+
+class TestPoint(StrEnum):
+    __test__ = False  # not a pytest class
+    ground_block = "ground_block"
+    tap = "tap"
+    node = "node"
+    headend = "headend"
+
+
+class InstallPhase(StrEnum):
+    before = "before"
+    after = "after"
+
+
+class IngressReading(Payload):
+    """The fields a technician records for one ingress measurement."""
+
+    customer_name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=400)
+    node_id: str = Field(pattern=NODE_ID.pattern)
+    level_dbmv: float = Field(ge=-100, le=100, description="ingress level in dBmV")
+    freq_start_mhz: float = Field(ge=5, le=204)
+    freq_end_mhz: float = Field(ge=5, le=204)
+    split_plan: SplitPlan
+    test_point: TestPoint
+    home_connected: bool
+    install_phase: InstallPhase
+    technician: str = Field(min_length=1, max_length=100)
+    notes: str = Field(default="", max_length=4000)
+    attachments: tuple[SHA256, ...] = Field(default=(), max_length=20)
+
+    @model_validator(mode="after")
+    def _band_fits(self) -> IngressReading:
+        if self.freq_start_mhz >= self.freq_end_mhz:
+            raise ValueError("freq_start_mhz must be below freq_end_mhz")
+        upper = SPLIT_UPPER_MHZ[self.split_plan]
+        if self.freq_end_mhz > upper:
+            raise ValueError(f"a {self.split_plan}-split upstream ends at {upper:g} MHz")
+        return self
+
+
+class IngressReadingSubmitted(Payload):
+    """A technician submitted a new ingress reading (version 1 of the reading)."""
+
+    reading_id: uuid.UUID
+    version: int = Field(default=1, ge=1, le=1)
+    reading: IngressReading
+
+
+class IngressReadingCorrected(Payload):
+    """A reading was replaced by a corrected one; `version` is the reading's new version."""
+
+    reading_id: uuid.UUID
+    version: int = Field(ge=2)
+    reading: IngressReading
+
+
+class IngressReadingRetracted(Payload):
+    """A reading was withdrawn: gone from lists, kept in history."""
+
+    reading_id: uuid.UUID
+    version: int = Field(ge=2)
+    reason: str = Field(default="", max_length=1000)
+
+
+class IngressLimitExceeded(Payload):
+    """Derived: a reading's level is above the limit line for its band (and node)."""
+
+    reading_id: uuid.UUID
+    version: int = Field(ge=1)
+    node_id: str
+    level_dbmv: float
+    limit_dbmv: float
+    exceeded_by_db: float
+    limit_rule: str
