@@ -15,15 +15,15 @@ from producers.producer import EventProducer
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_pool(request: Request) -> AsyncConnectionPool:
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return request.app.state.pool
 
 
 def get_producer(request: Request) -> EventProducer:
-    return request.app.state.producer  # type: ignore[no-any-return]
+    return request.app.state.producer
 
 
 async def get_conn(pool: Annotated[AsyncConnectionPool, Depends(get_pool)]) -> AsyncIterator[psycopg.AsyncConnection]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 import psycopg
@@ -61,7 +62,7 @@ async def restore_broker(bootstrap: str, database_url: str) -> int:
     return restored
 
 
-async def _check(pending: list, topic: str, partition: int) -> int:  # type: ignore[type-arg]
+async def _check(pending: list[tuple[int, Any]], topic: str, partition: int) -> int:
     """Wait for a run of sends and verify each landed at its archived offset."""
     results = await asyncio.gather(*(f for _, f in pending))
     for (wanted, _), meta in zip(pending, results, strict=True):

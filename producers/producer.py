@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -58,17 +59,17 @@ class EventProducer:
         try:
             futures = [await self.send_raw(REGISTRY.topic_of(e), REGISTRY.encode(e), e.subject) for e in events]
             results = await asyncio.gather(*futures)
-        except KafkaError as e:
-            log.error("produce.failed", error=str(e), events=len(events))
-            raise ProduceError(str(e)) from e
+        except KafkaError as err:
+            log.error("produce.failed", error=str(err), events=len(events))
+            raise ProduceError(str(err)) from err
         if self._on_produced:
-            for e in events:
-                self._on_produced(REGISTRY.topic_of(e))
+            for event in events:
+                self._on_produced(REGISTRY.topic_of(event))
         return [Position(m.topic, m.partition, m.offset) for m in results]
 
     async def send_raw(self, topic: str, value: bytes | None, key: str | bytes | None, *,
                        partition: int | None = None, timestamp_ms: int | None = None,
-                       headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[object]:
+                       headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
         """Queue one record; await the returned future for its metadata."""
         kb = key.encode() if isinstance(key, str) else key
         return await self._producer.send(topic, value, key=kb, partition=partition,

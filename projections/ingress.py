@@ -75,7 +75,8 @@ def next_head(head: Head | None, event: Envelope) -> Head | None:
 def row_of(reading_id: uuid.UUID, version: int, reading: IngressReading, event: Envelope,
            first_seen: datetime) -> dict[str, object]:
     row: dict[str, object] = {c: getattr(reading, c) for c in READING_COLUMNS}
-    row.update(id=reading_id, version=version, attachments=list(reading.attachments), split_plan=reading.split_plan.value,
+    row.update(id=reading_id, version=version, attachments=list(reading.attachments),
+               split_plan=reading.split_plan.value,
                test_point=reading.test_point.value, install_phase=reading.install_phase.value,
                submitted_at=first_seen, submitted_by=event.actor, updated_at=event.occurred_at, retracted=False,
                last_event_id=event.event_id)
@@ -90,7 +91,7 @@ class IngressProjection:
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
         events = [r.event for r in records if r.event is not None]
-        ids = list({e.data.reading_id for e in events if hasattr(e.data, "reading_id")})  # type: ignore[attr-defined]
+        ids = list({e.data.reading_id for e in events if hasattr(e.data, "reading_id")})
         if not ids:
             return
         heads: dict[uuid.UUID, Head | None] = {
@@ -131,7 +132,7 @@ class IngressProjection:
 
     async def _write(self, conn: psycopg.AsyncConnection, tables: Tables, full_rows: dict[uuid.UUID, dict[str, object]],
                      retractions: dict[uuid.UUID, tuple[int, datetime, uuid.UUID]],
-                     history: list[tuple[object, ...]], exceeded: list[tuple[object, ...]]) -> None:
+                     history: Sequence[tuple[object, ...]], exceeded: Sequence[tuple[object, ...]]) -> None:
         readings = tables["ingress_readings"]
         async with conn.cursor() as cur:
             if full_rows:

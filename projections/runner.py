@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import structlog
@@ -31,10 +31,14 @@ BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
 
 
 class Projection(Protocol):
-    name: str
-    topics: tuple[str, ...]
-    tables: tuple[str, ...]
-    decode: bool  # False: records are passed as they are (the archive keeps even malformed bytes)
+    @property
+    def name(self) -> str: ...
+    @property
+    def topics(self) -> tuple[str, ...]: ...
+    @property
+    def tables(self) -> tuple[str, ...]: ...
+    @property
+    def decode(self) -> bool: ...  # False: records are passed as they are (the archive keeps even malformed bytes)
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None: ...
 
@@ -102,7 +106,7 @@ class ProjectionRunner:
         return all(self.positions.get(tp, 0) >= end for tp, end in until.items())
 
     async def apply_batch(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer,
-                          batch: Mapping[TopicPartition, list]) -> None:  # type: ignore[type-arg]
+                          batch: Mapping[TopicPartition, list[Any]]) -> None:
         started = time.perf_counter()
         records: list[Record] = []
         for tp, messages in batch.items():

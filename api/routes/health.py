@@ -31,7 +31,7 @@ async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
                         for tp, end in ends.items() if tp.topic in projection.topics)
         for topic in projection.topics:
             consumed[(name, topic)] = sum(o for (p, t, _), o in applied.items() if p == name and t == topic)
-    records = {}
+    records: dict[str, int] = {}
     for tp, end in ends.items():
         records[tp.topic] = records.get(tp.topic, 0) + end
     return {"lag": lag, "consumed": consumed, "records": records}

@@ -123,7 +123,7 @@ async def list_readings(
     params: list[Any] = []
 
     def add(clause: str, *values: Any) -> None:
-        where.append(sql.SQL(clause))  # type: ignore[arg-type]
+        where.append(sql.SQL(clause))
         params.extend(values)
 
     if node_id is not None:
@@ -197,7 +197,8 @@ async def correct(reading_id: uuid.UUID, reading: IngressReading, request: Reque
                responses={412: {}})
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
                   producer: Producer, if_match: Annotated[str | None, Header()] = None,
-                  reason: Annotated[str, Query(max_length=1000)] = "", wait: bool = False) -> Accepted | IngressReadingOut:
+                  reason: Annotated[str, Query(max_length=1000)] = "",
+                  wait: bool = False) -> Accepted | IngressReadingOut:
     seen = parse_if_match(if_match, required=False)
     async with pool.connection() as conn:
         current = await load(conn, reading_id)

@@ -95,9 +95,10 @@ def test_compose_has_the_expected_services() -> None:
 def cli() -> Any:
     if not (ROOT / "infra" / "cli.py").exists():
         pytest.skip("infra/cli.py not written yet")
-    import infra.cli  # imported for real: a broken CLI must fail here, not skip
     import typer
     import typer.main
+
+    import infra.cli  # imported for real: a broken CLI must fail here, not skip
 
     assert isinstance(infra.cli.app, typer.Typer)
     return typer.main.get_command(infra.cli.app)

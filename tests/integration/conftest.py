@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Backbone, Stack, running_stack
+
+
+@pytest.fixture(scope="session")
+def stack(backbone: Backbone, session_dir: Path) -> Iterator[Stack]:
+    """projections, processors and the API as real processes, shared by the session's tests."""
+    with running_stack(backbone, session_dir) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=15) as client:
+        yield client

@@ -1,0 +1,134 @@
+"""Helpers shared by integration and e2e tests: the backbone, component processes, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from infra.embedded import free_port
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # the thing waited for may not exist yet
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Backbone:
+    bootstrap: str
+    database_url: str
+
+    def env(self, data_dir: Path, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLEDGER_", "KAFKA_", "DATABASE_"))}
+        env.update(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, DATABASE_URL=self.database_url,
+                   OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_LOG_LEVEL="INFO",
+                   OPSLEDGER_KAFKA_SESSION_TIMEOUT_S="2", PYTHONUNBUFFERED="1", **extra)
+        return env
+
+
+@dataclass
+class Component:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Component:
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", *self.args], env=self.env, cwd=ROOT,
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Stack:
+    """The components of the system running as real processes against a backbone."""
+
+    backbone: Backbone
+    data_dir: Path
+    api_port: int
+    components: dict[str, Component] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def env(self) -> dict[str, str]:
+        return self.backbone.env(self.data_dir, OPSLEDGER_API_PORT=str(self.api_port))
+
+    def start(self, name: str, *args: str) -> Component:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        component = Component(name, list(args or [name]), self.env(), self.data_dir / "logs" / f"{name}.log")
+        self.components[name] = component.start()
+        return component
+
+    def stop_all(self) -> None:
+        for component in self.components.values():
+            component.stop()
+
+
+@contextmanager
+def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = ("projections", "processors", "api")
+                  ) -> Iterator[Stack]:
+    stack = Stack(backbone, data_dir, free_port())
+    try:
+        for name in names:
+            stack.start(name)
+        if "api" in names:
+            def healthy() -> bool:
+                if not stack.components["api"].alive():
+                    raise AssertionError("api exited:\n" + stack.components["api"].log()[-3000:])
+                return httpx.get(f"{stack.api_url}/healthz", timeout=1).status_code == 200
+            wait_until(healthy, timeout=60, what="the API to answer /healthz")
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
