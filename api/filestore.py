@@ -24,11 +24,13 @@ def content_matches(content_type: str, head: bytes) -> bool:
     if content_type == "image/webp":
         return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     if content_type.startswith("text/"):
+        if b"\x00" in head:
+            return False
         try:
             head.decode("utf-8")
-        except UnicodeDecodeError as e:
-            return e.start > len(head) - 4  # a multi-byte character cut at the end of the sample
-        return b"\x00" not in head
+        except UnicodeDecodeError as e:  # only a multi-byte character cut at the end of the sample is fine
+            return e.reason == "unexpected end of data" and e.end == len(head)
+        return True
     return any(head.startswith(sig) for sig in SIGNATURES.get(content_type, ()))
 
 

@@ -17,4 +17,6 @@ EVENTS_CONSUMED = Gauge("opsledger_events_consumed", "Records each projection ha
                         ["projection", "topic"], registry=REGISTRY)
 PROJECTION_LAG = Gauge("opsledger_projection_lag", "Records not yet applied, per projection", ["projection"],
                        registry=REGISTRY)
+PROCESSOR_LAG = Gauge("opsledger_processor_lag", "Records the Faust processors have not committed yet",
+                      registry=REGISTRY)
 DEADLETTERED = Gauge("opsledger_deadlettered", "Records on the dead-letter topic", registry=REGISTRY)

@@ -116,7 +116,7 @@ def migrate() -> None:
 @app.command()
 def replay(projection: str) -> None:
     """Rebuild PROJECTION from the start of its topics beside the live one, then swap atomically."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from infra.components import require_backbone
     from projections.catalog import all_projections
@@ -128,7 +128,7 @@ def replay(projection: str) -> None:
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
     started = time.perf_counter()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[eps]:,.0f} events/s"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task(f"replay {projection}", total=None, eps=0.0)

@@ -23,13 +23,12 @@ import structlog
 from infra.embedded import EmbeddedBroker, EmbeddedDatabase, free_port, start_broker, start_database
 from infra.restore import clamp_projections, restore_broker, restore_group_offsets, save_group_offsets
 from infra.settings import Settings, env_names
-from infra.topics import end_offsets
+from infra.topics import end_offsets, group_lag
+from processors.inputs import PROCESSOR_INPUTS
 from projections.catalog import all_projections
 from schemas.catalog import all_topics
-from schemas.topics import INGRESS_READINGS
 
 log = structlog.get_logger(__name__)
-PROCESSOR_INPUTS = (INGRESS_READINGS,)
 COMPONENTS = ("projections", "processors", "api")
 
 
@@ -132,20 +131,8 @@ async def _drained(stack: Stack) -> bool:
 
 
 async def _processors_drained(stack: Stack) -> bool:
-    from aiokafka import AIOKafkaConsumer
-
     s = stack.settings
-    ends = await end_offsets(s.kafka_bootstrap_servers, PROCESSOR_INPUTS)
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, group_id=s.processor_id,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        for tp, end in ends.items():
-            if end and (await consumer.committed(tp) or 0) < end:
-                return False
-        return True
-    finally:
-        await consumer.stop()
+    return await group_lag(s.kafka_bootstrap_servers, s.processor_id, PROCESSOR_INPUTS) == 0
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -70,3 +70,17 @@ async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5
         return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
     finally:
         await consumer.stop()
+
+
+async def group_lag(bootstrap: str, group_id: str, names: Iterable[str]) -> int:
+    """Records on these topics not yet committed by a consumer group (the Faust processors)."""
+    ends = await end_offsets(bootstrap, names)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        lag = 0
+        for tp, end in ends.items():
+            lag += max(0, end - ((await consumer.committed(tp)) or 0))
+        return lag
+    finally:
+        await consumer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from schemas.envelope import Envelope, derived_event_id
@@ -35,7 +36,10 @@ def parse_limits(spec: str) -> tuple[LimitLine, ...]:
         start, dash, end = band.partition("-")
         if not sep or not dash:
             raise ValueError(f"limit line {part!r} is not [node@]START-END:DBMV")
-        line = LimitLine(float(start), float(end), float(limit), node or None)
+        numbers = (float(start), float(end), float(limit))
+        if not all(math.isfinite(n) for n in numbers):
+            raise ValueError(f"limit line {part!r}: numbers must be finite")
+        line = LimitLine(*numbers, node or None)
         if line.start_mhz >= line.end_mhz:
             raise ValueError(f"limit line {part!r}: start must be below end")
         lines.append(line)

@@ -82,7 +82,7 @@ class Registry:
             raise EventDecodeError(f"unknown event type {body.get('type')!r}")
         data = body.get("data")
         version = body.get("schema_version", 1)
-        if not isinstance(data, dict) or not isinstance(version, int):
+        if not isinstance(data, dict) or not isinstance(version, int) or isinstance(version, bool):
             raise EventDecodeError("data must be an object and schema_version an integer")
         if version > entry.version:
             raise EventDecodeError(f"{entry.name} v{version} is newer than this reader (v{entry.version})")

@@ -14,8 +14,8 @@ from tests.support import Backbone
 
 
 def _prepare(backbone: Backbone) -> None:
-    from infra.settings import Settings
     from infra.components import prepare
+    from infra.settings import Settings
 
     settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": backbone.bootstrap,
                                         "DATABASE_URL": backbone.database_url})

@@ -10,7 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api import metrics
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
-from infra.topics import end_offsets
+from infra.topics import end_offsets, group_lag
+from processors.inputs import PROCESSOR_INPUTS
 from projections.catalog import all_projections
 from schemas.catalog import all_topics
 from schemas.topics import DEADLETTER
@@ -34,7 +35,9 @@ async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
     records: dict[str, int] = {}
     for tp, end in ends.items():
         records[tp.topic] = records.get(tp.topic, 0) + end
-    return {"lag": lag, "consumed": consumed, "records": records}
+    settings = request.app.state.settings
+    processor_lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
+    return {"lag": lag, "consumed": consumed, "records": records, "processor_lag": processor_lag}
 
 
 @router.get("/healthz", tags=["health"])
@@ -51,7 +54,7 @@ async def readyz(request: Request, pool: Pool, settings: SettingsDep) -> dict[st
     behind = {p: n for p, n in state["lag"].items() if n > settings.ready_max_lag}
     if behind:
         raise Problem(503, f"Projections are behind by more than {settings.ready_max_lag} records.", lag=behind)
-    return {"status": "ready", "projection_lag": state["lag"]}
+    return {"status": "ready", "projection_lag": state["lag"], "processor_lag": state["processor_lag"]}
 
 
 @router.get("/metrics", response_class=Response)
@@ -65,6 +68,7 @@ async def prometheus(request: Request, pool: Pool) -> Response:
         for topic, count in state["records"].items():
             metrics.TOPIC_END_OFFSET.labels(topic).set(count)
         metrics.DEADLETTERED.set(state["records"].get(DEADLETTER, 0))
+        metrics.PROCESSOR_LAG.set(state["processor_lag"])
     except Exception:  # metrics still serve the process's own figures when the backbone is down
         pass
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

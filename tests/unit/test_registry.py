@@ -1,0 +1,210 @@
+"""The event registry: what goes on the wire comes back as the same event, and bad bytes fail loudly."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from schemas.catalog import REGISTRY
+from schemas.envelope import Envelope, Payload, derived_event_id
+from schemas.files import FileUploaded
+from schemas.ingress import (
+    IngressLimitExceeded,
+    IngressReadingCorrected,
+    IngressReadingRetracted,
+    IngressReadingSubmitted,
+)
+from schemas.registry import EventDecodeError, Registry
+from tests.factories import reading, reading_body
+
+READING_ID = uuid.UUID("01920000-0000-7000-8000-000000000001")
+SHA = "ab" * 32
+
+PAYLOADS: dict[type[Payload], Payload] = {
+    IngressReadingSubmitted: IngressReadingSubmitted(reading_id=READING_ID, reading=reading(attachments=(SHA,))),
+    IngressReadingCorrected: IngressReadingCorrected(reading_id=READING_ID, version=2,
+                                                     reading=reading(level_dbmv=-31.5)),
+    IngressReadingRetracted: IngressReadingRetracted(reading_id=READING_ID, version=3, reason="wrong house"),
+    IngressLimitExceeded: IngressLimitExceeded(reading_id=READING_ID, version=1, node_id="N1", level_dbmv=-5.0,
+                                               limit_dbmv=-10.0, exceeded_by_db=5.0, limit_rule="5-15:-10"),
+    FileUploaded: FileUploaded(sha256=SHA, size_bytes=1234, content_type="image/png", original_name="meter.png"),
+}
+
+
+def envelope_of(data: Payload, **meta: Any) -> Envelope:
+    return REGISTRY.event(data, source="tests.unit", subject=str(READING_ID), **meta)
+
+
+def wire_body(**overrides: Any) -> dict[str, Any]:
+    body = envelope_of(PAYLOADS[IngressReadingSubmitted]).wire_dict()
+    body.update(overrides)
+    return body
+
+
+def test_every_registered_type_has_a_sample_payload() -> None:
+    assert {t.model for t in REGISTRY.types()} == set(PAYLOADS)
+
+
+@pytest.mark.parametrize("model", list(PAYLOADS), ids=lambda m: m.__name__)
+def test_encode_then_decode_returns_the_same_event(model: type[Payload]) -> None:
+    event = envelope_of(PAYLOADS[model], actor="m.chen", correlation_id="req-1", causation_id=uuid.uuid4())
+
+    decoded = REGISTRY.decode(REGISTRY.encode(event))
+
+    assert decoded == event
+    assert type(decoded.data) is model
+    assert decoded.type == model.__name__
+    assert decoded.schema_version == REGISTRY.of(model).version
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (None, "empty message"),
+        (b"", "not JSON"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2, 3]", "not a JSON object"),
+        (b'"IngressReadingSubmitted"', "not a JSON object"),
+    ],
+)
+def test_decode_refuses_bytes_that_are_not_an_event_object(raw: bytes | None, message: str) -> None:
+    with pytest.raises(EventDecodeError, match=message):
+        REGISTRY.decode(raw)
+
+
+def test_decode_refuses_an_unknown_type_and_names_it() -> None:
+    with pytest.raises(EventDecodeError, match="unknown event type 'CylinderShipped'"):
+        REGISTRY.decode(orjson.dumps(wire_body(type="CylinderShipped")))
+
+
+def test_decode_refuses_a_missing_type() -> None:
+    body = wire_body()
+    del body["type"]
+    with pytest.raises(EventDecodeError, match="unknown event type None"):
+        REGISTRY.decode(orjson.dumps(body))
+
+
+@pytest.mark.parametrize("data", ["missing", None, "a string", [1, 2]])
+def test_decode_refuses_missing_or_non_object_data(data: Any) -> None:
+    body = wire_body()
+    if data == "missing":
+        del body["data"]
+    else:
+        body["data"] = data
+    with pytest.raises(EventDecodeError, match="data must be an object"):
+        REGISTRY.decode(orjson.dumps(body))
+
+
+@pytest.mark.parametrize("version", ["2", 2.0, None, [2], True])
+def test_decode_refuses_a_schema_version_that_is_not_an_integer(version: Any) -> None:
+    with pytest.raises(EventDecodeError, match="schema_version an integer"):
+        REGISTRY.decode(orjson.dumps(wire_body(schema_version=version)))
+
+
+def test_decode_refuses_a_schema_version_newer_than_the_reader() -> None:
+    with pytest.raises(EventDecodeError, match=r"IngressReadingSubmitted v3 is newer than this reader \(v2\)"):
+        REGISTRY.decode(orjson.dumps(wire_body(schema_version=3)))
+
+
+def test_decode_refuses_an_invalid_payload_and_names_the_field() -> None:
+    body = wire_body()
+    body["data"]["reading"]["level_dbmv"] = 500
+    with pytest.raises(EventDecodeError, match="invalid IngressReadingSubmitted.*level_dbmv"):
+        REGISTRY.decode(orjson.dumps(body))
+
+
+def test_decode_refuses_an_invalid_envelope_field() -> None:
+    with pytest.raises(EventDecodeError, match="subject"):
+        REGISTRY.decode(orjson.dumps(wire_body(subject="")))
+
+
+def test_a_v1_submission_without_install_phase_is_upcast_to_v2_after_install() -> None:
+    v1_reading = reading_body()
+    del v1_reading["install_phase"]
+    body = wire_body(schema_version=1, data={"reading_id": str(READING_ID), "version": 1, "reading": v1_reading})
+
+    decoded = REGISTRY.decode(orjson.dumps(body))
+
+    assert decoded.schema_version == 2
+    assert isinstance(decoded.data, IngressReadingSubmitted)
+    assert decoded.data.reading.install_phase == "after"
+    assert decoded.data.reading.node_id == v1_reading["node_id"]
+    assert decoded.event_id == uuid.UUID(body["event_id"])
+
+
+def test_the_upcaster_keeps_an_install_phase_that_is_already_there() -> None:
+    body = wire_body(schema_version=1, data={"reading_id": str(READING_ID), "version": 1,
+                                             "reading": reading_body(install_phase="before")})
+
+    decoded = REGISTRY.decode(orjson.dumps(body))
+
+    assert isinstance(decoded.data, IngressReadingSubmitted)
+    assert decoded.data.reading.install_phase == "before"
+
+
+def test_an_older_version_without_an_upcaster_is_refused() -> None:
+    body = envelope_of(PAYLOADS[IngressLimitExceeded]).wire_dict()
+    body["schema_version"] = 0
+    with pytest.raises(EventDecodeError, match="no upcaster for IngressLimitExceeded v0"):
+        REGISTRY.decode(orjson.dumps(body))
+
+
+def test_envelope_and_payload_are_frozen() -> None:
+    retraction = IngressReadingRetracted(reading_id=READING_ID, version=2, reason="wrong house")
+    event = envelope_of(retraction)
+    with pytest.raises(ValidationError):
+        event.subject = "someone-else"
+    with pytest.raises(ValidationError):
+        retraction.reason = "edited"
+    assert (event.subject, retraction.reason) == (str(READING_ID), "wrong house")
+
+
+def test_the_registry_refuses_a_type_registered_twice() -> None:
+    class SomethingHappened(Payload):
+        what: str
+
+    registry = Registry()
+    registry.register(SomethingHappened, "things")
+    with pytest.raises(ValueError, match="SomethingHappened registered twice"):
+        registry.register(SomethingHappened, "other.things")
+    assert registry.topics() == ["things"]
+
+
+uuid7_like = st.builds(
+    lambda ms, rand_a, rand_b: uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b),
+    st.integers(0, 2**48 - 1), st.integers(0, 2**12 - 1), st.integers(0, 2**62 - 1),
+)
+derived_types = st.text(min_size=1, max_size=40)
+
+
+@given(cause=uuid7_like, derived_type=derived_types)
+def test_derived_event_id_is_a_deterministic_uuid7_with_the_causes_timestamp(cause: uuid.UUID,
+                                                                            derived_type: str) -> None:
+    derived = derived_event_id(cause, derived_type)
+
+    assert derived == derived_event_id(cause, derived_type)
+    assert derived.version == 7
+    assert derived.variant == uuid.RFC_4122
+    assert derived.int >> 80 == cause.int >> 80
+    assert derived != cause
+
+
+@given(cause=uuid7_like, other=uuid7_like, derived_type=derived_types, other_type=derived_types)
+def test_derived_event_id_differs_for_a_different_cause_or_type(cause: uuid.UUID, other: uuid.UUID,
+                                                                derived_type: str, other_type: str) -> None:
+    if other != cause:
+        assert derived_event_id(cause, derived_type) != derived_event_id(other, derived_type)
+    if other_type != derived_type:
+        assert derived_event_id(cause, derived_type) != derived_event_id(cause, other_type)
+
+
+def test_derived_event_id_sorts_with_its_cause_by_time() -> None:
+    earlier = uuid.UUID("01920000-0000-7000-8000-000000000001")
+    later = uuid.UUID("01930000-0000-7000-8000-000000000001")
+    assert derived_event_id(earlier, "IngressLimitExceeded") < derived_event_id(later, "IngressLimitExceeded")
