@@ -38,8 +38,13 @@ def path_for(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256[2:4] / sha256
 
 
-def store(root: Path, source: BinaryIO, max_bytes: int) -> tuple[str, int, bytes]:
-    """Copy `source` into the store; returns (sha256, size, first bytes). Raises TooLarge past max_bytes."""
+class WrongContent(Exception):
+    pass
+
+
+def store(root: Path, source: BinaryIO, max_bytes: int, content_type: str) -> tuple[str, int]:
+    """Copy `source` into the store; returns (sha256, size). Raises TooLarge past max_bytes and WrongContent when
+    the bytes are not `content_type`; either way nothing is left behind."""
     root.mkdir(parents=True, exist_ok=True)
     digest, size, head = hashlib.sha256(), 0, b""
     fd, tmp_name = tempfile.mkstemp(dir=root, prefix=".upload-")
@@ -53,11 +58,13 @@ def store(root: Path, source: BinaryIO, max_bytes: int) -> tuple[str, int, bytes
                     head += chunk[: 512 - len(head)]
                 digest.update(chunk)
                 tmp.write(chunk)
+        if not content_matches(content_type, head):
+            raise WrongContent
         sha = digest.hexdigest()
         final = path_for(root, sha)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, final)  # same content, same name: a repeat upload is harmless
-        return sha, size, head
+        return sha, size
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

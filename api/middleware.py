@@ -16,10 +16,6 @@ log = structlog.get_logger("api.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class RequestContext:
     """Pure ASGI middleware: sets request id, refuses oversize bodies before reading them, times the request."""
 
@@ -47,14 +43,19 @@ class RequestContext:
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
+            if b"%00" in scope.get("query_string", b"") or "\x00" in path:
+                await _refuse(send_with_id, path, request_id, 400, "Bad Request",
+                              "The URL must not contain NUL characters.")
+                return
             declared = headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                await _refuse(send_with_id, path, request_id, limit)
+                await _refuse_size(send_with_id, path, request_id, limit)
                 return
-            try:
-                await self.app(scope, _limited(receive, limit), send_with_id)
-            except BodyTooLarge:
-                await _refuse(send_with_id, path, request_id, limit)
+            body = await _read_body(receive, limit) if scope["method"] in ("POST", "PUT", "PATCH") else None
+            if body is _TOO_LARGE:
+                await _refuse_size(send_with_id, path, request_id, limit)
+                return
+            await self.app(scope, _replay(body, receive) if body is not None else receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -65,28 +66,49 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+_TOO_LARGE = b"\x00too-large"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """Read the whole (bounded) body first, so an oversize chunked body is refused with 413 before any parsing."""
+    chunks: list[bytes] = []
     seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge
-        return message
+        if message["type"] != "http.request":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return _TOO_LARGE
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the client to disconnect, as Starlette expects
+
+    return replayed
 
 
-async def _refuse(send: Any, path: str, request_id: str, limit: int) -> None:
+async def _refuse_size(send: Any, path: str, request_id: str, limit: int) -> None:
+    await _refuse(send, path, request_id, 413, "Content Too Large", f"The request body is larger than {limit} bytes.")
+
+
+async def _refuse(send: Any, path: str, request_id: str, status: int, title: str, detail: str) -> None:
     import orjson
 
-    body = orjson.dumps({"type": "about:blank", "title": "Content Too Large", "status": 413,
-                         "detail": f"The request body is larger than {limit} bytes.", "instance": path,
+    body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path,
                          "request_id": request_id})
-    await send({"type": "http.response.start", "status": 413,
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})

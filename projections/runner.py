@@ -100,6 +100,29 @@ class ProjectionRunner:
         log.info("projection.assigned", projection=self.tracking, partitions=len(partitions),
                  resumed_from=sum(self.positions.values()))
 
+    async def _apply_or_isolate(self, conn: psycopg.AsyncConnection, records: list[Record]) -> None:
+        """Apply the batch; if it fails for a reason other than the database being gone, apply record by record
+        and dead-letter the ones that fail, so one poison event cannot stop the projection."""
+        try:
+            async with conn.transaction():  # a savepoint inside the batch transaction
+                await self.projection.apply(conn, records, self.tables)
+            return
+        except psycopg.OperationalError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure of one record must not stop the stream
+            log.warning("projection.batch_failed", projection=self.tracking, records=len(records), error=str(e))
+        for record in records:
+            try:
+                async with conn.transaction():
+                    await self.projection.apply(conn, [record], self.tables)
+            except psycopg.OperationalError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                await send_to_deadletter(self._deadletters, consumer=f"projection:{self.tracking}",
+                                         error=f"could not apply: {type(e).__name__}: {e}", topic=record.topic,
+                                         partition=record.partition, offset=record.offset, key=record.key,
+                                         value=record.value)
+
     def _reached(self, until: Mapping[TopicPartition, int] | None) -> bool:
         if until is None:
             return False
@@ -134,7 +157,7 @@ class ProjectionRunner:
                         self.positions[tp] = offset
                         consumer.seek(tp, offset)
                     return
-            await self.projection.apply(conn, records, self.tables)
+            await self._apply_or_isolate(conn, records)
             async with conn.cursor() as cur:
                 await cur.executemany(SAVE_OFFSETS, [(self.tracking, tp.topic, tp.partition, end)
                                                      for tp, end in ends.items()])

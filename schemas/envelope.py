@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from uuid6 import uuid7
 
 
@@ -32,10 +32,27 @@ def derived_event_id(cause_id: uuid.UUID, derived_type: str) -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+def _refuse_nul(value: Any) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_nul(item)
+
+
 class Payload(BaseModel):
-    """Base of every event payload: frozen, no unknown fields."""
+    """Base of every event payload: frozen, no unknown fields, no NUL characters (Postgres text refuses them)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _refuse_nul(data)
+        return data
 
 
 class Envelope(BaseModel):

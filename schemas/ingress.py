@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from schemas.envelope import Payload
 
@@ -42,9 +42,9 @@ class IngressReading(Payload):
     address: str = Field(min_length=1, max_length=400)
     node_id: str = Field(pattern=NODE_ID.pattern)
     level_dbmv: float = Field(ge=-100, le=100, description="ingress level in dBmV")
+    split_plan: SplitPlan
     freq_start_mhz: float = Field(ge=5, le=204)
     freq_end_mhz: float = Field(ge=5, le=204)
-    split_plan: SplitPlan
     test_point: TestPoint
     home_connected: bool
     install_phase: InstallPhase
@@ -52,14 +52,15 @@ class IngressReading(Payload):
     notes: str = Field(default="", max_length=4000)
     attachments: tuple[SHA256, ...] = Field(default=(), max_length=20)
 
-    @model_validator(mode="after")
-    def _band_fits(self) -> IngressReading:
-        if self.freq_start_mhz >= self.freq_end_mhz:
-            raise ValueError("freq_start_mhz must be below freq_end_mhz")
-        upper = SPLIT_UPPER_MHZ[self.split_plan]
-        if self.freq_end_mhz > upper:
-            raise ValueError(f"a {self.split_plan}-split upstream ends at {upper:g} MHz")
-        return self
+    @field_validator("freq_end_mhz")
+    @classmethod
+    def _band_fits(cls, end: float, info: ValidationInfo) -> float:
+        start, plan = info.data.get("freq_start_mhz"), info.data.get("split_plan")
+        if start is not None and start >= end:
+            raise ValueError("freq_end_mhz must be above freq_start_mhz")
+        if plan is not None and end > SPLIT_UPPER_MHZ[plan]:
+            raise ValueError(f"a {plan}-split upstream ends at {SPLIT_UPPER_MHZ[plan]:g} MHz")
+        return end
 
 
 class IngressReadingSubmitted(Payload):

@@ -73,7 +73,7 @@ async def list_events(
         params.append(recorded_to)
     if cursor:
         (after,) = decode_cursor(cursor, 1)
-        if not isinstance(after, int):
+        if not isinstance(after, int) or isinstance(after, bool):
             raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.")
         where.append(sql.SQL("seq < %s" if order == "newest" else "seq > %s"))
         params.append(after)

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 
 from api.consistency import HEADER, encode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
-from api.filestore import TooLarge, content_matches, path_for, store
+from api.filestore import TooLarge, WrongContent, path_for, store
 from api.ingress_models import Accepted
 from api.problems import Problem
 from schemas.catalog import REGISTRY
@@ -29,11 +29,12 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
         raise Problem(415, f"Files of type {content_type or 'unknown'!r} are not accepted; allowed: "
                            f"{', '.join(sorted(settings.upload_types))}.")
     try:
-        sha, size, head = await asyncio.to_thread(store, settings.upload_dir, file.file, settings.max_upload_bytes)
+        sha, size = await asyncio.to_thread(store, settings.upload_dir, file.file, settings.max_upload_bytes,
+                                            content_type)
     except TooLarge as e:
         raise Problem(413, f"Files may be at most {settings.max_upload_bytes} bytes.") from e
-    if not content_matches(content_type, head):
-        raise Problem(415, f"The content is not {content_type}.")
+    except WrongContent as e:
+        raise Problem(415, f"The content is not {content_type}.") from e
     name = (file.filename or "").replace("\x00", "")[-255:]
     event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
                            source="api.files", subject=sha, actor=None, correlation_id=request.state.request_id)

@@ -38,6 +38,11 @@ HISTORY = ("SELECT event_id, version, type, occurred_at, actor, applied, data FR
            " WHERE reading_id = %s ORDER BY version, occurred_at, event_id")
 
 
+def like_substring(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (backslash is LIKE's escape character)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def to_out(row: dict[str, Any]) -> IngressReadingOut:
     verdict = None
     if row["limit_dbmv"] is not None:
@@ -144,7 +149,7 @@ async def list_readings(
     if submitted_to is not None:
         add("r.submitted_at < %s", submitted_to)
     if customer:
-        add("lower(r.customer_name) LIKE %s", "%" + customer.lower().replace("%", r"\%").replace("_", r"\_") + "%")
+        add("lower(r.customer_name) LIKE %s", like_substring(customer.lower()))
     if exceeded is not None:
         add("e.reading_id IS NOT NULL" if exceeded else "e.reading_id IS NULL")
     op = "<" if order == "desc" else ">"

@@ -144,4 +144,4 @@ def test_a_hostile_file_name_is_never_used_as_a_path(api: httpx.Client, stack: S
     assert got.content == content
     assert "passwd" not in got.headers.get("content-disposition", "")
     assert path_for(store_dir(stack), sha).read_bytes() == content
-    assert not [p for p in stack.data_dir.rglob("passwd")]
+    assert not list(stack.data_dir.rglob("passwd"))

@@ -61,28 +61,37 @@ def test_projection_killed_at_random_points_ends_exactly_right(isolated: Backbon
     env = isolated.env(tmp_path)
     projection = Component("projections", ["projections", "ingress", "archive"], env, tmp_path / "projections.log")
     projection.start()
-    kills = []
-    done = threading.Event()
+    kills: list[int] = []  # archive progress at each kill
+    producing_done = threading.Event()
 
     def killer() -> None:
+        """After each restart, wait until the projection applied something new, then kill it at a random moment."""
         rng = random.Random(5)
         with psycopg.connect(isolated.database_url, autocommit=True) as conn:
-            while not done.is_set():
-                time.sleep(rng.uniform(0.4, 1.5))
-                if projection.alive():
-                    projection.kill()
-                    kills.append(conn.execute("SELECT count(*) FROM event_archive").fetchone()[0])  # type: ignore[index]
-                    projection.start()
+            def applied() -> int:
+                return conn.execute("SELECT count(*) FROM event_archive").fetchone()[0]  # type: ignore[index]
+
+            while len(kills) < 5:
+                before = applied()
+                deadline = time.monotonic() + 30
+                while applied() == before and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if before >= total or (producing_done.is_set() and applied() >= total):
+                    return
+                time.sleep(rng.uniform(0.0, 0.4))
+                projection.kill()
+                kills.append(applied())
+                projection.start()
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
         sent = asyncio.run(produce(isolated.bootstrap, rounds))
     finally:
-        done.set()
-        thread.join()
+        producing_done.set()
+        thread.join(timeout=180)
     assert sent == total
-    mid_stream = [applied for applied in kills if 0 < applied < total]
+    mid_stream = [at for at in kills if 0 < at < total]
     assert len(mid_stream) >= 3, f"the drill must kill the projection mid-stream; progress at kills: {kills}"
     if not projection.alive():
         projection.start()

@@ -51,14 +51,16 @@ def test_malformed_events_are_deadlettered_and_the_stream_goes_on(stack: Stack, 
     invalid = orjson.dumps({**orjson.loads(REGISTRY.encode(submit_reading(reading(), actor=None,
                                                                            correlation_id=None))),
                             "data": {"reading_id": "nope"}})
-    asyncio.run(send_poison(stack.backbone.bootstrap, key, [garbage, unknown, invalid]))
+    nul = REGISTRY.encode(submit_reading(reading(), actor=None, correlation_id=None)).replace(
+        b'"customer_name":"', b'"customer_name":"\\u0000')  # valid JSON, but Postgres text cannot hold NUL
+    asyncio.run(send_poison(stack.backbone.bootstrap, key, [garbage, unknown, invalid, nul]))
     after = api.post("/api/ingress", params={"wait": "true"}, json={**reading().model_dump(mode="json")})
     assert after.status_code == 201, after.text
 
     def both_consumers_parked_all_three() -> list[tuple[bytes, dict[str, str]]] | None:
         found = asyncio.run(deadletters_for(stack.backbone.bootstrap, key))
         consumers = {h["opsledger.dlq.consumer"] for _, h in found}
-        return found if len(found) >= 6 and len(consumers) >= 2 else None
+        return found if len(found) >= 8 and len(consumers) >= 2 else None
 
     found = wait_until(both_consumers_parked_all_three, timeout=30, what="dead letters from projection and processor")
     by_consumer: dict[str, list[bytes]] = {}
@@ -69,8 +71,8 @@ def test_malformed_events_are_deadlettered_and_the_stream_goes_on(stack: Stack, 
         assert headers["opsledger.dlq.error"]
     assert set(by_consumer) == {"projection:ingress", "processor:processors.ingress"}
     for values in by_consumer.values():
-        assert sorted(values) == sorted([garbage, unknown, invalid])  # the original bytes, each once
+        assert sorted(values) == sorted([garbage, unknown, invalid, nul])  # the original bytes, each once
 
     metrics = api.get("/metrics").text
-    assert any(line.startswith("opsledger_deadlettered ") and float(line.split()[1]) >= 6
+    assert any(line.startswith("opsledger_deadlettered ") and float(line.split()[1]) >= 8
                for line in metrics.splitlines())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.filestore import TooLarge, content_matches, path_for, store
+from api.filestore import TooLarge, WrongContent, content_matches, path_for, store
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(100)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(100)
@@ -89,10 +89,9 @@ def test_store_writes_the_content_under_its_sha256(tmp_path: Path) -> None:
     content = b"%PDF-1.7\n" + bytes(range(256)) * 10
     sha = hashlib.sha256(content).hexdigest()
 
-    stored_sha, size, head = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000)
+    stored_sha, size = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000, content_type="application/pdf")
 
     assert (stored_sha, size) == (sha, len(content))
-    assert head == content[:512]
     expected_path = tmp_path / sha[:2] / sha[2:4] / sha
     assert path_for(tmp_path, sha) == expected_path
     assert expected_path.read_bytes() == content
@@ -101,22 +100,22 @@ def test_store_writes_the_content_under_its_sha256(tmp_path: Path) -> None:
 
 def test_store_creates_the_root_when_missing(tmp_path: Path) -> None:
     root = tmp_path / "not" / "yet"
-    sha, _, _ = store(root, io.BytesIO(b"hello"), max_bytes=10)
+    sha, _ = store(root, io.BytesIO(b"hello"), max_bytes=10, content_type="text/plain")
     assert path_for(root, sha).read_bytes() == b"hello"
 
 
 def test_identical_content_is_stored_once(tmp_path: Path) -> None:
     content = b"the same photo twice" * 100
 
-    first = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000)
-    second = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000)
+    first = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000, content_type="text/plain")
+    second = store(tmp_path, io.BytesIO(content), max_bytes=1_000_000, content_type="text/plain")
 
     assert first == second
     assert files_under(tmp_path) == [path_for(tmp_path, first[0])]
 
 
 def test_content_of_exactly_max_bytes_is_accepted(tmp_path: Path) -> None:
-    sha, size, _ = store(tmp_path, io.BytesIO(b"x" * 64), max_bytes=64)
+    sha, size = store(tmp_path, io.BytesIO(b"x" * 64), max_bytes=64, content_type="text/plain")
     assert size == 64
     assert path_for(tmp_path, sha).exists()
 
@@ -126,12 +125,18 @@ def test_content_of_exactly_max_bytes_is_accepted(tmp_path: Path) -> None:
 def test_content_past_max_bytes_is_refused_and_leaves_nothing_behind(tmp_path: Path, size: int,
                                                                       max_bytes: int) -> None:
     with pytest.raises(TooLarge):
-        store(tmp_path, io.BytesIO(b"y" * size), max_bytes=max_bytes)
+        store(tmp_path, io.BytesIO(b"y" * size), max_bytes=max_bytes, content_type="text/plain")
     assert files_under(tmp_path) == []
 
 
 def test_a_refused_upload_leaves_earlier_files_alone(tmp_path: Path) -> None:
-    kept, _, _ = store(tmp_path, io.BytesIO(b"keep me"), max_bytes=10)
+    kept, _ = store(tmp_path, io.BytesIO(b"keep me"), max_bytes=10, content_type="text/plain")
     with pytest.raises(TooLarge):
-        store(tmp_path, io.BytesIO(b"far too large"), max_bytes=10)
+        store(tmp_path, io.BytesIO(b"far too large"), max_bytes=10, content_type="text/plain")
     assert files_under(tmp_path) == [path_for(tmp_path, kept)]
+
+
+def test_content_not_of_the_declared_type_is_refused_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(WrongContent):
+        store(tmp_path, io.BytesIO(b"plain words, not a PNG"), max_bytes=1000, content_type="image/png")
+    assert files_under(tmp_path) == []

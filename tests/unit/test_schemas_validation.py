@@ -51,7 +51,7 @@ def test_a_high_split_band_ending_above_204_mhz_is_refused() -> None:
 @pytest.mark.parametrize(("start", "end"), [(27.4, 27.4), (30.0, 27.4)])
 def test_a_band_whose_start_is_not_below_its_end_is_refused(start: float, end: float) -> None:
     error = refused(freq_start_mhz=start, freq_end_mhz=end)
-    assert "freq_start_mhz must be below freq_end_mhz" in str(error)
+    assert "freq_end_mhz must be above freq_start_mhz" in str(error)
 
 
 @pytest.mark.parametrize("level", [-100, 0, 100, -25.5])

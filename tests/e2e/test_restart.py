@@ -1,0 +1,87 @@
+"""Restart: `opsledger up` stopped with Ctrl-C and started again has the same history and read models, and new
+events keep flowing. The embedded broker keeps its log in memory, so this proves the restore."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infra.embedded import free_port
+from tests.factories import reading_body
+from tests.support import ROOT, wait_until
+
+
+def start_up(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLEDGER_", "KAFKA_", "DATABASE_"))}
+    env.update(OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_API_PORT=str(port), PYTHONUNBUFFERED="1")
+    log = open(data_dir.parent / f"up-{port}.log", "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200, timeout=90,
+               what="opsledger up to be ready")
+    return proc
+
+
+def stop_up(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert proc.wait(timeout=120) == 0
+
+
+def everything(api: httpx.Client) -> dict[str, Any]:
+    """The whole history and the ingress read model, as a user can see them."""
+    events, cursor = [], None
+    while True:
+        params = {"order": "oldest", "limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/api/events", params=params).json()
+        events += [(e["topic"], e["partition"], e["offset"], e["event_id"]) for e in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    readings, cursor = [], None
+    while True:
+        page = api.get("/api/ingress", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
+        readings += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    return {"events": events, "readings": sorted(readings, key=lambda r: r["id"])}
+
+
+def settled(api: httpx.Client) -> bool:
+    ready = api.get("/readyz").json()
+    return ready.get("processor_lag") == 0 and not any(ready.get("projection_lag", {"x": 1}).values())
+
+
+def test_stop_and_start_loses_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    proc = start_up(data_dir, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as api:
+            for level in (-40.0, -5.0, 3.5):  # the last two exceed their limit line: derived events too
+                assert api.post("/api/ingress", json=reading_body(level_dbmv=level)).status_code == 202
+            wait_until(lambda: settled(api), timeout=60, what="the stack to settle")
+            before = everything(api)
+    finally:
+        stop_up(proc)
+    assert len(before["readings"]) == 303  # 300 demo readings + 3
+    assert any(r["limit_exceeded"] for r in before["readings"])
+
+    proc = start_up(data_dir, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as api:
+            wait_until(lambda: settled(api), timeout=60, what="the restarted stack to settle")
+            after = everything(api)
+            assert after == before  # same history (same topic/partition/offset) and same read model
+            created = api.post("/api/ingress", params={"wait": "true"}, json=reading_body(level_dbmv=9.0))
+            assert created.status_code == 201, created.text
+            wait_until(lambda: api.get(f"/api/ingress/{created.json()['id']}").json()["limit_exceeded"],
+                       timeout=30, what="the processor to judge a reading produced after the restart")
+            wait_until(lambda: settled(api), timeout=60, what="the stack to settle again")
+            assert len(everything(api)["events"]) == len(before["events"]) + 2  # the reading and its verdict
+    finally:
+        stop_up(proc)
