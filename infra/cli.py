@@ -127,6 +127,9 @@ def replay(projection: str) -> None:
     known = all_projections()
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
+    from infra.components import tune_gc
+
+    tune_gc()
     started = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[eps]:,.0f} events/s"), TimeRemainingColumn())

@@ -35,7 +35,9 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger_ms=5,
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=16384,
+        stream_buffer_maxsize=65536,
+        broker_max_poll_records=5000,
+        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     wire(app, settings)
     return app

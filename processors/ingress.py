@@ -21,7 +21,7 @@ def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: 
 
     @app.agent(readings, name="ingress-limits")
     async def judge(stream: Any) -> None:
-        async for batch in stream.take_events(1000, within=0.02):
+        async for batch in stream.take_events(2000, within=0.02):
             for event in batch:
                 value = event.value
                 if isinstance(value, DecodeFailure):

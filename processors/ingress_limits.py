@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, derived_event_id
 from schemas.ingress import (
     IngressLimitExceeded,
@@ -68,8 +69,8 @@ def evaluate(event: Envelope, lines: tuple[LimitLine, ...], source: str) -> Enve
         level_dbmv=data.reading.level_dbmv, limit_dbmv=line.limit_dbmv,
         exceeded_by_db=round(data.reading.level_dbmv - line.limit_dbmv, 3), limit_rule=line.label,
     )
-    return Envelope(
-        event_id=derived_event_id(event.event_id, "IngressLimitExceeded"), type="IngressLimitExceeded",
-        occurred_at=event.occurred_at, source=source, subject=event.subject, actor=event.actor,
-        correlation_id=event.correlation_id, causation_id=event.event_id, data=derived,
+    return REGISTRY.event(
+        derived, event_id=derived_event_id(event.event_id, "IngressLimitExceeded"), occurred_at=event.occurred_at,
+        source=source, subject=event.subject, actor=event.actor, correlation_id=event.correlation_id,
+        causation_id=event.event_id,
     )

@@ -7,11 +7,11 @@ Every reading event names the version it creates, so duplicates and stale correc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import orjson
 import psycopg
 from psycopg import sql
 
@@ -32,23 +32,37 @@ READING_COLUMNS = (
 )
 ROW_COLUMNS = ("id", "version", *READING_COLUMNS, "submitted_at", "submitted_by", "updated_at", "retracted",
                "last_event_id")
+VERSION, SUBMITTED_AT, SUBMITTED_BY, UPDATED_AT, RETRACTED, LAST_EVENT = (
+    ROW_COLUMNS.index(c) for c in ("version", "submitted_at", "submitted_by", "updated_at", "retracted",
+                                   "last_event_id"))
+HISTORY_COLUMNS = ("event_id", "reading_id", "version", "type", "occurred_at", "actor", "applied", "envelope")
 
 LOAD_HEADS = sql.SQL("SELECT id, version, retracted FROM {readings} WHERE id = ANY(%s)")
-STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS ingress_stage (LIKE {readings}) ON COMMIT DELETE ROWS")
-COPY_STAGE = sql.SQL("COPY ingress_stage ({cols}) FROM STDIN")
-MERGE_STAGE = sql.SQL(
+STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
+COPY_STAGE = sql.SQL("COPY {stage} ({cols}) FROM STDIN")
+MERGE_READINGS = sql.SQL(
     "INSERT INTO {readings} ({cols}) SELECT {cols} FROM ingress_stage ON CONFLICT (id) DO UPDATE SET {updates}"
+)
+MERGE_HISTORY = sql.SQL(
+    "INSERT INTO {history} ({cols}) SELECT {cols} FROM ingress_history_stage ON CONFLICT (event_id) DO NOTHING"
 )
 RETRACT = sql.SQL(
     "UPDATE {readings} SET retracted = true, version = %s, updated_at = %s, last_event_id = %s WHERE id = %s"
 )
-INSERT_HISTORY = sql.SQL(
-    "INSERT INTO {history} (event_id, reading_id, version, type, occurred_at, actor, applied, data)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
-)
 INSERT_EXCEEDED = sql.SQL(
     "INSERT INTO {exceeded} (reading_id, version, limit_dbmv, exceeded_by_db, limit_rule, event_id)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (reading_id, version) DO NOTHING"
+)
+
+
+def _columns(names: Sequence[str]) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+# a correction keeps the first submission's time and author
+READING_UPDATES = sql.SQL(", ").join(
+    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+    for c in ROW_COLUMNS if c not in ("id", "submitted_at", "submitted_by")
 )
 
 
@@ -72,15 +86,13 @@ def next_head(head: Head | None, event: Envelope) -> Head | None:
     return None
 
 
-def row_of(reading_id: uuid.UUID, version: int, reading: IngressReading, event: Envelope,
-           first_seen: datetime) -> dict[str, object]:
-    row: dict[str, object] = {c: getattr(reading, c) for c in READING_COLUMNS}
-    row.update(id=reading_id, version=version, attachments=list(reading.attachments),
-               split_plan=reading.split_plan.value,
-               test_point=reading.test_point.value, install_phase=reading.install_phase.value,
-               submitted_at=first_seen, submitted_by=event.actor, updated_at=event.occurred_at, retracted=False,
-               last_event_id=event.event_id)
-    return row
+def row_of(reading_id: uuid.UUID, version: int, r: IngressReading, event: Envelope,
+           first_seen: datetime) -> list[object]:
+    """A row of ingress_readings, in ROW_COLUMNS order."""
+    return [reading_id, version, r.customer_name, r.address, r.node_id, r.level_dbmv, r.freq_start_mhz,
+            r.freq_end_mhz, r.split_plan.value, r.test_point.value, r.home_connected, r.install_phase.value,
+            r.technician, r.notes, list(r.attachments), first_seen, event.actor, event.occurred_at, False,
+            event.event_id]
 
 
 class IngressProjection:
@@ -90,68 +102,73 @@ class IngressProjection:
     decode = True
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
-        events = [r.event for r in records if r.event is not None]
-        ids = list({e.data.reading_id for e in events if hasattr(e.data, "reading_id")})
-        if not ids:
+        reading_events = [r for r in records if r.event is not None and hasattr(r.event.data, "reading_id")]
+        if not reading_events:
             return
-        heads: dict[uuid.UUID, Head | None] = {
-            i: Head(v, r) for i, v, r in await (await conn.execute(
+        ids = list({r.event.data.reading_id for r in reading_events})  # type: ignore[union-attr]
+        heads: dict[uuid.UUID, Head] = {
+            i: Head(v, retracted) for i, v, retracted in await (await conn.execute(
                 LOAD_HEADS.format(readings=tables["ingress_readings"]), (ids,))).fetchall()
         }
-        full_rows: dict[uuid.UUID, dict[str, object]] = {}
-        retractions: dict[uuid.UUID, tuple[int, datetime, uuid.UUID]] = {}
-        history, exceeded = [], []
-        for e in events:
+        rows: dict[uuid.UUID, list[object]] = {}  # readings whose whole row this batch (re)writes
+        retractions: dict[uuid.UUID, tuple[int, datetime, uuid.UUID]] = {}  # retractions of rows not in `rows`
+        history: list[tuple[object, ...]] = []
+        exceeded: list[tuple[object, ...]] = []
+        for record in reading_events:
+            e = record.event
+            assert e is not None
             data = e.data
             if isinstance(data, IngressLimitExceeded):
                 exceeded.append((data.reading_id, data.version, data.limit_dbmv, data.exceeded_by_db,
                                  data.limit_rule, e.event_id))
                 continue
-            rid: uuid.UUID = data.reading_id  # type: ignore[attr-defined]
+            assert isinstance(data, IngressReadingSubmitted | IngressReadingCorrected | IngressReadingRetracted)
+            rid = data.reading_id
             head = next_head(heads.get(rid), e)
-            history.append((e.event_id, rid, data.version, e.type, e.occurred_at, e.actor,  # type: ignore[attr-defined]
-                            head is not None, orjson.dumps(data.model_dump(mode="json")).decode()))
+            history.append((e.event_id, rid, data.version, e.type, e.occurred_at, e.actor, head is not None,
+                            (record.value or b"null").decode()))
             if head is None:
                 continue
             heads[rid] = head
             if isinstance(data, IngressReadingSubmitted):
-                full_rows[rid] = row_of(rid, 1, data.reading, e, e.occurred_at)
+                rows[rid] = row_of(rid, 1, data.reading, e, e.occurred_at)
             elif isinstance(data, IngressReadingCorrected):
-                first = full_rows[rid]["submitted_at"] if rid in full_rows else e.occurred_at
-                row = row_of(rid, data.version, data.reading, e, first)  # type: ignore[arg-type]
-                if rid in full_rows:
-                    row["submitted_by"] = full_rows[rid]["submitted_by"]
-                full_rows[rid] = row
+                row = row_of(rid, data.version, data.reading, e, e.occurred_at)
+                if rid in rows:  # submitted in this batch: keep its time and author
+                    row[SUBMITTED_AT], row[SUBMITTED_BY] = rows[rid][SUBMITTED_AT], rows[rid][SUBMITTED_BY]
+                rows[rid] = row
                 retractions.pop(rid, None)
-            elif rid in full_rows:
-                full_rows[rid] = {**full_rows[rid], "retracted": True, "version": data.version,  # type: ignore[attr-defined]
-                                  "updated_at": e.occurred_at, "last_event_id": e.event_id}
+            elif rid in rows:
+                row = rows[rid]
+                row[VERSION], row[UPDATED_AT], row[RETRACTED], row[LAST_EVENT] = (
+                    data.version, e.occurred_at, True, e.event_id)
             else:
-                retractions[rid] = (data.version, e.occurred_at, e.event_id)  # type: ignore[attr-defined]
-        await self._write(conn, tables, full_rows, retractions, history, exceeded)
+                retractions[rid] = (data.version, e.occurred_at, e.event_id)
+        await self._write(conn, tables, rows, retractions, history, exceeded)
 
-    async def _write(self, conn: psycopg.AsyncConnection, tables: Tables, full_rows: dict[uuid.UUID, dict[str, object]],
+    async def _write(self, conn: psycopg.AsyncConnection, tables: Tables, rows: dict[uuid.UUID, list[object]],
                      retractions: dict[uuid.UUID, tuple[int, datetime, uuid.UUID]],
                      history: Sequence[tuple[object, ...]], exceeded: Sequence[tuple[object, ...]]) -> None:
-        readings = tables["ingress_readings"]
+        readings, history_table = tables["ingress_readings"], tables["ingress_reading_history"]
         async with conn.cursor() as cur:
-            if full_rows:
-                await cur.execute(STAGE.format(readings=readings))
-                cols = sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS))
-                async with cur.copy(COPY_STAGE.format(cols=cols)) as copy:
-                    for row in full_rows.values():
-                        await copy.write_row([row[c] for c in ROW_COLUMNS])
-                # a correction keeps the first submission's time and author
-                updates = sql.SQL(", ").join(
-                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-                    for c in ROW_COLUMNS if c not in ("id", "submitted_at", "submitted_by")
-                )
-                await cur.execute(MERGE_STAGE.format(readings=readings, cols=cols, updates=updates))
+            if rows:
+                await copy_into_stage(cur, "ingress_stage", readings, ROW_COLUMNS, rows.values())
+                await cur.execute(MERGE_READINGS.format(readings=readings, cols=_columns(ROW_COLUMNS),
+                                                        updates=READING_UPDATES))
             if retractions:
                 await cur.executemany(RETRACT.format(readings=readings),
                                       [(v, at, eid, rid) for rid, (v, at, eid) in retractions.items()])
             if history:
-                await cur.executemany(INSERT_HISTORY.format(history=tables["ingress_reading_history"]), history)
+                await copy_into_stage(cur, "ingress_history_stage", history_table, HISTORY_COLUMNS, history)
+                await cur.execute(MERGE_HISTORY.format(history=history_table, cols=_columns(HISTORY_COLUMNS)))
             if exceeded:
                 await cur.executemany(INSERT_EXCEEDED.format(exceeded=tables["ingress_limit_exceeded"]), exceeded)
 
+
+async def copy_into_stage(cur: psycopg.AsyncCursor[Any], stage: str, like: sql.Identifier, columns: Sequence[str],
+                          rows: Iterable[Sequence[object]]) -> None:
+    """COPY rows into a transaction-scoped temp table shaped like `like`, to merge them with one statement."""
+    await cur.execute(STAGE.format(stage=sql.Identifier(stage), table=like))
+    async with cur.copy(COPY_STAGE.format(stage=sql.Identifier(stage), cols=_columns(columns))) as copy:
+        for row in rows:
+            await copy.write_row(row)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from uuid6 import uuid7
 
 
@@ -16,7 +16,7 @@ def utc_now() -> datetime:
 
 
 def new_event_id() -> uuid.UUID:
-    return uuid7()
+    return uuid.UUID(int=uuid7().int)  # a plain UUID: uuid6's subclass is not native to orjson
 
 
 def derived_event_id(cause_id: uuid.UUID, derived_type: str) -> uuid.UUID:
@@ -30,6 +30,9 @@ def derived_event_id(cause_id: uuid.UUID, derived_type: str) -> uuid.UUID:
     value = (cause_ms << 80) | (0x7 << 76) | ((digest >> 68) & 0xFFF) << 64
     value |= (0b10 << 62) | (digest & ((1 << 62) - 1))
     return uuid.UUID(int=value)
+
+
+NUL_CHECKED: dict[str, bool] = {"nul_checked": True}
 
 
 def _refuse_nul(value: Any) -> None:
@@ -50,8 +53,9 @@ class Payload(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        _refuse_nul(data)
+    def _no_nul(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context is not NUL_CHECKED:  # the registry already checked the raw bytes
+            _refuse_nul(data)
         return data
 
 

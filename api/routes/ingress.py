@@ -34,7 +34,8 @@ SELECT r.id, r.version, r.customer_name, r.address, r.node_id, r.level_dbmv, r.f
 FROM ingress_readings r
 LEFT JOIN ingress_limit_exceeded e ON e.reading_id = r.id AND e.version = r.version
 """)
-HISTORY = ("SELECT event_id, version, type, occurred_at, actor, applied, data FROM ingress_reading_history"
+HISTORY = ("SELECT event_id, version, type, occurred_at, actor, applied, envelope->'data' AS data"
+           " FROM ingress_reading_history"
            " WHERE reading_id = %s ORDER BY version, occurred_at, event_id")
 
 
