@@ -23,7 +23,8 @@ from infra.topics import partitions_of
 log = structlog.get_logger(__name__)
 
 ARCHIVE_SCAN = """
-SELECT topic, partition, "offset", timestamp_ms, key, value, headers FROM event_archive
+SELECT topic, partition, "offset", timestamp_ms, key, coalesce(value, convert_to(envelope::text, 'UTF8')), headers
+FROM event_archive
 ORDER BY topic, partition, "offset"
 """
 ARCHIVE_ENDS = 'SELECT topic, partition, max("offset") + 1 FROM event_archive GROUP BY topic, partition'

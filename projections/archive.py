@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,9 +25,12 @@ def _clean(text: Any) -> str | None:
     return text if isinstance(text, str) and "\x00" not in text and len(text) < 10_000 else None
 
 
+SURROGATE_OR_NUL = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")  # escapes Postgres text may refuse
+
+
 def envelope_columns(value: bytes | None) -> tuple[Any, ...]:
     """(event_id, type, subject, occurred_at, recorded_at, envelope) when the bytes look like an event."""
-    if not value or b"\\u0000" in value:
+    if not value or SURROGATE_OR_NUL.search(value):
         return (None,) * 6
     try:
         body = orjson.loads(value)
@@ -64,5 +68,7 @@ class ArchiveProjection:
         async with conn.cursor() as cur:
             async with cur.copy(COPY_ARCHIVE.format(archive=tables["event_archive"])) as copy:
                 for r in records:
-                    await copy.write_row((r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value,
-                                          headers_json(r.headers), *envelope_columns(r.value)))
+                    columns = envelope_columns(r.value)
+                    value = None if columns[-1] is not None else r.value  # an event's bytes are its envelope text
+                    await copy.write_row((r.topic, r.partition, r.offset, r.timestamp_ms, r.key, value,
+                                          headers_json(r.headers), *columns))

@@ -42,7 +42,7 @@ class EventPage(BaseModel):
 
 
 def to_event(row: dict[str, Any]) -> ArchivedEvent:
-    raw = None if row["envelope"] is not None or row["value"] is None else base64.b64encode(row["value"]).decode()
+    raw = None if row["value"] is None else base64.b64encode(row["value"]).decode()
     return ArchivedEvent(**{k: row[k] for k in ("topic", "partition", "offset", "timestamp_ms", "event_id", "type",
                                                 "subject", "envelope", "headers")}, raw_base64=raw)
 

@@ -16,14 +16,14 @@ CREATE TABLE event_archive (
     "offset"     bigint      NOT NULL,
     timestamp_ms bigint      NOT NULL,
     key          bytea,
-    value        bytea,
+    value        bytea,   -- the record's bytes when they are not an event; events are kept as `envelope` text
     headers      jsonb,
     event_id     uuid,
     type         text,
     subject      text,
     occurred_at  timestamptz,
     recorded_at  timestamptz,
-    envelope     jsonb,
+    envelope     json,    -- json keeps the exact text (so the bytes can be restored) and is cheap to insert
     PRIMARY KEY (topic, partition, "offset")
 );
 CREATE INDEX event_archive_event_id ON event_archive (event_id);

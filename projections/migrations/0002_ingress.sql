@@ -33,7 +33,7 @@ CREATE TABLE ingress_reading_history (
     occurred_at timestamptz NOT NULL,
     actor       text,
     applied     boolean     NOT NULL,
-    envelope    jsonb       NOT NULL
+    envelope    json        NOT NULL
 );
 CREATE INDEX ingress_reading_history_reading ON ingress_reading_history (reading_id, version);
 
