@@ -149,3 +149,26 @@ def test_other_registry_and_metadata() -> None:
     assert document["components"]["messages"]["Pinged"]["summary"] == "Someone pinged."
     for ref in all_refs(document):
         resolve(document, ref)
+
+
+def test_the_document_is_valid_against_the_official_asyncapi_3_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent.parent / "fixtures" / "asyncapi-3.0.0.schema.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(asyncapi_document()), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+
+
+def test_the_official_schema_catches_a_broken_document() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent.parent / "fixtures" / "asyncapi-3.0.0.schema.json").read_text())
+    broken = {**asyncapi_document(), "channels": {"x": {"address": 42}}}
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(broken))
