@@ -12,6 +12,7 @@ import asyncio
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -145,8 +146,6 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def spawn(name: str, env: dict[str, str], logs: Path) -> Any:
-    import subprocess
-
     with open(logs / f"{name}.log", "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "infra.cli", name], env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -192,14 +191,17 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
             "replay_eps": round(replayed.events / replayed.seconds),
             "cpus": os.cpu_count(),
         }
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
+        if not json_only:
+            print(f"logs and data in {root}", file=sys.stderr)
+        return result
     finally:
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(30)
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
         broker.stop()
         database.stop()
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    if not json_only:
-        print(f"logs and data in {root}", file=sys.stderr)
-    return result

@@ -174,6 +174,7 @@ def bench_pipeline(events: Annotated[int, typer.Option(help="events for the thro
     """Raw produce ceiling, end-to-end throughput, freshness at 2,000 events/s, replay speed."""
     from infra.bench import run_pipeline_bench
 
+    configure_logging("WARNING")
     run_pipeline_bench(events=events, json_only=json_out)
 
 
