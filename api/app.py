@@ -5,19 +5,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from psycopg_pool import AsyncConnectionPool
 
 from api import metrics
+from api.identity.principal import Limiter, authorize
+from api.identity.rules import RULES
 from api.middleware import RequestContext
 from api.problems import install_problem_handlers
-from api.routes import catalog, events, files, health, ingress
+from api.routes import api_keys, audit, auth, catalog, events, files, health, ingress
 from infra.settings import Settings
 from producers.producer import EventProducer
 
 
+def check_rules(app: FastAPI) -> None:
+    """Refuse to start when a route has no authorization rule (or a rule names no route)."""
+    routes = {(method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations}
+    missing, stale = routes - set(RULES), set(RULES) - routes
+    if missing or stale:
+        raise RuntimeError(f"authorization rules out of date: missing {sorted(missing)}, stale {sorted(stale)}")
+
+
 def create_app(settings: Settings) -> FastAPI:
+    if settings.jwt_secret is None:
+        raise SystemExit("OPSLEDGER_JWT_SECRET must be set (32+ random characters); `opsledger up` makes one")
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
@@ -26,7 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False)
         await pool.open(wait=True, timeout=30)
         await producer.start()
-        app.state.settings, app.state.pool, app.state.producer = settings, pool, producer
+        app.state.pool, app.state.producer = pool, producer
         try:
             yield
         finally:
@@ -34,12 +46,22 @@ def create_app(settings: Settings) -> FastAPI:
             await pool.close()
 
     app = FastAPI(
-        title="Opsledger", version="0.1.0", lifespan=lifespan, default_response_class=ORJSONResponse,
+        title="Opsledger", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)],
         description="Event-sourced operations platform. Commands answer 202 with a consistency token; pass it "
                     "to any read (header Opsledger-Consistency or ?after=) to read your own writes.",
     )
+    app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
-    for module in (ingress, files, events, health, catalog):
+    for module in (auth, api_keys, audit, ingress, files, events, health, catalog):
         app.include_router(module.router)
+    check_rules(app)
     app.add_middleware(RequestContext, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Opsledger-Consistency", "X-API-Key",
+                           "X-Request-ID"],
+            expose_headers=["ETag", "Location", "Opsledger-Consistency", "X-Request-ID", "Retry-After"],
+        )
     return app

@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.audit import record
 from api.metrics import REQUEST_LATENCY
 
 log = structlog.get_logger("api.access")
@@ -21,6 +22,11 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_prefix: str = "/api/files") -> None:
         self.app, self.max_body, self.max_upload, self.upload_prefix = app, max_body, max_upload, upload_prefix
+
+    @staticmethod
+    def _trust_forwarded(scope: Scope) -> bool:
+        settings = getattr(scope["app"].state, "settings", None) if "app" in scope else None
+        return bool(getattr(settings, "trust_forwarded", False))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,10 +41,15 @@ class RequestContext:
         started = time.perf_counter()
         status_holder = {"status": 500}
 
+        https = scope.get("scheme") == "https" or (self._trust_forwarded(scope)
+                                                   and headers.get("x-forwarded-proto") == "https")
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                response_headers = message.setdefault("headers", [])
+                response_headers.append((b"x-request-id", request_id.encode()))
+                response_headers.extend(security_headers(response_headers, https))
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -56,6 +67,7 @@ class RequestContext:
                 await _refuse_size(send_with_id, path, request_id, limit)
                 return
             await self.app(scope, _replay(body, receive) if body is not None else receive, send_with_id)
+            await record(scope, status_holder["status"], client_of(scope, headers, self._trust_forwarded(scope)))
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -67,6 +79,28 @@ class RequestContext:
 
 
 _TOO_LARGE = b"\x00too-large"
+# The docs page (Swagger UI) loads its script and styles from jsDelivr and runs one inline script.
+DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com;"
+            b" frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+def security_headers(response_headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+    content_type = next((v for k, v in response_headers if k.lower() == b"content-type"), b"")
+    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+             (b"x-frame-options", b"DENY"),
+             (b"content-security-policy", DOCS_CSP if content_type.startswith(b"text/html") else API_CSP)]
+    if https:
+        extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    return extra
+
+
+def client_of(scope: Scope, headers: dict[str, str], trust_forwarded: bool) -> str | None:
+    if trust_forwarded and headers.get("x-forwarded-for"):
+        return headers["x-forwarded-for"].split(",")[0].strip()[:100]
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -16,9 +16,11 @@ from infra.settings import get_settings
 app = typer.Typer(help="Opsledger: event-sourced operations platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 events_app = typer.Typer(help="Look at topics.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (print figures; see BENCHMARKS.md).", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
 
@@ -47,9 +49,15 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
     try:
         start_components(stack)
         if demo:
+            from api.identity.bootstrap import demo_admin
+
             seeded = asyncio.run(_seed_if_empty(stack.settings))
             if seeded:
                 console.print(f"seeded {seeded} demo ingress readings")
+            admin = asyncio.run(demo_admin(stack.settings.database_url))
+            if admin:
+                console.print(f"[bold]demo admin[/]: username [bold]{admin[0]}[/] password [bold]{admin[1]}[/] "
+                              "(shown only now; sign in with POST /api/auth/login)")
         console.print(f"[bold green]Opsledger is up[/]: API {stack.api_url}  docs {stack.api_url}/docs  "
                       f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
                       "press Ctrl-C to stop (history and read models are kept).")
@@ -144,6 +152,33 @@ def replay(projection: str) -> None:
                                         database_url=settings.database_url, on_progress=report))
     console.print(f"replayed {result.events:,} events in {result.seconds:.2f} s "
                   f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
+
+
+@users_app.command("create")
+def users_create(username: Annotated[str, typer.Option(help="3–32 letters, digits, '.', '_' or '-'")],
+                 role: Annotated[str, typer.Option(help="admin, operator, worker or viewer")] = "viewer") -> None:
+    """Create a user (the first admin comes from here). Password: $OPSLEDGER_NEW_USER_PASSWORD, or a prompt."""
+    import os
+
+    from pydantic import ValidationError
+
+    from api.identity.bootstrap import create_user
+    from api.identity.store import UsernameTaken
+    from projections.migrate import migrate
+
+    settings = _settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL must be set")
+    password = os.environ.get("OPSLEDGER_NEW_USER_PASSWORD") or typer.prompt(
+        "Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+    migrate(settings.database_url)
+    try:
+        user = asyncio.run(create_user(settings.database_url, username, password, role))
+    except ValidationError as e:
+        raise SystemExit("; ".join(str(err["msg"]) for err in e.errors())) from e
+    except UsernameTaken as e:
+        raise SystemExit(f"the username {username!r} is taken") from e
+    console.print(f"created {user.role} {user.username} ({user.id})")
 
 
 @events_app.command("tail")

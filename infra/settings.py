@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,9 +43,31 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", alias="OPSLEDGER_LOG_LEVEL")
 
+    # Identity. No default secret: the API refuses to start without one (`opsledger up` makes a random one).
+    jwt_secret: SecretStr | None = Field(default=None, alias="OPSLEDGER_JWT_SECRET")
+    jwt_issuer: str = Field(default="opsledger", alias="OPSLEDGER_JWT_ISSUER")
+    jwt_audience: str = Field(default="opsledger-api", alias="OPSLEDGER_JWT_AUDIENCE")
+    access_token_ttl_s: int = Field(default=900, ge=30, le=3600, alias="OPSLEDGER_ACCESS_TOKEN_TTL_S")
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300, alias="OPSLEDGER_REFRESH_TOKEN_TTL_S")
+    login_rate: str = Field(default="5/minute", alias="OPSLEDGER_LOGIN_RATE")
+    client_rate: str = Field(default="1200/minute", alias="OPSLEDGER_CLIENT_RATE")
+    cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
+    trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("OPSLEDGER_JWT_SECRET must be at least 32 characters")
+        return secret
+
     @property
     def upload_dir(self) -> Path:
         return self.files_dir or self.data_dir / "files"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def upload_types(self) -> frozenset[str]:

@@ -76,6 +76,10 @@ def start_backbone(settings: Settings) -> Stack:
         (data / "logs").mkdir(parents=True, exist_ok=True)
         stack.broker = start_broker(log_path=data / "logs" / "broker.log")
         stack.env["KAFKA_BOOTSTRAP_SERVERS"] = stack.broker.bootstrap
+    if settings.jwt_secret is None:
+        from api.identity.bootstrap import jwt_secret_in
+
+        stack.env["OPSLEDGER_JWT_SECRET"] = jwt_secret_in(data)
     if settings.api_port == 0:
         stack.env["OPSLEDGER_API_PORT"] = str(free_port())
     stack.env["OPSLEDGER_DATA_DIR"] = str(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import topics
+from schemas.audit import AuditRecorded
 from schemas.files import FileUploaded
 from schemas.ingress import (
     IngressLimitExceeded,
@@ -29,6 +30,7 @@ REGISTRY.register(IngressReadingCorrected, topics.INGRESS_READINGS)
 REGISTRY.register(IngressReadingRetracted, topics.INGRESS_READINGS)
 REGISTRY.register(IngressLimitExceeded, topics.INGRESS_EVALUATIONS)
 REGISTRY.register(FileUploaded, topics.FILES)
+REGISTRY.register(AuditRecorded, topics.AUDIT)
 
 
 def all_topics() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +37,10 @@ def wait_until(check: Callable[[], T], timeout: float = 20.0, interval: float = 
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {last!r}")
 
 
+JWT_SECRET = secrets.token_urlsafe(48)  # one per test run
+ADMIN_PASSWORD = secrets.token_urlsafe(24)
+
+
 @dataclass
 class Backbone:
     bootstrap: str
@@ -45,7 +50,8 @@ class Backbone:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLEDGER_", "KAFKA_", "DATABASE_"))}
         env.update(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, DATABASE_URL=self.database_url,
                    OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_LOG_LEVEL="INFO",
-                   OPSLEDGER_KAFKA_SESSION_TIMEOUT_S="2", PYTHONUNBUFFERED="1", **extra)
+                   OPSLEDGER_KAFKA_SESSION_TIMEOUT_S="2", OPSLEDGER_JWT_SECRET=JWT_SECRET, PYTHONUNBUFFERED="1",
+                   **extra)
         return env
 
 
@@ -94,9 +100,29 @@ class Stack:
     api_port: int
     components: dict[str, Component] = field(default_factory=dict)
 
+    admin_token: str = ""
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    def login(self, username: str, password: str) -> str:
+        answer = httpx.post(f"{self.api_url}/api/auth/login", json={"username": username, "password": password},
+                            timeout=15)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    def user(self, role: str) -> dict[str, str]:
+        """Headers of a new user with `role` (created by the admin through the API)."""
+        username, password = f"{role}-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+        made = httpx.post(f"{self.api_url}/api/auth/users", headers=bearer(self.admin_token), timeout=15,
+                          json={"username": username, "password": password, "role": role})
+        assert made.status_code == 201, made.text
+        return bearer(self.login(username, password))
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client signed in as the admin."""
+        return httpx.Client(base_url=self.api_url, headers=bearer(self.admin_token), **{"timeout": 15, **kwargs})
 
     def env(self) -> dict[str, str]:
         return self.backbone.env(self.data_dir, OPSLEDGER_API_PORT=str(self.api_port))
@@ -125,9 +151,26 @@ def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = (
                     raise AssertionError("api exited:\n" + stack.components["api"].log()[-3000:])
                 return httpx.get(f"{stack.api_url}/healthz", timeout=1).status_code == 200
             wait_until(healthy, timeout=60, what="the API to answer /healthz")
+            stack.admin_token = stack.login(*ensure_admin(backbone))
         yield stack
     finally:
         stack.stop_all()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ensure_admin(backbone: Backbone) -> tuple[str, str]:
+    """The test run's admin, created the way an operator would (the bootstrap path of `opsledger users create`)."""
+    from api.identity.bootstrap import create_user
+    from api.identity.store import UsernameTaken
+
+    try:
+        asyncio.run(create_user(backbone.database_url, "test-admin", ADMIN_PASSWORD, "admin"))
+    except UsernameTaken:
+        pass
+    return "test-admin", ADMIN_PASSWORD
 
 
 def run(coro: Any) -> Any:

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from api.consistency import HEADER, encode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.filestore import TooLarge, WrongContent, path_for, store
+from api.identity.principal import CurrentPrincipal
 from api.ingress_models import Accepted
 from api.problems import Problem
 from schemas.catalog import REGISTRY
@@ -23,7 +24,8 @@ SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 @router.post("", response_model=Accepted, status_code=202, responses={413: {}, 415: {}})
 async def upload(file: Annotated[UploadFile, File()], request: Request, response: Response, pool: Pool,
-                 settings: SettingsDep, producer: Producer, wait: bool = False) -> Accepted:
+                 settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
+                 wait: bool = False) -> Accepted:
     content_type = (file.content_type or "").split(";")[0].strip().lower()
     if content_type not in settings.upload_types:
         raise Problem(415, f"Files of type {content_type or 'unknown'!r} are not accepted; allowed: "
@@ -37,7 +39,8 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
         raise Problem(415, f"The content is not {content_type}.") from e
     name = (file.filename or "").replace("\x00", "")[-255:]
     event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
-                           source="api.files", subject=sha, actor=None, correlation_id=request.state.request_id)
+                           source="api.files", subject=sha, actor=principal.actor,
+                           correlation_id=request.state.request_id)
     position = await producer.emit(event)
     token = encode_token([position])
     response.headers[HEADER] = token
@@ -57,4 +60,4 @@ async def download(sha256: SHA, conn: DbConn, settings: SettingsDep) -> Response
     if row is None or not path.is_file():
         raise Problem(404, f"No file {sha256}.")
     return FileResponse(path, media_type=row[0], filename=f"{sha256}",
-                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, immutable"})
+                        headers={"Cache-Control": "private, immutable"})  # nosniff: api.middleware, on all

@@ -10,9 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
+from pydantic import Field
 
 from api.consistency import HEADER, encode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.identity.principal import CurrentPrincipal, Principal
+from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
 from api.ingress_models import Accepted, HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
@@ -44,6 +47,19 @@ def like_substring(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+class IngressReadingIn(IngressReading):
+    """A reading as submitted: `technician` defaults to the caller (and is always the caller for workers)."""
+
+    technician: str | None = Field(default=None, min_length=1, max_length=100)  # type: ignore[assignment]
+
+
+def as_reading(body: IngressReadingIn, principal: Principal) -> IngressReading:
+    technician = body.technician or principal.name
+    if principal.kind == "user" and principal.role not in EDITS_ALL_READINGS:
+        technician = principal.name
+    return IngressReading.model_validate({**body.model_dump(), "technician": technician})
+
+
 def to_out(row: dict[str, Any]) -> IngressReadingOut:
     verdict = None
     if row["limit_dbmv"] is not None:
@@ -53,11 +69,20 @@ def to_out(row: dict[str, Any]) -> IngressReadingOut:
                              limit_exceeded=verdict)
 
 
-async def load(conn: DbConn, reading_id: uuid.UUID) -> dict[str, Any]:
+def own_only(principal: Principal, roles: frozenset[str]) -> str | None:
+    """The actor whose readings alone this caller may touch, or None when it may touch all."""
+    if principal.kind == "user" and principal.role not in roles:
+        return principal.actor
+    return None
+
+
+async def load(conn: DbConn, reading_id: uuid.UUID, principal: Principal,
+               roles: frozenset[str] = SEES_ALL_READINGS) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (reading_id,))
         row = await cur.fetchone()
-    if row is None:
+    owner = own_only(principal, roles)
+    if row is None or (owner is not None and row["submitted_by"] != owner):  # others' readings do not exist here
         raise Problem(404, f"No ingress reading {reading_id}.")
     if row["retracted"]:
         raise Problem(410, f"Ingress reading {reading_id} was retracted; its history is kept.",
@@ -102,15 +127,16 @@ async def accepted(request: Request, response: Response, pool: Pool, settings: S
 
 @router.post("", response_model=Accepted | IngressReadingOut, status_code=202,
              responses={201: {"model": IngressReadingOut}})
-async def submit(reading: IngressReading, request: Request, response: Response, pool: Pool,
-                 settings: SettingsDep, producer: Producer, wait: bool = False) -> Accepted | IngressReadingOut:
-    event = submit_reading(reading, actor=None, correlation_id=request.state.request_id)
+async def submit(body: IngressReadingIn, request: Request, response: Response, pool: Pool, settings: SettingsDep,
+                 producer: Producer, principal: CurrentPrincipal, wait: bool = False) -> Accepted | IngressReadingOut:
+    event = submit_reading(as_reading(body, principal), actor=principal.actor, correlation_id=request.state.request_id)
     return await accepted(request, response, pool, settings, producer, event, wait)
 
 
 @router.get("", response_model=IngressPage, dependencies=[Consistent])
 async def list_readings(
     conn: DbConn,
+    principal: CurrentPrincipal,
     node_id: Annotated[str | None, Query(max_length=64)] = None,
     band: Annotated[str | None, Query(description="START-END in MHz; readings overlapping it")] = None,
     split_plan: SplitPlan | None = None,
@@ -132,6 +158,9 @@ async def list_readings(
         where.append(sql.SQL(clause))
         params.extend(values)
 
+    owner = own_only(principal, SEES_ALL_READINGS)
+    if owner is not None:
+        add("r.submitted_by = %s", owner)
     if node_id is not None:
         add("r.node_id = %s", node_id)
     if band is not None:
@@ -177,24 +206,25 @@ async def list_readings(
 
 
 @router.get("/{reading_id}", response_model=IngressReadingOut, dependencies=[Consistent])
-async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response) -> IngressReadingOut:
-    row = await load(conn, reading_id)
+async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response,
+                      principal: CurrentPrincipal) -> IngressReadingOut:
+    row = await load(conn, reading_id, principal)
     response.headers["ETag"] = f'"{row["version"]}"'
     return to_out(row)
 
 
 @router.put("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
             responses={201: {"model": IngressReadingOut}, 412: {}, 428: {}})
-async def correct(reading_id: uuid.UUID, reading: IngressReading, request: Request, response: Response,
-                  pool: Pool, settings: SettingsDep, producer: Producer,
+async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Request, response: Response,
+                  pool: Pool, settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
                   if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
     seen = parse_if_match(if_match, required=True)
     async with pool.connection() as conn:
-        current = await load(conn, reading_id)
+        current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
     if current["version"] != seen:
         raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
                       current_version=current["version"])
-    event = correct_reading(reading_id, current["version"], reading, actor=None,
+    event = correct_reading(reading_id, current["version"], as_reading(body, principal), actor=principal.actor,
                             correlation_id=request.state.request_id)
     return await accepted(request, response, pool, settings, producer, event, wait)
 
@@ -202,22 +232,28 @@ async def correct(reading_id: uuid.UUID, reading: IngressReading, request: Reque
 @router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
                responses={412: {}})
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
-                  producer: Producer, if_match: Annotated[str | None, Header()] = None,
+                  producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",
                   wait: bool = False) -> Accepted | IngressReadingOut:
     seen = parse_if_match(if_match, required=False)
     async with pool.connection() as conn:
-        current = await load(conn, reading_id)
+        current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
     if seen is not None and current["version"] != seen:
         raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
                       current_version=current["version"])
-    event = retract_reading(reading_id, current["version"], reason, actor=None,
+    event = retract_reading(reading_id, current["version"], reason, actor=principal.actor,
                             correlation_id=request.state.request_id)
     return await accepted(request, response, pool, settings, producer, event, wait)
 
 
 @router.get("/{reading_id}/history", response_model=list[HistoryEntry], dependencies=[Consistent])
-async def history(reading_id: uuid.UUID, conn: DbConn) -> list[HistoryEntry]:
+async def history(reading_id: uuid.UUID, conn: DbConn, principal: CurrentPrincipal) -> list[HistoryEntry]:
+    owner = own_only(principal, SEES_ALL_READINGS)
+    if owner is not None:
+        found = await (await conn.execute("SELECT submitted_by FROM ingress_readings WHERE id = %s",
+                                          (reading_id,))).fetchone()
+        if found is None or found[0] != owner:
+            raise Problem(404, f"No ingress reading {reading_id}.")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(HISTORY, (reading_id,))
         rows = await cur.fetchall()

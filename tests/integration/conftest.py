@@ -18,5 +18,5 @@ def stack(backbone: Backbone, session_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=15) as client:
+    with stack.client() as client:
         yield client

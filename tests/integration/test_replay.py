@@ -61,7 +61,7 @@ def test_rebuilt_projection_equals_live_row_for_row(stack: Stack, api: httpx.Cli
     stop = threading.Event()
 
     def keep_reading() -> None:
-        with httpx.Client(base_url=stack.api_url, timeout=10) as client:
+        with stack.client() as client:
             while not stop.is_set():
                 reads_during_replay.append(client.get("/api/ingress", params={"limit": 5}).status_code)
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.audit import AuditRecorded
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload, derived_event_id
 from schemas.files import FileUploaded
@@ -34,6 +35,9 @@ PAYLOADS: dict[type[Payload], Payload] = {
     IngressLimitExceeded: IngressLimitExceeded(reading_id=READING_ID, version=1, node_id="N1", level_dbmv=-5.0,
                                                limit_dbmv=-10.0, exceeded_by_db=5.0, limit_rule="5-15:-10"),
     FileUploaded: FileUploaded(sha256=SHA, size_bytes=1234, content_type="image/png", original_name="meter.png"),
+    AuditRecorded: AuditRecorded(actor="user:1", actor_name="m.chen", role="worker", action="POST /api/ingress",
+                                 subject="r-1", outcome="succeeded", status=202, client="127.0.0.1",
+                                 request_id="req-1"),
 }
 
 

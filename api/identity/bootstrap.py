@@ -1,0 +1,41 @@
+"""Creating users outside HTTP: the first admin (`opsledger users create`) and the demo admin of `opsledger up`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import psycopg
+
+from api.identity import store
+from api.identity.passwords import hash_password
+
+
+async def create_user(database_url: str, username: str, password: str, role: str) -> store.User:
+    from api.routes.auth import NewUser  # the same rules as the API: username pattern, length, not the username
+
+    NewUser.model_validate({"username": username, "password": password, "role": role})
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        return await store.create_user(conn, username, hash_password(password), role)
+
+
+async def demo_admin(database_url: str) -> tuple[str, str] | None:
+    """(username, password) of a new admin when there is none yet; the password is random and shown once."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        if await store.count_admins(conn):
+            return None
+    password = os.environ.get("OPSLEDGER_DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(18)
+    await create_user(database_url, "admin", password, "admin")
+    return "admin", password
+
+
+def jwt_secret_in(data_dir: Path) -> str:
+    """The signing secret of this data directory, made once at random (file mode 0600)."""
+    path = data_dir / "jwt-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

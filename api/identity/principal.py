@@ -1,0 +1,123 @@
+"""Who is calling: authenticate the request (Bearer JWT, or API key as Bearer or X-API-Key) and apply the rule."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from api.identity import store
+from api.identity.rules import RULES, Rule
+from api.identity.tokens import API_KEY_PREFIX, InvalidToken, decode_access_token
+from api.problems import Problem
+
+BEARER = {"WWW-Authenticate": 'Bearer realm="opsledger"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "user" or "key"
+    id: uuid.UUID
+    name: str
+    role: str | None  # users only
+    scopes: frozenset[str]  # keys only
+    token_jti: uuid.UUID | None = None
+    token_expires_at: datetime | None = None
+
+    @property
+    def actor(self) -> str:
+        """How events record who did it."""
+        return f"{self.kind}:{self.id}"
+
+
+class Limiter:
+    """Moving-window rate limits in this process (the `limits` library)."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def hit(self, rate: str, *keys: str) -> None:
+        item: RateLimitItem = parse(rate)
+        if not await self._limiter.hit(item, *keys):
+            reset_at, _ = await self._limiter.get_window_stats(item, *keys)
+            retry = max(1, int(reset_at - time.time()) + 1)
+            raise Problem(429, "Too many requests; slow down.", headers={"Retry-After": str(retry)},
+                          title="Too Many Requests")
+
+
+def client_address(request: Request) -> str:
+    if request.app.state.settings.trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def credentials(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate(request: Request) -> Principal | None:
+    secret = credentials(request)
+    if secret is None:
+        return None
+    settings = request.app.state.settings
+    async with request.app.state.pool.connection() as conn:
+        if secret.startswith(API_KEY_PREFIX):
+            key = await store.key_by_secret(conn, secret)
+            if key is None:
+                raise Problem(401, "The API key is not valid.", headers=BEARER)
+            return Principal("key", key["id"], key["name"], None, frozenset(key["scopes"]))
+        try:
+            claims = decode_access_token(secret, settings)
+        except InvalidToken as e:
+            raise Problem(401, "The access token is not valid.", headers=BEARER) from e
+        user = await store.user_by_id(conn, claims.user_id)
+        if user is None or not user.active or await store.access_revoked(conn, claims.jti):
+            raise Problem(401, "The access token is not valid.", headers=BEARER)
+        return Principal("user", user.id, user.username, user.role, frozenset(), claims.jti, claims.expires_at)
+
+
+def rule_for(request: Request) -> Rule | None:
+    route = request.scope.get("route")
+    return RULES.get((request.method, getattr(route, "path", "")))
+
+
+async def authorize(request: Request) -> Principal | None:
+    """The one place every route's rule is enforced; also the per-client rate cap."""
+    rule = rule_for(request)
+    if rule is None:
+        raise Problem(403, "This route has no authorization rule.")
+    settings = request.app.state.settings
+    principal = None if rule.public else await authenticate(request)
+    await request.app.state.limiter.hit(settings.client_rate, "client",
+                                        principal.actor if principal else client_address(request))
+    if rule.public:
+        return None
+    if principal is None:
+        raise Problem(401, "Sign in: send `Authorization: Bearer <token>` or an API key.", headers=BEARER)
+    allowed = (principal.role in rule.roles) if principal.kind == "user" else (rule.scope in principal.scopes)
+    if not allowed:
+        raise Problem(403, "You are not allowed to do this.")
+    request.state.principal = principal
+    return principal
+
+
+async def current_principal(request: Request) -> Principal:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Problem(401, "Sign in first.", headers=BEARER)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

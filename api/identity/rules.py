@@ -1,0 +1,62 @@
+"""THE authorization matrix: every route names the roles and the API-key scope that may call it.
+
+The app refuses to start when a route has no rule here (api.app.check_rules), so a new route cannot slip
+through unprotected. README.md shows the same matrix for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("admin", "operator", "worker", "viewer")
+SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
+          "scans:write", "metrics:write")
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    scope: str | None = None  # the API-key scope that grants it; None: no API key may call it
+    public: bool = False
+
+
+PUBLIC = Rule(frozenset(), public=True)
+ANY_USER = Rule(frozenset(ROLES))
+ADMIN = Rule(frozenset({"admin"}))
+READERS = frozenset(ROLES)
+WRITERS = frozenset({"admin", "operator", "worker"})
+ANALYSTS = frozenset({"admin", "operator", "viewer"})
+
+RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/asyncapi.json"): PUBLIC,
+    ("GET", "/metrics"): Rule(frozenset({"admin"}), "metrics:read"),
+    ("POST", "/api/auth/register"): PUBLIC,
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/refresh"): PUBLIC,
+    ("POST", "/api/auth/logout"): ANY_USER,
+    ("GET", "/api/auth/profile"): ANY_USER,
+    ("GET", "/api/auth/users"): ADMIN,
+    ("POST", "/api/auth/users"): ADMIN,
+    ("PATCH", "/api/auth/users/{user_id}"): ADMIN,
+    ("GET", "/api/auth/api-keys"): ADMIN,
+    ("POST", "/api/auth/api-keys"): ADMIN,
+    ("DELETE", "/api/auth/api-keys/{key_id}"): ADMIN,
+    ("POST", "/api/auth/api-keys/{key_id}/rotate"): ADMIN,
+    ("GET", "/api/audit"): ADMIN,
+    ("POST", "/api/ingress"): Rule(WRITERS, "ingress:write"),
+    ("GET", "/api/ingress"): Rule(READERS, "ingress:read"),
+    ("GET", "/api/ingress/{reading_id}"): Rule(READERS, "ingress:read"),
+    ("PUT", "/api/ingress/{reading_id}"): Rule(WRITERS, "ingress:write"),
+    ("DELETE", "/api/ingress/{reading_id}"): Rule(WRITERS, "ingress:write"),
+    ("GET", "/api/ingress/{reading_id}/history"): Rule(READERS, "ingress:read"),
+    ("POST", "/api/files"): Rule(WRITERS, "files:write"),
+    ("GET", "/api/files/{sha256}"): Rule(READERS, "files:read"),
+    ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
+    ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
+}
+
+# Where ownership matters: these roles see and change every reading; the others only their own.
+SEES_ALL_READINGS = frozenset({"admin", "operator", "viewer"})
+EDITS_ALL_READINGS = frozenset({"admin", "operator"})

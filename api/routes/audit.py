@@ -1,0 +1,87 @@
+"""The audit log (admins): filter by actor, action, outcome and time; newest first, cursor paging."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from psycopg import sql
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from api.deps import DbConn, consistent_with
+from api.paging import decode_cursor, encode_cursor
+from api.problems import Problem
+from schemas.topics import AUDIT
+
+router = APIRouter(prefix="/api/audit", tags=["audit"])
+SELECT = sql.SQL("SELECT event_id, occurred_at, actor, role, action, subject, outcome, status, client, request_id,"
+                 " details FROM audit_log")
+
+
+class AuditEntry(BaseModel):
+    event_id: uuid.UUID
+    occurred_at: datetime
+    actor: str | None
+    role: str | None
+    action: str
+    subject: str | None
+    outcome: str
+    status: int | None
+    client: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None
+
+
+@router.get("", response_model=AuditPage, dependencies=[Depends(consistent_with("audit", (AUDIT,)))])
+async def audit_log(
+    conn: DbConn,
+    actor: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=200, description="substring, e.g. '/api/ingress'")] = None,
+    outcome: Literal["succeeded", "refused", "denied", "failed"] | None = None,
+    occurred_from: datetime | None = None,
+    occurred_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> AuditPage:
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[Any] = []
+    if actor is not None:
+        where.append(sql.SQL("actor = %s"))
+        params.append(actor)
+    if action is not None:
+        where.append(sql.SQL("strpos(action, %s) > 0"))
+        params.append(action)
+    if outcome is not None:
+        where.append(sql.SQL("outcome = %s"))
+        params.append(outcome)
+    if occurred_from is not None:
+        where.append(sql.SQL("occurred_at >= %s"))
+        params.append(occurred_from)
+    if occurred_to is not None:
+        where.append(sql.SQL("occurred_at < %s"))
+        params.append(occurred_to)
+    if cursor:
+        at, last = decode_cursor(cursor, 2)
+        try:
+            where.append(sql.SQL("(occurred_at, event_id) < (%s, %s)"))
+            params += [datetime.fromisoformat(str(at)), uuid.UUID(str(last))]
+        except ValueError as e:
+            raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.") from e
+    query = SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) + sql.SQL(
+        " ORDER BY occurred_at DESC, event_id DESC LIMIT %s")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*params, limit + 1])
+        rows = await cur.fetchall()
+    items = [AuditEntry(**r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = encode_cursor(items[-1].occurred_at.isoformat(), str(items[-1].event_id))
+    return AuditPage(items=items, next_cursor=next_cursor)
