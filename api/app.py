@@ -13,7 +13,7 @@ from api import metrics
 from api.identity.principal import Limiter, authorize
 from api.identity.rules import RULES
 from api.middleware import RequestContext
-from api.problems import install_problem_handlers
+from api.problems import COMMON_PROBLEMS, install_problem_handlers
 from api.routes import api_keys, audit, auth, catalog, events, files, health, ingress
 from infra.settings import Settings
 from producers.producer import EventProducer
@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="Opsledger", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)],
+        responses=COMMON_PROBLEMS,
         description="Event-sourced operations platform. Commands answer 202 with a consistency token; pass it "
                     "to any read (header Opsledger-Consistency or ?after=) to read your own writes.",
     )

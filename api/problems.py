@@ -10,13 +10,33 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producers.producer import ProduceError
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, the body of every error."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": ProblemDetails.model_json_schema()}}
+# Every route may answer with these (authentication, authorization, validation, limits, a consistency wait, outage).
+COMMON_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": HTTPStatus(status).phrase, "content": _PROBLEM_CONTENT}
+    for status in (400, 401, 403, 404, 409, 410, 412, 413, 415, 422, 428, 429, 503, 504)
+}
 
 
 class Problem(Exception):

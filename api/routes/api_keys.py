@@ -68,7 +68,7 @@ async def list_keys(pool: Pool) -> list[KeyOut]:
         return [KeyOut(**row) for row in await store.list_api_keys(conn)]
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response, responses={404: {}})
+@router.delete("/{key_id}", status_code=204, response_class=Response)
 async def revoke_key(key_id: uuid.UUID, pool: Pool) -> Response:
     async with pool.connection() as conn:
         if not await store.revoke_api_key(conn, key_id):
@@ -76,7 +76,7 @@ async def revoke_key(key_id: uuid.UUID, pool: Pool) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{key_id}/rotate", response_model=KeyCreated, status_code=201, responses={404: {}, 409: {}})
+@router.post("/{key_id}/rotate", response_model=KeyCreated, status_code=201)
 async def rotate_key(key_id: uuid.UUID, principal: CurrentPrincipal, pool: Pool, response: Response,
                      body: Rotation | None = None) -> KeyCreated:
     """A new key with the same name and scopes; the old one keeps working for the overlap, then expires."""

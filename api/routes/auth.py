@@ -96,14 +96,14 @@ async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, family
     return Tokens(access_token=access, expires_in=settings.access_token_ttl_s, refresh_token=refresh)
 
 
-@router.post("/register", response_model=UserOut, status_code=201, responses={409: {}})
+@router.post("/register", response_model=UserOut, status_code=201)
 async def register(body: Credentials, request: Request, pool: Pool) -> UserOut:
     """Open self-registration: the new user is a viewer; only an admin grants other roles."""
     request.state.audit_subject = body.username
     return user_out(await create(pool, body, "viewer"))
 
 
-@router.post("/login", response_model=Tokens, responses={401: {}, 429: {}})
+@router.post("/login", response_model=Tokens)
 async def login(body: Login, request: Request, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
     request.state.audit_subject = body.username
     await request.app.state.limiter.hit(settings.login_rate, "login", body.username.lower(), client_address(request))
@@ -117,7 +117,7 @@ async def login(body: Login, request: Request, response: Response, pool: Pool, s
     return await tokens_for(pool, settings, user)
 
 
-@router.post("/refresh", response_model=Tokens, responses={401: {}})
+@router.post("/refresh", response_model=Tokens)
 async def refresh(body: RefreshRequest, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
     """Rotate: the old refresh token stops working; presenting it again revokes the whole family."""
     async with pool.connection() as conn:
@@ -157,13 +157,13 @@ async def list_users(pool: Pool, limit: Annotated[int, Query(ge=1, le=500)] = 10
         return [user_out(u) for u in await store.list_users(conn, limit, offset)]
 
 
-@router.post("/users", response_model=UserOut, status_code=201, responses={409: {}})
+@router.post("/users", response_model=UserOut, status_code=201)
 async def create_user(body: NewUser, request: Request, pool: Pool) -> UserOut:
     request.state.audit_subject = body.username
     return user_out(await create(pool, body, body.role))
 
 
-@router.patch("/users/{user_id}", response_model=UserOut, responses={404: {}, 409: {}})
+@router.patch("/users/{user_id}", response_model=UserOut)
 async def change_user(user_id: uuid.UUID, body: UserChange, principal: CurrentPrincipal, pool: Pool) -> UserOut:
     """Change a role or (de)activate; a deactivated user is refused at once and loses every session."""
     if user_id == principal.id and (body.active is False or (body.role not in (None, "admin"))):

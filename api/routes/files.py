@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/files", tags=["files"])
 SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 
-@router.post("", response_model=Accepted, status_code=202, responses={413: {}, 415: {}})
+@router.post("", response_model=Accepted, status_code=202)
 async def upload(file: Annotated[UploadFile, File()], request: Request, response: Response, pool: Pool,
                  settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
                  wait: bool = False) -> Accepted:

@@ -45,7 +45,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {}})
+@router.get("/readyz")
 async def readyz(request: Request, pool: Pool, settings: SettingsDep) -> dict[str, Any]:
     try:
         state = await backbone_state(request, pool)

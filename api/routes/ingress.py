@@ -214,7 +214,7 @@ async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response,
 
 
 @router.put("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
-            responses={201: {"model": IngressReadingOut}, 412: {}, 428: {}})
+            responses={201: {"model": IngressReadingOut}})
 async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Request, response: Response,
                   pool: Pool, settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
                   if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
@@ -229,8 +229,7 @@ async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Reques
     return await accepted(request, response, pool, settings, producer, event, wait)
 
 
-@router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
-               responses={412: {}})
+@router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202)
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
                   producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",
