@@ -5,18 +5,33 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import Headers
+from starlette.responses import Response
 
 from api import metrics
 from api.identity.principal import Limiter, authorize
 from api.identity.rules import RULES
 from api.middleware import RequestContext
-from api.problems import COMMON_PROBLEMS, install_problem_handlers
+from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import api_keys, audit, auth, catalog, events, files, health, ingress
 from infra.settings import Settings
 from producers.producer import EventProducer
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, but a refused preflight is an RFC 9457 problem like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        body = orjson.dumps({"type": "about:blank", "title": "Bad Request", "status": 400,
+                             "detail": bytes(response.body).decode(errors="replace")})
+        return Response(body, status_code=400, media_type=PROBLEM_JSON)
 
 
 def check_rules(app: FastAPI) -> None:
@@ -56,13 +71,14 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (auth, api_keys, audit, ingress, files, events, health, catalog):
         app.include_router(module.router)
     check_rules(app)
-    app.add_middleware(RequestContext, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     if settings.cors_origin_list:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,
+            ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "If-Match", "Opsledger-Consistency", "X-API-Key",
                            "X-Request-ID"],
             expose_headers=["ETag", "Location", "Opsledger-Consistency", "X-Request-ID", "Retry-After"],
         )
+    # added last, so outermost: every response, a refused CORS preflight included, gets ids and headers
+    app.add_middleware(RequestContext, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     return app

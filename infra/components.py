@@ -89,5 +89,7 @@ def run_api(settings: Settings) -> None:
 
     from api.app import create_app
 
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For/-Proto from localhost whatever
+    # OPSLEDGER_TRUST_FORWARDED says; the API reads them itself, and only when told to trust them.
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning",
-                access_log=False, lifespan="on")
+                access_log=False, lifespan="on", proxy_headers=False)

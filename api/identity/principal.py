@@ -106,10 +106,10 @@ async def authorize(request: Request) -> Principal | None:
         return None
     if principal is None:
         raise Problem(401, "Sign in: send `Authorization: Bearer <token>` or an API key.", headers=BEARER)
+    request.state.principal = principal  # known even when refused below, so the audit names who was refused
     allowed = (principal.role in rule.roles) if principal.kind == "user" else (rule.scope in principal.scopes)
     if not allowed:
         raise Problem(403, "You are not allowed to do this.")
-    request.state.principal = principal
     return principal
 
 

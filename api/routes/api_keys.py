@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Pool
@@ -54,10 +54,12 @@ def created(key: str, row: dict[str, Any]) -> KeyCreated:
 
 
 @router.post("", response_model=KeyCreated, status_code=201)
-async def create_key(body: NewKey, principal: CurrentPrincipal, pool: Pool, response: Response) -> KeyCreated:
+async def create_key(body: NewKey, principal: CurrentPrincipal, pool: Pool, request: Request,
+                     response: Response) -> KeyCreated:
     expires = datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days else None
     async with pool.connection() as conn:
         key, row = await store.create_api_key(conn, body.name, sorted(set(body.scopes)), principal.id, expires)
+    request.state.audit_subject = str(row["id"])
     response.headers["Cache-Control"] = "no-store"
     return created(key, row)
 
@@ -77,7 +79,7 @@ async def revoke_key(key_id: uuid.UUID, pool: Pool) -> Response:
 
 
 @router.post("/{key_id}/rotate", response_model=KeyCreated, status_code=201)
-async def rotate_key(key_id: uuid.UUID, principal: CurrentPrincipal, pool: Pool, response: Response,
+async def rotate_key(key_id: uuid.UUID, principal: CurrentPrincipal, pool: Pool, request: Request, response: Response,
                      body: Rotation | None = None) -> KeyCreated:
     """A new key with the same name and scopes; the old one keeps working for the overlap, then expires."""
     overlap = (body or Rotation()).overlap_seconds
@@ -90,5 +92,6 @@ async def rotate_key(key_id: uuid.UUID, principal: CurrentPrincipal, pool: Pool,
         key, row = await store.create_api_key(conn, old["name"], old["scopes"], principal.id, old["expires_at"],
                                               rotated_from=key_id)
         await store.expire_api_key(conn, key_id, datetime.now(UTC) + timedelta(seconds=overlap))
+    request.state.audit_subject = f"{key_id}->{row['id']}"
     response.headers["Cache-Control"] = "no-store"
     return created(key, row)

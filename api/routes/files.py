@@ -41,6 +41,7 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
     event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
                            source="api.files", subject=sha, actor=principal.actor,
                            correlation_id=request.state.request_id)
+    request.state.audit_subject = sha
     position = await producer.emit(event)
     token = encode_token([position])
     response.headers[HEADER] = token

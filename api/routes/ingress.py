@@ -130,6 +130,7 @@ async def accepted(request: Request, response: Response, pool: Pool, settings: S
 async def submit(body: IngressReadingIn, request: Request, response: Response, pool: Pool, settings: SettingsDep,
                  producer: Producer, principal: CurrentPrincipal, wait: bool = False) -> Accepted | IngressReadingOut:
     event = submit_reading(as_reading(body, principal), actor=principal.actor, correlation_id=request.state.request_id)
+    request.state.audit_subject = event.subject
     return await accepted(request, response, pool, settings, producer, event, wait)
 
 

@@ -55,7 +55,7 @@ def claims(sub: str, *, drop: tuple[str, ...] = (), **overrides: Any) -> dict[st
     return {k: v for k, v in payload.items() if k not in drop}
 
 
-def signed(payload: dict[str, Any], key: str | bytes = JWT_SECRET, algorithm: str = "HS256") -> str:
+def signed(payload: dict[str, Any], key: Any = JWT_SECRET, algorithm: str = "HS256") -> str:
     return jwt.encode(payload, key, algorithm=algorithm)
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.factories import reading_body
-from tests.support import Stack
+from tests.support import Stack, bearer, wait_until
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def listed_ids(client: httpx.Client, headers: dict[str, str], node: str) -> set[
     return {item["id"] for item in page.json()["items"]}
 
 
-def test_a_workers_submission_names_them_as_technician_and_actor(client: httpx.Client,
+def test_a_workers_submission_names_them_as_technician_and_actor(client: httpx.Client, api: httpx.Client,
                                                                  people: dict[str, Person]) -> None:
     worker = people["worker"]
     reading = submit(client, worker, node_id=new_node(), technician="someone.else")
@@ -78,6 +78,12 @@ def test_a_workers_submission_names_them_as_technician_and_actor(client: httpx.C
     history = client.get(f"/api/ingress/{reading['id']}/history", headers=worker.headers)
     assert history.status_code == 200, history.text
     assert [(e["type"], e["actor"]) for e in history.json()] == [("IngressReadingSubmitted", worker.actor)]
+
+    def archived() -> list[dict[str, Any]]:
+        page = api.get("/api/events", params={"subject": reading["id"], "type": "IngressReadingSubmitted"})
+        return list(page.json()["items"]) if page.status_code == 200 else []
+
+    assert [e["envelope"]["actor"] for e in wait_until(archived, what="the archived event")] == [worker.actor]
 
     corrected = correct(client, worker.headers, reading, 1, technician="someone.else", level_dbmv=-31.0)
     assert corrected.status_code == 201, corrected.text
@@ -127,12 +133,12 @@ def test_the_owner_can_read_list_correct_and_retract(client: httpx.Client, peopl
     assert [e["actor"] for e in history.json()] == [owner.actor] * 3
 
 
-def test_operators_and_admins_edit_a_workers_reading(client: httpx.Client, api: httpx.Client,
+def test_operators_and_admins_edit_a_workers_reading(client: httpx.Client, api: httpx.Client, stack: Stack,
                                                      people: dict[str, Person]) -> None:
     reading = submit(client, people["worker"], node_id=new_node())
     by_operator = correct(client, people["operator"].headers, reading, 1, level_dbmv=-12.0)
     assert by_operator.status_code == 201, by_operator.text
-    by_admin = correct(client, api.headers, reading, 2, level_dbmv=-13.0)
+    by_admin = correct(client, bearer(stack.admin_token), reading, 2, level_dbmv=-13.0)
     assert by_admin.status_code == 201, by_admin.text
 
     admin_id = api.get("/api/auth/profile").json()["id"]
@@ -160,7 +166,7 @@ def test_a_viewer_reads_any_reading_but_cannot_change_it(client: httpx.Client, p
     assert client.get(location, headers=viewer).json()["version"] == 1
 
 
-def test_a_workers_list_holds_only_their_own_readings(client: httpx.Client, api: httpx.Client,
+def test_a_workers_list_holds_only_their_own_readings(client: httpx.Client, api: httpx.Client, stack: Stack,
                                                       people: dict[str, Person]) -> None:
     node = new_node()
     first = {submit(client, people["worker"], node_id=node)["id"] for _ in range(2)}
@@ -173,4 +179,4 @@ def test_a_workers_list_holds_only_their_own_readings(client: httpx.Client, api:
     assert listed_ids(client, people["worker2"].headers, node) == second
     assert listed_ids(client, people["viewer"].headers, node) == everyone
     assert listed_ids(client, people["operator"].headers, node) == everyone
-    assert listed_ids(client, api.headers, node) == everyone
+    assert listed_ids(client, bearer(stack.admin_token), node) == everyone

@@ -23,6 +23,7 @@ from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from api.identity.tokens import issue_access_token
@@ -82,18 +83,25 @@ def viewer(stack: Stack) -> Caller:
     return caller(stack, "viewer")
 
 
-def is_documented(status: int, documented: tuple[str, ...]) -> bool:
-    return "default" in documented or str(status) in documented or f"{status // 100}XX" in documented
-
-
 def exercise(case: schemathesis.Case, who: Caller) -> None:
     headers = who.fresh_headers() if case.operation.path == LOGOUT else who.headers
     response = case.call(headers=headers)
     EXERCISED[who.role] += 1
-    if not is_documented(response.status_code, case.operation.responses.status_codes):
+    try:  # Schemathesis' own status check (it knows which of its probes, e.g. TRACE requests, to leave out)
+        case.validate_response(response, checks=[status_code_conformance], headers=headers)
+    except BaseExceptionGroup:
+        url = str(response.request.url)
         UNDOCUMENTED[who.role][f"{case.operation.method.upper()} {case.operation.path}"].setdefault(
-            response.status_code, f"{response.request.method} {response.request.url} -> {response.text[:200]}")
+            response.status_code, f"{response.request.method} {url[:300]} -> {response.text[:300]}")
     case.validate_response(response, checks=CHECKS, headers=headers)
+
+
+@pytest.fixture(autouse=True)
+def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    # schemathesis 4.32's lazy (from_fixture) tests read and rewrite `item._nodeid`, which pytest 9.2 no longer
+    # has (node ids live in `item._id` now): without this they fail with AttributeError before any request.
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
 
 
 schema = schemathesis.pytest.from_fixture("live_schema")
