@@ -13,6 +13,8 @@ from api.consistency import HEADER, decode_token, wait_applied
 from infra.settings import Settings
 from producers.producer import EventProducer
 
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]*$"  # base64url
+
 
 def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
@@ -42,9 +44,9 @@ def consistent_with(projection: str, topics: tuple[str, ...]) -> Callable[..., C
 
     async def wait(
         pool: Pool, settings: SettingsDep,
-        header: Annotated[str | None, Header(alias=HEADER, include_in_schema=True)] = None,
+        header: Annotated[str | None, Header(alias=HEADER, max_length=20000, pattern=TOKEN_PATTERN)] = None,
         after: Annotated[str | None, Query(description="consistency token from a command's response",
-                                           max_length=20000)] = None,
+                                           max_length=20000, pattern=TOKEN_PATTERN)] = None,
     ) -> None:
         token = header or after
         if token:

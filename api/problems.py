@@ -95,6 +95,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, 503, "The event log is not accepting events right now; nothing was "
                                 "recorded. Retry shortly.", headers={"Retry-After": "2"})
 
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        log.warning("request.unstorable_input", path=request.url.path, error=type(exc).__name__)
+        return problem_response(request, 422, "The request holds text the store cannot keep (e.g. NUL characters).")
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _not_unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return problem_response(request, 422, "The request holds text that is not valid Unicode.")
+
     @app.exception_handler(psycopg.OperationalError)
     async def _database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.warning("database.unavailable", error=str(exc))

@@ -13,6 +13,7 @@ from api.deps import Pool
 from api.identity import store
 from api.identity.principal import CurrentPrincipal
 from api.identity.rules import SCOPES
+from api.identity.text import Text
 from api.problems import Problem
 
 router = APIRouter(prefix="/api/auth/api-keys", tags=["auth"])
@@ -21,7 +22,7 @@ Scope = Annotated[str, Field(pattern="^(" + "|".join(SCOPES) + ")$")]
 
 class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Pool, SettingsDep
 from api.identity import store
 from api.identity.passwords import hash_password, verify_password
 from api.identity.principal import CurrentPrincipal, client_address
+from api.identity.text import Secret, Text
 from api.identity.tokens import issue_access_token
 from api.problems import Problem
 
@@ -26,7 +27,7 @@ BAD_LOGIN = "The username or password is not correct."
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(pattern=USERNAME, description="3–32 letters, digits, '.', '_' or '-'")
-    password: SecretStr = Field(min_length=12, max_length=128)
+    password: Secret = Field(min_length=12, max_length=128)
 
     @model_validator(mode="after")
     def _not_the_username(self) -> Credentials:
@@ -41,18 +42,18 @@ class NewUser(Credentials):
 
 class Login(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=64)
-    password: SecretStr = Field(min_length=1, max_length=128)
+    username: Text = Field(min_length=1, max_length=64)
+    password: Secret = Field(min_length=1, max_length=128)
 
 
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    refresh_token: SecretStr = Field(min_length=1, max_length=200)
+    refresh_token: Secret = Field(min_length=1, max_length=200)
 
 
 class LogoutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    refresh_token: SecretStr | None = Field(default=None, max_length=200)
+    refresh_token: Secret | None = Field(default=None, max_length=200)
 
 
 class UserChange(BaseModel):

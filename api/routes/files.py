@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/files", tags=["files"])
 SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 
-@router.post("", response_model=Accepted, status_code=202)
+@router.post("", response_model=Accepted, status_code=202,
+             responses={201: {"model": Accepted, "description": "with ?wait=true: stored and visible"}})
 async def upload(file: Annotated[UploadFile, File()], request: Request, response: Response, pool: Pool,
                  settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
                  wait: bool = False) -> Accepted:
@@ -53,7 +54,8 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
 
 
 @router.get("/{sha256}", response_class=FileResponse, dependencies=[Depends(consistent_with("files", (FILES,)))],
-            responses={200: {"content": {"application/octet-stream": {}}}})
+            responses={200: {"description": "the file, with the content type it was uploaded as",
+                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 async def download(sha256: SHA, conn: DbConn, settings: SettingsDep) -> Response:
     row = await (await conn.execute("SELECT content_type, size_bytes FROM files WHERE sha256 = %s",
                                     (sha256,))).fetchone()

@@ -230,7 +230,8 @@ async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Reques
     return await accepted(request, response, pool, settings, producer, event, wait)
 
 
-@router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202)
+@router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
+               responses={200: {"model": IngressReadingOut, "description": "with ?wait=true: the retracted reading"}})
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
                   producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",

@@ -41,5 +41,8 @@ def test_a_token_nobody_will_reach_times_out_as_504_problem(api: httpx.Client) -
 
 def test_a_garbled_token_is_a_400_problem(api: httpx.Client) -> None:
     got = api.get("/api/ingress", headers={"Opsledger-Consistency": "%%%not-base64"})
+    assert got.status_code == 422  # not even the token alphabet (base64url)
+    assert got.json()["status"] == 422
+    got = api.get("/api/ingress", params={"after": "bm90LWEtdG9rZW4"})  # base64url, but of no position
     assert got.status_code == 400
     assert got.json()["status"] == 400

@@ -1,0 +1,26 @@
+"""Text that the store and the hashers can take: no NUL (PostgreSQL text), no lone surrogates (UTF-8)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, SecretStr
+
+
+def storable(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from e
+    return text
+
+
+def storable_secret(secret: SecretStr) -> SecretStr:
+    storable(secret.get_secret_value())
+    return secret
+
+
+Text = Annotated[str, AfterValidator(storable)]
+Secret = Annotated[SecretStr, AfterValidator(storable_secret)]
