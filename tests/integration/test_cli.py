@@ -58,3 +58,30 @@ def test_unknown_projection_is_refused_by_name(stack: Stack) -> None:
     done = opsledger("projections", "nope", env=stack.env())
     assert done.returncode != 0
     assert "unknown projection" in done.stderr + done.stdout
+
+
+def test_users_create_makes_a_user_who_can_sign_in(stack: Stack) -> None:
+    import secrets
+
+    username, password = f"cli-{secrets.token_hex(3)}", secrets.token_urlsafe(16)
+    env = {**stack.env(), "OPSLEDGER_NEW_USER_PASSWORD": password}
+    made = opsledger("users", "create", "--username", username, "--role", "operator", env=env)
+    assert made.returncode == 0, made.stderr
+    assert f"created operator {username}" in made.stderr + made.stdout
+    assert password not in made.stderr + made.stdout
+    signed_in = httpx.post(f"{stack.api_url}/api/auth/login", json={"username": username, "password": password})
+    assert signed_in.status_code == 200
+    again = opsledger("users", "create", "--username", username.upper(), "--role", "viewer", env=env)
+    assert again.returncode != 0 and "taken" in again.stderr + again.stdout
+
+
+def test_users_create_refuses_weak_passwords_and_unknown_roles(stack: Stack) -> None:
+    weak = opsledger("users", "create", "--username", "weakling", "--role", "admin",
+                     env={**stack.env(), "OPSLEDGER_NEW_USER_PASSWORD": "short"})
+    assert weak.returncode != 0 and "at least 12" in weak.stderr + weak.stdout
+    same = opsledger("users", "create", "--username", "samesame-name", "--role", "admin",
+                     env={**stack.env(), "OPSLEDGER_NEW_USER_PASSWORD": "SameSame-Name"})
+    assert same.returncode != 0 and "must not be the username" in same.stderr + same.stdout
+    role = opsledger("users", "create", "--username", "rolling", "--role", "superuser",
+                     env={**stack.env(), "OPSLEDGER_NEW_USER_PASSWORD": "a-long-enough-password"})
+    assert role.returncode != 0
