@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
+from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from schemas.topics import AUDIT
@@ -51,34 +52,21 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
-    params: list[Any] = []
-    if actor is not None:
-        where.append(sql.SQL("actor = %s"))
-        params.append(actor)
-    if action is not None:
-        where.append(sql.SQL("strpos(action, %s) > 0"))
-        params.append(action)
-    if outcome is not None:
-        where.append(sql.SQL("outcome = %s"))
-        params.append(outcome)
-    if occurred_from is not None:
-        where.append(sql.SQL("occurred_at >= %s"))
-        params.append(occurred_from)
-    if occurred_to is not None:
-        where.append(sql.SQL("occurred_at < %s"))
-        params.append(occurred_to)
+    where = Where()
+    where.when(actor, "actor = %s")
+    where.when(action, "strpos(action, %s) > 0")
+    where.when(outcome, "outcome = %s")
+    where.when(occurred_from, "occurred_at >= %s")
+    where.when(occurred_to, "occurred_at < %s")
     if cursor:
         at, last = decode_cursor(cursor, 2)
         try:
-            where.append(sql.SQL("(occurred_at, event_id) < (%s, %s)"))
-            params += [datetime.fromisoformat(str(at)), uuid.UUID(str(last))]
+            where.add("(occurred_at, event_id) < (%s, %s)", datetime.fromisoformat(str(at)), uuid.UUID(str(last)))
         except ValueError as e:
             raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.") from e
-    query = SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) + sql.SQL(
-        " ORDER BY occurred_at DESC, event_id DESC LIMIT %s")
+    query = SELECT + where.sql() + sql.SQL(" ORDER BY occurred_at DESC, event_id DESC LIMIT %s")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*params, limit + 1])
+        await cur.execute(query, [*where.params, limit + 1])
         rows = await cur.fetchall()
     items = [AuditEntry(**r) for r in rows[:limit]]
     next_cursor = None

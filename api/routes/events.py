@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
+from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from schemas.catalog import all_topics
@@ -59,29 +60,21 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EventPage:
-    where: list[sql.Composable] = [sql.SQL("TRUE")]
-    params: list[Any] = []
-    for column, value in (("type", type), ("subject", subject), ("topic", topic)):
-        if value is not None:
-            where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-            params.append(value)
-    if recorded_from is not None:
-        where.append(sql.SQL("recorded_at >= %s"))
-        params.append(recorded_from)
-    if recorded_to is not None:
-        where.append(sql.SQL("recorded_at < %s"))
-        params.append(recorded_to)
+    where = Where()
+    where.when(type, "type = %s")
+    where.when(subject, "subject = %s")
+    where.when(topic, "topic = %s")
+    where.when(recorded_from, "recorded_at >= %s")
+    where.when(recorded_to, "recorded_at < %s")
     if cursor:
         (after,) = decode_cursor(cursor, 1)
         if not isinstance(after, int) or isinstance(after, bool):
             raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.")
-        where.append(sql.SQL("seq < %s" if order == "newest" else "seq > %s"))
-        params.append(after)
+        where.add("seq < %s" if order == "newest" else "seq > %s", after)
     direction = sql.SQL("DESC" if order == "newest" else "ASC")
-    query = SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) + sql.SQL(" ORDER BY seq {} LIMIT %s").format(
-        direction)
+    query = SELECT + where.sql() + sql.SQL(" ORDER BY seq {} LIMIT %s").format(direction)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*params, limit + 1])
+        await cur.execute(query, [*where.params, limit + 1])
         rows = await cur.fetchall()
     next_cursor = encode_cursor(rows[limit - 1]["seq"]) if len(rows) > limit else None
     return EventPage(items=[to_event(r) for r in rows[:limit]], next_cursor=next_cursor)

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from api.consistency import HEADER, encode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
 from api.ingress_models import Accepted, HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
@@ -152,50 +153,35 @@ async def list_readings(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> IngressPage:
-    where: list[sql.Composable] = [sql.SQL("NOT r.retracted")]
-    params: list[Any] = []
-
-    def add(clause: str, *values: Any) -> None:
-        where.append(sql.SQL(clause))
-        params.extend(values)
-
-    owner = own_only(principal, SEES_ALL_READINGS)
-    if owner is not None:
-        add("r.submitted_by = %s", owner)
-    if node_id is not None:
-        add("r.node_id = %s", node_id)
+    where = Where("NOT r.retracted")
+    where.when(own_only(principal, SEES_ALL_READINGS), "r.submitted_by = %s")
+    where.when(node_id, "r.node_id = %s")
     if band is not None:
         found = BAND.match(band)
         if not found or float(found.group(1)) >= float(found.group(2)):
             raise Problem(400, "band must be START-END in MHz with START < END, e.g. 5-42.")
-        add("r.freq_start_mhz < %s AND r.freq_end_mhz > %s", float(found.group(2)), float(found.group(1)))
-    if split_plan is not None:
-        add("r.split_plan = %s", split_plan.value)
-    if level_min is not None:
-        add("r.level_dbmv >= %s", level_min)
-    if level_max is not None:
-        add("r.level_dbmv <= %s", level_max)
-    if submitted_from is not None:
-        add("r.submitted_at >= %s", submitted_from)
-    if submitted_to is not None:
-        add("r.submitted_at < %s", submitted_to)
-    if customer:
-        add("lower(r.customer_name) LIKE %s", like_substring(customer.lower()))
+        where.add("r.freq_start_mhz < %s AND r.freq_end_mhz > %s", float(found.group(2)), float(found.group(1)))
+    where.when(split_plan.value if split_plan else None, "r.split_plan = %s")
+    where.when(level_min, "r.level_dbmv >= %s")
+    where.when(level_max, "r.level_dbmv <= %s")
+    where.when(submitted_from, "r.submitted_at >= %s")
+    where.when(submitted_to, "r.submitted_at < %s")
+    where.when(like_substring(customer.lower()) if customer else None, "lower(r.customer_name) LIKE %s")
     if exceeded is not None:
-        add("e.reading_id IS NOT NULL" if exceeded else "e.reading_id IS NULL")
+        where.add("e.reading_id IS NOT NULL" if exceeded else "e.reading_id IS NULL")
     op = "<" if order == "desc" else ">"
     if cursor:
         key, last_id = decode_cursor(cursor, 2)
         try:
             value: Any = datetime.fromisoformat(key) if sort == "submitted_at" else float(key)
-            add(f"(r.{sort}, r.id) {op} (%s, %s)", value, uuid.UUID(str(last_id)))
+            where.add(f"(r.{sort}, r.id) {op} (%s, %s)", value, uuid.UUID(str(last_id)))
         except (TypeError, ValueError) as e:
             raise Problem(400, "The cursor does not fit this sort; start again without it.") from e
     direction = sql.SQL("DESC" if order == "desc" else "ASC")
-    query = (SELECT + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+    query = (SELECT + where.sql()
              + sql.SQL(" ORDER BY {col} {d}, r.id {d} LIMIT %s").format(col=sql.Identifier("r", sort), d=direction))
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, [*params, limit + 1])
+        await cur.execute(query, [*where.params, limit + 1])
         rows = await cur.fetchall()
     items = [to_out(r) for r in rows[:limit]]
     next_cursor = None
