@@ -6,6 +6,20 @@ from typing import Any
 
 from schemas import topics
 from schemas.audit import AuditRecorded
+from schemas.cylinders import (
+    CustodyCorrected,
+    CylinderAdded,
+    CylinderOverdue,
+    CylinderRefilled,
+    CylinderReturned,
+    CylinderSentToRefill,
+    CylinderShipped,
+    CylinderTrashed,
+    LabelReprinted,
+    RetestDueSoon,
+    ScanRecorded,
+    ScanRejected,
+)
 from schemas.files import FileUploaded
 from schemas.ingress import (
     IngressLimitExceeded,
@@ -31,6 +45,10 @@ REGISTRY.register(IngressReadingRetracted, topics.INGRESS_READINGS)
 REGISTRY.register(IngressLimitExceeded, topics.INGRESS_EVALUATIONS)
 REGISTRY.register(FileUploaded, topics.FILES)
 REGISTRY.register(AuditRecorded, topics.AUDIT)
+REGISTRY.register(ScanRecorded, topics.CYLINDER_SCANS)
+for _derived in (CylinderAdded, CylinderShipped, CylinderReturned, CustodyCorrected, CylinderSentToRefill,
+                 CylinderRefilled, CylinderTrashed, LabelReprinted, ScanRejected, CylinderOverdue, RetestDueSoon):
+    REGISTRY.register(_derived, topics.CYLINDER_EVENTS)
 
 
 def all_topics() -> list[str]:
