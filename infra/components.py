@@ -11,6 +11,7 @@ import structlog
 
 from infra.settings import Settings
 from infra.topics import ensure_topics
+from processors.inputs import changelog_topics
 from producers.producer import EventProducer
 from projections.catalog import all_projections
 from projections.migrate import migrate
@@ -44,6 +45,8 @@ async def prepare(settings: Settings) -> None:
     await asyncio.to_thread(migrate, settings.database_url)
     await ensure_topics(settings.kafka_bootstrap_servers, all_topics(), settings.topic_partitions,
                         settings.topic_replication)
+    await ensure_topics(settings.kafka_bootstrap_servers, changelog_topics(settings.processor_id),
+                        settings.topic_partitions, settings.topic_replication, compacted=True)
 
 
 async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None:

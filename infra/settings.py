@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", alias="OPSLEDGER_LOG_LEVEL")
 
+    # Cylinders: re-test interval, how far ahead to warn, when a cylinder at a customer becomes a lost candidate.
+    retest_years: int = Field(default=10, ge=1, le=20, alias="OPSLEDGER_RETEST_YEARS")
+    retest_warn_days: int = Field(default=30, ge=0, le=365, alias="OPSLEDGER_RETEST_WARN_DAYS")
+    overdue_days: int = Field(default=60, ge=1, le=3650, alias="OPSLEDGER_OVERDUE_DAYS")
+    cylinder_timer_interval_s: float = Field(default=86400.0, gt=0, alias="OPSLEDGER_CYLINDER_TIMER_INTERVAL_S")
+
     # Identity. No default secret: the API refuses to start without one (`opsledger up` makes a random one).
     jwt_secret: SecretStr | None = Field(default=None, alias="OPSLEDGER_JWT_SECRET")
     jwt_issuer: str = Field(default="opsledger", alias="OPSLEDGER_JWT_ISSUER")

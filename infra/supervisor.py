@@ -25,8 +25,8 @@ from infra.restore import clamp_projections, restore_broker, restore_group_offse
 from infra.settings import Settings, env_names
 from infra.topics import end_offsets, group_lag
 from processors.inputs import PROCESSOR_INPUTS
+from projections.archive import platform_topics
 from projections.catalog import all_projections
-from schemas.catalog import all_topics
 
 log = structlog.get_logger(__name__)
 COMPONENTS = ("projections", "processors", "api")
@@ -122,7 +122,7 @@ def start_components(stack: Stack) -> None:
 async def _drained(stack: Stack) -> bool:
     """True when the processors committed everything on their inputs and every projection applied every topic."""
     s = stack.settings
-    ends = await end_offsets(s.kafka_bootstrap_servers, all_topics())
+    ends = await end_offsets(s.kafka_bootstrap_servers, platform_topics())
     async with await psycopg.AsyncConnection.connect(s.database_url) as conn:
         rows = await (await conn.execute("SELECT projection, topic, partition, next_offset FROM projection_offsets"))\
             .fetchall()

@@ -13,7 +13,8 @@ from aiokafka.errors import TopicAlreadyExistsError
 log = structlog.get_logger(__name__)
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, replication: int = 1) -> list[str]:
+async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, replication: int = 1,
+                        compacted: bool = False) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="opsledger-admin")
     await admin.start()
     try:
@@ -21,7 +22,9 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
         missing = [n for n in names if n not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+                configs = {"cleanup.policy": "compact"} if compacted else {}
+                await admin.create_topics([NewTopic(n, partitions, replication, topic_configs=configs)
+                                           for n in missing])
             except TopicAlreadyExistsError:
                 pass  # another component created it first
             log.info("topics.created", topics=missing, partitions=partitions)
@@ -45,31 +48,51 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 
 
 
 async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
-    """The next offset of every partition of these topics (where a caught-up consumer would stand).
-
-    Tansu 0.6 answers ListOffsets(latest) with the last *batch's* base offset + 1, which is too low
-    after batched produces; the high watermark in a fetch response is right. So: ask ListOffsets,
-    fetch from just below its answer, and take the fetch's high watermark (exact on Apache Kafka too).
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
-                                max_partition_fetch_bytes=1024)
+    """The next offset of every partition of these topics (where a caught-up consumer would stand)."""
+    consumer = _offsets_consumer(bootstrap)
     await consumer.start()
     try:
         partitions = [TopicPartition(name, p) for name in names for p in await partitions_of(consumer, name)]
-        if not partitions:
-            return {}
-        listed = await consumer.end_offsets(partitions)
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, max(0, listed[tp] - 1))
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while any(consumer.highwater(tp) is None for tp in partitions):
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("the broker did not report high watermarks in time")
-            await consumer.getmany(timeout_ms=50, max_records=1)
-        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
+        return await _exact(consumer, partitions, timeout_s)
     finally:
         await consumer.stop()
+
+
+async def exact_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition], timeout_s: float = 5.0
+                            ) -> dict[TopicPartition, int]:
+    consumer = _offsets_consumer(bootstrap)
+    await consumer.start()
+    try:
+        return await _exact(consumer, [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout_s)
+    finally:
+        await consumer.stop()
+
+
+def _offsets_consumer(bootstrap: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
+                            max_partition_fetch_bytes=1024)
+
+
+async def _exact(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], timeout_s: float
+                 ) -> dict[TopicPartition, int]:
+    """End offsets that are right on Tansu too.
+
+    Tansu 0.6 answers ListOffsets(latest) with the last *batch's* base offset + 1, which is too low after batched
+    produces; the high watermark in a fetch response is right. So: ask ListOffsets, fetch from just below its
+    answer, and take the fetch's high watermark (exact on Apache Kafka too).
+    """
+    if not partitions:
+        return {}
+    listed = await consumer.end_offsets(partitions)
+    consumer.assign(partitions)
+    for tp in partitions:
+        consumer.seek(tp, max(0, listed[tp] - 1))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while any(consumer.highwater(tp) is None for tp in partitions):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the broker did not report high watermarks in time")
+        await consumer.getmany(timeout_ms=50, max_records=1)
+    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
 
 
 async def group_lag(bootstrap: str, group_id: str, names: Iterable[str]) -> int:

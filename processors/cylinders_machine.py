@@ -31,7 +31,7 @@ from schemas.cylinders import (
     ScanRejected,
 )
 
-SEEN_SCANS_KEPT = 64
+SEEN_SCANS_KEPT = 64  # a handheld's retry comes within minutes; a repeat after 64 newer scans is taken as new
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ class Cylinder(BaseModel):
     retest_warned_for: date | None = None
 
 
+def seen_key(worker: str, client_scan_id: str) -> str:
+    """Unambiguous whatever the names contain (the worker's length goes first)."""
+    return f"{len(worker)}:{worker}:{client_scan_id}"
+
+
 def scan_key(scan: ScanRecorded) -> str:
-    return f"{scan.worker}:{scan.client_scan_id}"
+    return seen_key(scan.worker, scan.client_scan_id)
 
 
 def _common(state: Cylinder, scan: ScanRecorded, offset: int = 1) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def decide(state: Cylinder, scan: ScanRecorded, rules: Rules) -> list[CylinderEv
 def evolve(state: Cylinder, event: CylinderEvent) -> Cylinder:
     changes: dict[str, Any] = {"version": event.version}
     if event.scan_id is not None and event.worker is not None:
-        key = f"{event.worker}:{event.scan_id}"
+        key = seen_key(event.worker, event.scan_id)
         if key not in state.seen_scans:
             changes["seen_scans"] = (*state.seen_scans, key)[-SEEN_SCANS_KEPT:]
         changes["last_scan_at"] = max(event.at, state.last_scan_at or event.at)

@@ -9,7 +9,8 @@ PREFIX = "CYL-"
 
 
 def check_character(body: str) -> str:
-    """Luhn mod 32 over the Crockford alphabet: catches every single-character error and adjacent swap."""
+    """Luhn mod 32 over the Crockford alphabet: catches every single-character error and every adjacent swap but
+    one (0 <-> Z, the values 0 and 31; like 09/90 in Luhn mod 10)."""
     factor, total, n = 2, 0, len(ALPHABET)
     for char in reversed(body):
         addend = factor * ALPHABET.index(char)

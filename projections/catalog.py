@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from projections.archive import ArchiveProjection
 from projections.audit import AuditProjection
+from projections.cylinders import CylindersProjection
 from projections.files import FilesProjection
 from projections.ingress import IngressProjection
 from projections.runner import Projection
 
 
 def all_projections() -> dict[str, Projection]:
-    found: list[Projection] = [ArchiveProjection(), IngressProjection(), FilesProjection(), AuditProjection()]
+    found: list[Projection] = [ArchiveProjection(), IngressProjection(), FilesProjection(), AuditProjection(),
+                               CylindersProjection()]
     return {p.name: p for p in found}

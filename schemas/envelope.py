@@ -46,6 +46,12 @@ def _refuse_nul(value: Any) -> None:
             _refuse_nul(item)
 
 
+def stable_event_id(at: datetime, key: str) -> uuid.UUID:
+    """A UUIDv7 for a fact that may be submitted twice (a handheld retrying): same time and key, same id."""
+    ms = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    return derived_event_id(uuid.UUID(int=ms << 80), key)
+
+
 class Payload(BaseModel):
     """Base of every event payload: frozen, no unknown fields, no NUL characters (Postgres text refuses them)."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
-          "scans:write", "metrics:write")
+          "scans:write", "cylinders:read", "metrics:write")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,21 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/ingress/{reading_id}/history"): Rule(READERS, "ingress:read"),
     ("POST", "/api/files"): Rule(WRITERS, "files:write"),
     ("GET", "/api/files/{sha256}"): Rule(READERS, "files:read"),
+    ("POST", "/api/scans"): Rule(WRITERS, "scans:write"),
+    ("POST", "/api/cylinders/ship"): Rule(WRITERS, "scans:write"),
+    ("POST", "/api/cylinders/return"): Rule(WRITERS, "scans:write"),
+    ("POST", "/api/cylinders/refill/send"): Rule(WRITERS, "scans:write"),
+    ("POST", "/api/cylinders/refill/receive"): Rule(WRITERS, "scans:write"),
+    ("POST", "/api/cylinders/add"): ADMIN,
+    ("POST", "/api/cylinders/trash"): ADMIN,
+    ("POST", "/api/cylinders/reprint"): ADMIN,
+    ("GET", "/api/cylinders"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/cylinders/{qr_code}"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/cylinders/{qr_code}/history"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/cylinders/{qr_code}/qr.svg"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/cylinders/{qr_code}/qr.png"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/customers"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/customers/{customer}/balance"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
 }

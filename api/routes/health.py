@@ -12,8 +12,8 @@ from api.deps import Pool, SettingsDep
 from api.problems import Problem
 from infra.topics import end_offsets, group_lag
 from processors.inputs import PROCESSOR_INPUTS
+from projections.archive import platform_topics
 from projections.catalog import all_projections
-from schemas.catalog import all_topics
 from schemas.topics import DEADLETTER
 
 router = APIRouter(tags=["health"])
@@ -22,7 +22,7 @@ OFFSETS = "SELECT projection, topic, partition, next_offset FROM projection_offs
 
 async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
     """Broker end offsets vs. projection offsets; raises when the broker or the database is unreachable."""
-    ends = await end_offsets(request.app.state.settings.kafka_bootstrap_servers, all_topics())
+    ends = await end_offsets(request.app.state.settings.kafka_bootstrap_servers, platform_topics())
     async with pool.connection() as conn:
         rows = await (await conn.execute(OFFSETS)).fetchall()
     applied = {(p, t, part): o for p, t, part, o in rows}

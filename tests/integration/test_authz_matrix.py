@@ -32,6 +32,9 @@ ADMIN_ONLY = Expect(frozenset({"admin"}))
 INGRESS_READ = Expect(frozenset(ROLES), "ingress:read")  # workers: their own readings only (test_ownership)
 INGRESS_WRITE = Expect(frozenset({"admin", "operator", "worker"}), "ingress:write")
 
+SCANS = Expect(frozenset({"admin", "operator", "worker"}), "scans:write")
+CYLINDERS_READ = Expect(frozenset(ROLES), "cylinders:read")
+
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
@@ -58,6 +61,22 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/ingress/{reading_id}/history"): INGRESS_READ,
     ("POST", "/api/files"): Expect(frozenset({"admin", "operator", "worker"}), "files:write"),
     ("GET", "/api/files/{sha256}"): Expect(frozenset(ROLES), "files:read"),
+    # cylinders: workers scan (add/trash/reprint are admin's), everyone signed in reads
+    ("POST", "/api/scans"): SCANS,
+    ("POST", "/api/cylinders/ship"): SCANS,
+    ("POST", "/api/cylinders/return"): SCANS,
+    ("POST", "/api/cylinders/refill/send"): SCANS,
+    ("POST", "/api/cylinders/refill/receive"): SCANS,
+    ("POST", "/api/cylinders/add"): ADMIN_ONLY,
+    ("POST", "/api/cylinders/trash"): ADMIN_ONLY,
+    ("POST", "/api/cylinders/reprint"): ADMIN_ONLY,
+    ("GET", "/api/cylinders"): CYLINDERS_READ,
+    ("GET", "/api/cylinders/{qr_code}"): CYLINDERS_READ,
+    ("GET", "/api/cylinders/{qr_code}/history"): CYLINDERS_READ,
+    ("GET", "/api/cylinders/{qr_code}/qr.svg"): CYLINDERS_READ,
+    ("GET", "/api/cylinders/{qr_code}/qr.png"): CYLINDERS_READ,
+    ("GET", "/api/customers"): CYLINDERS_READ,
+    ("GET", "/api/customers/{customer}/balance"): CYLINDERS_READ,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
 }
@@ -108,6 +127,12 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
         return str(uuid.uuid4())
     if name == "sha256":
         return secrets.token_hex(32)
+    if name == "qr_code":
+        from producers.qrcodes import new_code
+
+        return new_code()
+    if name == "customer":
+        return f"nobody-{secrets.token_hex(4)}"
     raise AssertionError(f"no test value for path parameter {name!r} ({schema}); teach path_value")
 
 

@@ -1,0 +1,112 @@
+"""Cylinder read models: current state, history, raw scans, shipments (for balances as of any date).
+
+Idempotent under redelivery: every row is keyed by an event id inserted first with ON CONFLICT DO NOTHING; only
+a newly inserted event goes on to change state, and state updates also require a higher version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from projections.records import Record, Tables
+from schemas.cylinders import (
+    CustodyCorrected,
+    CylinderAdded,
+    CylinderEvent,
+    CylinderOverdue,
+    CylinderRefilled,
+    CylinderReturned,
+    CylinderSentToRefill,
+    CylinderShipped,
+    CylinderTrashed,
+    LabelReprinted,
+    RetestDueSoon,
+    ScanRecorded,
+    ScanRejected,
+)
+from schemas.envelope import Envelope
+from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
+
+INSERT_SCAN = sql.SQL(
+    "INSERT INTO {scans} (event_id, qr_code, client_scan_id, action, counterparty, location, scanned_at, worker)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
+INSERT_HISTORY = sql.SQL(
+    "INSERT INTO {history} (event_id, qr_code, version, type, at, worker, scan_id, envelope)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1")
+INSERT_CYLINDER = sql.SQL(
+    "INSERT INTO {cylinders} (qr_code, status, location, retest_due, version, added_at, last_scan_at, last_scan_by,"
+    " last_action) VALUES (%s, 'available', %s, %s, %s, %s, %s, %s, 'add') ON CONFLICT (qr_code) DO NOTHING")
+UPDATE = "UPDATE {cylinders} SET version = %s{sets} WHERE qr_code = %s AND version < %s"
+SCANNED = ", last_scan_at = %s, last_scan_by = %s, last_action = %s"
+SHIP = sql.SQL("INSERT INTO {shipments} (qr_code, shipped_at, customer, sent_by) VALUES (%s, %s, %s, %s)"
+               " ON CONFLICT DO NOTHING")
+RETURN = sql.SQL("UPDATE {shipments} SET returned_at = %s, received_by = %s WHERE qr_code = %s"
+                 " AND returned_at IS NULL")
+CORRECT = sql.SQL("UPDATE {shipments} SET returned_by = %s WHERE qr_code = %s AND returned_at IS NULL")
+
+# per event type: extra SET clauses on `cylinders` and a function of the event giving their values
+STATE_CHANGES: dict[type[CylinderEvent], tuple[str, object]] = {
+    CylinderShipped: (", status = 'sent', holder = %s, overdue = false", lambda e: [e.customer]),
+    CustodyCorrected: (", holder = %s", lambda e: [e.actual_holder]),
+    CylinderReturned: (", status = 'returned', holder = NULL, overdue = false", lambda e: []),
+    CylinderSentToRefill: (", status = 'in_refill', station = %s", lambda e: [e.station]),
+    CylinderRefilled: (", status = 'available', station = NULL", lambda e: []),
+    CylinderTrashed: (", status = 'trashed', holder = NULL, station = NULL", lambda e: []),
+    LabelReprinted: (", reprints = reprints + 1", lambda e: []),
+    ScanRejected: (", last_rejection = %s", lambda e: [f"{e.action.value}: {e.reason}"]),
+    CylinderOverdue: (", overdue = true", lambda e: []),
+    RetestDueSoon: (", retest_due_soon = true", lambda e: []),
+}
+SCAN_EVENTS = {CylinderShipped: "ship", CylinderReturned: "return", CylinderSentToRefill: "refill_send",
+               CylinderRefilled: "refill_receive", CylinderTrashed: "trash", LabelReprinted: "reprint"}
+
+
+class CylindersProjection:
+    name = "cylinders"
+    topics = (CYLINDER_SCANS, CYLINDER_EVENTS)
+    tables = ("cylinders", "cylinder_history", "cylinder_scans", "shipments")
+    decode = True
+
+    async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
+        scans = [(r.event.event_id, d.qr_code, d.client_scan_id, d.action.value, d.counterparty, d.location,
+                  d.scanned_at, d.worker)
+                 for r in records if r.event is not None and isinstance(d := r.event.data, ScanRecorded)]
+        async with conn.cursor() as cur:
+            if scans:
+                await cur.executemany(INSERT_SCAN.format(scans=tables["cylinder_scans"]), scans)
+            for record in records:
+                if record.event is not None and isinstance(record.event.data, CylinderEvent):
+                    await self._apply_event(cur, record.event, record.value or b"null", tables)
+
+    async def _apply_event(self, cur: psycopg.AsyncCursor[tuple[object, ...]], envelope: Envelope, raw: bytes,
+                           tables: Tables) -> None:
+        e = envelope.data
+        assert isinstance(e, CylinderEvent)
+        await cur.execute(INSERT_HISTORY.format(history=tables["cylinder_history"]),
+                          (envelope.event_id, e.qr_code, e.version, envelope.type, e.at, e.worker, e.scan_id,
+                           raw.decode()))
+        if await cur.fetchone() is None:
+            return  # seen before: a redelivery changes nothing
+        cylinders = tables["cylinders"]
+        if isinstance(e, CylinderAdded):
+            await cur.execute(INSERT_CYLINDER.format(cylinders=cylinders),
+                              (e.qr_code, e.location, e.retest_due, e.version, e.at, e.at, e.worker))
+            return
+        sets, values = STATE_CHANGES[type(e)]
+        params: list[object] = list(values(e))  # type: ignore[operator]
+        if type(e) in SCAN_EVENTS:
+            sets += SCANNED
+            params += [e.at, e.worker, SCAN_EVENTS[type(e)]]
+        await cur.execute(sql.SQL(UPDATE.format(cylinders="{cylinders}", sets=sets)).format(cylinders=cylinders),
+                          [e.version, *params, e.qr_code, e.version])
+        if isinstance(e, CylinderShipped):
+            await cur.execute(SHIP.format(shipments=tables["shipments"]), (e.qr_code, e.at, e.customer, e.worker))
+        elif isinstance(e, CustodyCorrected):
+            await cur.execute(CORRECT.format(shipments=tables["shipments"]), (e.actual_holder, e.qr_code))
+        elif isinstance(e, CylinderTrashed):  # condemned while at a customer: it leaves their balance
+            await cur.execute(RETURN.format(shipments=tables["shipments"]), (e.at, e.worker, e.qr_code))
+        elif isinstance(e, CylinderReturned):
+            await cur.execute(RETURN.format(shipments=tables["shipments"]), (e.at, e.worker, e.qr_code))
