@@ -49,7 +49,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=0.5,
         stream_wait_empty=False,
         producer_acks=-1,
-        producer_linger_ms=0,  # the cylinder agent awaits each scan's acks (see processors/cylinders.py)
+        producer_linger_ms=5,
         producer_max_batch_size=256 * 1024,
         consumer_auto_offset_reset="earliest",
         stream_buffer_maxsize=65536,

@@ -1,12 +1,12 @@
 """Agent and timer: each scan is decided against the cylinder's state (a Faust table keyed by QR code).
 
-Derived events are sent and acknowledged BEFORE the table is updated: a crash in between makes the scan come
-again with the old state, which decides the same events with the same ids (harmless duplicates downstream).
+At least once, exactly-once effect: derived events have ids computed from the scan, and the state remembers
+what its last few scans led to, so a scan redelivered after a crash (state saved, events lost) sends the same
+events again instead of nothing. Downstream, the projection ignores events it already has.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import faust
@@ -14,7 +14,7 @@ import structlog
 
 from infra.settings import Settings
 from processors.codec import DecodeFailure
-from processors.cylinders_machine import Cylinder, Rules, decide, evolve, timers
+from processors.cylinders_machine import Cylinder, Rules, decide, evolve, recent_outcome, remember, timers
 from processors.inputs import CYLINDER_TABLE
 from projections.deadletter import deadletter_headers
 from schemas.catalog import REGISTRY
@@ -42,12 +42,11 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, dea
         raw = table.get(code)
         return Cylinder.model_validate(raw) if raw else Cylinder(qr_code=code)
 
-    async def emit(state: Cylinder, derived: list[CylinderEvent], cause: Envelope | None) -> None:
-        sent = [await events.send(key=e.qr_code.encode(), value=envelope_of(e, cause)) for e in derived]
-        await asyncio.gather(*sent)  # acknowledged before the state moves on
-        for event in derived:
+    async def emit(state: Cylinder, derived: list[CylinderEvent], cause: Envelope | None) -> Cylinder:
+        for event in derived:  # queued in order; Faust flushes them before it commits the scan's offset
+            await events.send(key=event.qr_code.encode(), value=envelope_of(event, cause))
             state = evolve(state, event)
-        table[state.qr_code] = state.model_dump(mode="json")
+        return state
 
     @app.agent(scans, name="cylinder-scans")
     async def decide_scans(stream: Any) -> None:
@@ -60,10 +59,15 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, dea
                 await deadletter.send(key=event.key, value=raw, headers=deadletter_headers(
                     f"processor:{SOURCE}", error, msg.topic, msg.partition, msg.offset))
                 continue
-            state = load(value.data.qr_code)
-            derived = decide(state, value.data, rules)
+            scan = value.data
+            state = load(scan.qr_code)
+            derived = decide(state, scan, rules)
             if derived:
-                await emit(state, derived, value)
+                table[scan.qr_code] = remember(await emit(state, derived, value), scan, derived).model_dump(mode="json")
+            else:  # a duplicate: if recent, its events may have been lost in a crash; sending again is harmless
+                for stored in recent_outcome(state, scan):
+                    again = REGISTRY.get(stored["type"]).model.model_validate(stored["data"])  # type: ignore[union-attr]
+                    await events.send(key=scan.qr_code.encode(), value=envelope_of(again, value))  # type: ignore[arg-type]
 
     @app.timer(interval=settings.cylinder_timer_interval_s)
     async def daily_checks() -> None:
@@ -73,5 +77,5 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, dea
                 state = Cylinder.model_validate(raw)
                 derived = timers(state, now, rules)
                 if derived:
-                    await emit(state, derived, None)
+                    table[state.qr_code] = (await emit(state, derived, None)).model_dump(mode="json")
         log.info("cylinders.daily_checks", cylinders=len(table))

@@ -32,6 +32,7 @@ from schemas.cylinders import (
 )
 
 SEEN_SCANS_KEPT = 64  # a handheld's retry comes within minutes; a repeat after 64 newer scans is taken as new
+RECENT_OUTCOMES_KEPT = 4  # more than a cylinder sees between two offset commits of the processor
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class Cylinder(BaseModel):
     seen_scans: tuple[str, ...] = ()
     overdue_flagged: bool = False
     retest_warned_for: date | None = None
+    # the events the last few scans led to, to send again when such a scan is redelivered (see remember())
+    recent_outcomes: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()
 
 
 def seen_key(worker: str, client_scan_id: str) -> str:
@@ -146,6 +149,20 @@ def evolve(state: Cylinder, event: CylinderEvent) -> Cylinder:
         case RetestDueSoon():
             changes.update(retest_warned_for=event.retest_due)
     return state.model_copy(update=changes)
+
+
+def remember(state: Cylinder, scan: ScanRecorded, events: list[CylinderEvent]) -> Cylinder:
+    """Keep what a scan led to. If the processor dies after its state was saved but before those events reached
+    the broker, the redelivered scan is a duplicate for decide(); recent_outcome() gives its events again."""
+    stored = tuple({"type": type(e).__name__, "data": e.model_dump(mode="json")} for e in events)
+    recent = (*state.recent_outcomes, (scan_key(scan), stored))[-RECENT_OUTCOMES_KEPT:]
+    return state.model_copy(update={"recent_outcomes": recent})
+
+
+def recent_outcome(state: Cylinder, scan: ScanRecorded) -> list[dict[str, Any]]:
+    """The stored events of a recent scan (as {"type", "data"}), or [] when it is not among the recent ones."""
+    key = scan_key(scan)
+    return [dict(e) for k, events in state.recent_outcomes if k == key for e in events]
 
 
 def timers(state: Cylinder, now: datetime, rules: Rules) -> list[CylinderEvent]:
