@@ -20,7 +20,14 @@ import httpx
 import psycopg
 import structlog
 
-from infra.embedded import EmbeddedBroker, EmbeddedDatabase, free_port, start_broker, start_database
+from infra.embedded import (
+    EmbeddedBroker,
+    EmbeddedDatabase,
+    die_with_parent,
+    free_port,
+    start_broker,
+    start_database,
+)
 from infra.restore import clamp_projections, restore_broker, restore_group_offsets, save_group_offsets
 from infra.settings import Settings, env_names
 from infra.topics import end_offsets, group_lag
@@ -50,7 +57,8 @@ class Stack:
         with open(logs / f"{name}.log", "ab") as out:
             self.children[name] = subprocess.Popen([sys.executable, "-m", "infra.cli", name], env=self.env,
                                                    stdout=out, stderr=subprocess.STDOUT,
-                                                   start_new_session=True)  # Ctrl-C reaches only us
+                                                   start_new_session=True,  # Ctrl-C reaches only us
+                                                   preexec_fn=die_with_parent)
 
     def stop_child(self, name: str, timeout: float = 20) -> None:
         proc = self.children.pop(name, None)
