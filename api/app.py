@@ -17,7 +17,19 @@ from api.identity.principal import Limiter, authorize
 from api.identity.rules import RULES
 from api.middleware import RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
-from api.routes import api_keys, audit, auth, catalog, cylinders, events, files, health, ingress, scans
+from api.routes import (
+    admin_cylinders,
+    api_keys,
+    audit,
+    auth,
+    catalog,
+    cylinders,
+    events,
+    files,
+    health,
+    ingress,
+    scans,
+)
 from infra.settings import Settings
 from producers.producer import EventProducer
 
@@ -68,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
-    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, events, health, catalog):
+    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, events, health, catalog):
         app.include_router(module.router)
     check_rules(app)
     if settings.cors_origin_list:

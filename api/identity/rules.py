@@ -68,6 +68,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/cylinders/{qr_code}/qr.png"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/customers"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/customers/{customer}/balance"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/admin/inventory"): ADMIN,
+    ("GET", "/api/admin/shipments"): ADMIN,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
 }

@@ -77,6 +77,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/cylinders/{qr_code}/qr.png"): CYLINDERS_READ,
     ("GET", "/api/customers"): CYLINDERS_READ,
     ("GET", "/api/customers/{customer}/balance"): CYLINDERS_READ,
+    ("GET", "/api/admin/inventory"): ADMIN_ONLY,
+    ("GET", "/api/admin/shipments"): ADMIN_ONLY,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
 }

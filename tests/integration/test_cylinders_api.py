@@ -115,3 +115,33 @@ def test_qr_images_encode_the_code(api: httpx.Client) -> None:
     png = api.get(f"/api/cylinders/{code}/qr.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG\r\n\x1a\n")
     assert api.get("/api/cylinders/not-a-code/qr.svg").status_code == 422
+
+
+def test_inventory_and_the_shipment_log(api: httpx.Client, worker: httpx.Client) -> None:
+    before = api.get("/api/admin/inventory").json()
+    codes = add_cylinders(api, 2)
+    customer = f"=Forge {secrets.token_hex(3)}"  # a name a spreadsheet would run as a formula
+    assert scan(worker, codes[0], "ship", T0, customer)["outcome"] == "CylinderShipped"
+    assert scan(worker, codes[1], "ship", T0 + timedelta(hours=1), customer)["outcome"] == "CylinderShipped"
+    assert scan(worker, codes[0], "return", T0 + timedelta(days=2), customer)["outcome"] == "CylinderReturned"
+
+    after = api.get("/api/admin/inventory").json()
+    assert after["total"] == before["total"] + 2
+    assert {"key": customer, "count": 1} in after["by_holder"]
+
+    log = api.get("/api/admin/shipments", params={"customer": customer}).json()["items"]
+    assert [s["qr_code"] for s in log] == [codes[1], codes[0]]  # newest first
+    returned = log[1]
+    assert returned["sent_by"] == returned["received_by"] and returned["returned_at"] is not None
+    still_out = api.get("/api/admin/shipments", params={"customer": customer, "open_only": "true"}).json()["items"]
+    assert [s["qr_code"] for s in still_out] == [codes[1]]
+    page = api.get("/api/admin/shipments", params={"customer": customer, "limit": 1}).json()
+    rest = api.get("/api/admin/shipments", params={"customer": customer, "limit": 1, "cursor": page["next_cursor"]})
+    assert [s["qr_code"] for s in page["items"] + rest.json()["items"]] == [codes[1], codes[0]]
+
+    csv_answer = api.get("/api/admin/shipments", params={"customer": customer, "format": "csv"})
+    assert csv_answer.headers["content-type"].startswith("text/csv")
+    lines = csv_answer.text.strip().splitlines()
+    assert lines[0] == "qr_code,customer,shipped_at,sent_by,returned_at,received_by,returned_by"
+    assert len(lines) == 3 and all(f",'{customer}," in line for line in lines[1:])  # formula neutralised
+    assert worker.get("/api/admin/inventory").status_code == 403
