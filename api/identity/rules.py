@@ -62,6 +62,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/cylinders/trash"): ADMIN,
     ("POST", "/api/cylinders/reprint"): ADMIN,
     ("GET", "/api/cylinders"): Rule(READERS, "cylinders:read"),
+    ("GET", "/api/cylinders/labels.svg"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/cylinders/{qr_code}"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/cylinders/{qr_code}/history"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/cylinders/{qr_code}/qr.svg"): Rule(READERS, "cylinders:read"),

@@ -94,6 +94,28 @@ async def list_cylinders(
     return CylinderPage(items=items, next_cursor=encode_cursor(items[-1].qr_code) if len(rows) > limit else None)
 
 
+LABEL_W, LABEL_H, LABEL_COLUMNS = 220, 250, 3
+
+
+@router.get("/api/cylinders/labels.svg", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}, "description": "a printable sheet of labels"}})
+async def label_sheet(codes: Annotated[list[Annotated[str, Query(pattern=QR_CODE)]],
+                                       Query(min_length=1, max_length=99, description="repeat for each cylinder")]
+                      ) -> Response:
+    """One printable SVG sheet of QR labels (code printed under each), three to a row, for reprinting."""
+    cells = []
+    for i, code in enumerate(codes):
+        x, y = (i % LABEL_COLUMNS) * LABEL_W, (i // LABEL_COLUMNS) * LABEL_H
+        qr = segno.make_qr(code, error="m").svg_inline(scale=1, border=4, omitsize=True)  # has a viewBox, no size
+        qr = qr.replace("<svg ", f'<svg x="{x + 10}" y="{y + 10}" width="200" height="200" ', 1)
+        cells.append(f'{qr}<text x="{x + LABEL_W // 2}" y="{y + 230}" text-anchor="middle" '
+                     f'font-family="monospace" font-size="16">{code}</text>')
+    rows = (len(codes) + LABEL_COLUMNS - 1) // LABEL_COLUMNS
+    sheet = (f'<?xml version="1.0" encoding="utf-8"?><svg xmlns="http://www.w3.org/2000/svg" '
+             f'width="{LABEL_W * LABEL_COLUMNS}" height="{LABEL_H * rows}">{"".join(cells)}</svg>')
+    return Response(sheet, media_type="image/svg+xml")
+
+
 @router.get("/api/cylinders/{qr_code}", response_model=CylinderOut, dependencies=[Consistent])
 async def get_cylinder(qr_code: Code, conn: DbConn, response: Response) -> CylinderOut:
     async with conn.cursor(row_factory=dict_row) as cur:

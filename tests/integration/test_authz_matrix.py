@@ -71,6 +71,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/api/cylinders/trash"): ADMIN_ONLY,
     ("POST", "/api/cylinders/reprint"): ADMIN_ONLY,
     ("GET", "/api/cylinders"): CYLINDERS_READ,
+    ("GET", "/api/cylinders/labels.svg"): CYLINDERS_READ,
     ("GET", "/api/cylinders/{qr_code}"): CYLINDERS_READ,
     ("GET", "/api/cylinders/{qr_code}/history"): CYLINDERS_READ,
     ("GET", "/api/cylinders/{qr_code}/qr.svg"): CYLINDERS_READ,

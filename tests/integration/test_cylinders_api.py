@@ -145,3 +145,18 @@ def test_inventory_and_the_shipment_log(api: httpx.Client, worker: httpx.Client)
     assert lines[0] == "qr_code,customer,shipped_at,sent_by,returned_at,received_by,returned_by"
     assert len(lines) == 3 and all(f",'{customer}," in line for line in lines[1:])  # formula neutralised
     assert worker.get("/api/admin/inventory").status_code == 403
+
+
+def test_a_label_sheet_holds_every_code_as_a_readable_qr(api: httpx.Client) -> None:
+    import xml.etree.ElementTree as ET
+
+    codes = add_cylinders(api, 4)
+    sheet = api.get("/api/cylinders/labels.svg", params=[("codes", c) for c in codes])
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(sheet.content)  # well-formed XML
+    ns = "{http://www.w3.org/2000/svg}"
+    assert [t.text for t in root.iter(f"{ns}text")] == codes
+    assert len(list(root.iter(f"{ns}svg"))) == 1 + len(codes)  # the sheet and one QR symbol per label
+    assert root.get("height") == "500"  # two rows of three
+    bad = api.get("/api/cylinders/labels.svg", params={"codes": "not-a-code"})
+    assert bad.status_code == 422
