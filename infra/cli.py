@@ -154,6 +154,36 @@ def replay(projection: str) -> None:
                   f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
 
 
+@app.command()
+def scan(
+    action: Annotated[str, typer.Option(help="ship, return, refill_send or refill_receive")],
+    to: Annotated[str | None, typer.Option("--to", help="customer or refill station (ship, refill_send)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="customer or station (return, refill_receive)")] = None,
+    location: Annotated[str | None, typer.Option(help="where the scanning happens")] = None,
+    api_url: Annotated[str, typer.Option(envvar="OPSLEDGER_API_URL")] = "http://127.0.0.1:8000",
+    buffer: Annotated[Path, typer.Option(help="where unsent scans wait")] = Path(".opsledger/scan-buffer.jsonl"),
+) -> None:
+    """Read QR codes from a USB barcode scanner (one per line on stdin) and send them as scans.
+
+    Authenticates with the API key in $OPSLEDGER_API_KEY (scope scans:write). Prints each scan's outcome; scans
+    that cannot be sent wait in the buffer file and are sent first on the next run."""
+    import os
+    import sys
+
+    from producers.scanner import Scanner
+
+    valid = {"ship", "return", "refill_send", "refill_receive"}  # add/trash/reprint: admins, in the API
+    if action not in valid:
+        raise typer.BadParameter(f"action must be one of {', '.join(sorted(valid))}")
+    key = os.environ.get("OPSLEDGER_API_KEY")
+    if not key:
+        raise SystemExit("set OPSLEDGER_API_KEY to an API key with the scans:write scope")
+    scanner = Scanner(api_url, key, action, to or from_, location, buffer, say=lambda line: print(line, flush=True))
+    left = scanner.run(sys.stdin)
+    if left:
+        console.print(f"{left} scan(s) buffered in {buffer}; run again when the API is reachable")
+
+
 @users_app.command("create")
 def users_create(username: Annotated[str, typer.Option(help="3–32 letters, digits, '.', '_' or '-'")],
                  role: Annotated[str, typer.Option(help="admin, operator, worker or viewer")] = "viewer") -> None:
