@@ -55,15 +55,15 @@ async def restore_broker(bootstrap: str, database_url: str) -> int:
                     pending.append((offset, await producer.send(
                         topic, value, key=key, partition=partition, timestamp_ms=ts, headers=hdrs)))
                     if len(pending) >= 5000:
-                        restored += await _check(pending, topic, partition)
-                restored += await _check(pending, "", -1)
+                        restored += await _check(pending)
+                restored += await _check(pending)
     finally:
         await producer.stop()
     log.info("broker.restored", records=restored, seconds=round(time.perf_counter() - started, 2))
     return restored
 
 
-async def _check(pending: list[tuple[int, Any]], topic: str, partition: int) -> int:
+async def _check(pending: list[tuple[int, Any]]) -> int:
     """Wait for a run of sends and verify each landed at its archived offset."""
     results = await asyncio.gather(*(f for _, f in pending))
     for (wanted, _), meta in zip(pending, results, strict=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -95,9 +95,13 @@ async def _exact(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], t
     return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
 
 
-async def group_lag(bootstrap: str, group_id: str, names: Iterable[str]) -> int:
-    """Records on these topics not yet committed by a consumer group (the Faust processors)."""
-    ends = await end_offsets(bootstrap, names)
+async def group_lag(bootstrap: str, group_id: str, names: Iterable[str],
+                    known_ends: Mapping[TopicPartition, int] | None = None) -> int:
+    """Records on these topics not yet committed by a consumer group (the Faust processors).
+    Pass `known_ends` when the caller already fetched the end offsets."""
+    wanted = set(names)
+    ends = ({tp: end for tp, end in known_ends.items() if tp.topic in wanted} if known_ends is not None
+            else await end_offsets(bootstrap, wanted))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:

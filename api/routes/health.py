@@ -36,7 +36,8 @@ async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
     for tp, end in ends.items():
         records[tp.topic] = records.get(tp.topic, 0) + end
     settings = request.app.state.settings
-    processor_lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
+    processor_lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS,
+                                    known_ends=ends)
     return {"lag": lag, "consumed": consumed, "records": records, "processor_lag": processor_lag}
 
 

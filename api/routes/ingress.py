@@ -34,7 +34,8 @@ ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 SELECT = sql.SQL("""
 SELECT r.id, r.version, r.customer_name, r.address, r.node_id, r.level_dbmv, r.freq_start_mhz, r.freq_end_mhz,
        r.split_plan, r.test_point, r.home_connected, r.install_phase, r.technician, r.notes, r.attachments,
-       r.submitted_at, r.submitted_by, r.updated_at, r.retracted, e.limit_dbmv, e.exceeded_by_db, e.limit_rule
+       r.submitted_at, r.submitted_by, r.updated_at, r.retracted, r.last_event_id,
+       e.limit_dbmv, e.exceeded_by_db, e.limit_rule
 FROM ingress_readings r
 LEFT JOIN ingress_limit_exceeded e ON e.reading_id = r.id AND e.version = r.version
 """)
@@ -117,9 +118,7 @@ async def accepted(request: Request, response: Response, pool: Pool, settings: S
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (uuid.UUID(event.subject),))
             row = await cur.fetchone()
-        last = await (await conn.execute("SELECT last_event_id FROM ingress_readings WHERE id = %s",
-                                         (uuid.UUID(event.subject),))).fetchone()
-    if row is None or last is None or last[0] != event.event_id:
+    if row is None or row["last_event_id"] != event.event_id:
         raise Problem(412, "Another change to this reading was applied first; read it again and retry.")
     response.status_code = 200 if row["retracted"] else 201
     response.headers["ETag"] = f'"{row["version"]}"'
