@@ -1,4 +1,8 @@
-"""Read-your-writes: a command returns where its events landed; a read waits until projections applied them."""
+"""Read-your-writes: a command returns where its events landed; a read waits until projections applied them.
+
+A token names, per topic partition, the span of offsets a command's events landed on ("topic:partition:first-last";
+a single offset when first = last), so a batch of a thousand scans still makes a short token.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +11,112 @@ import base64
 import binascii
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
 from producers.producer import Position
+from schemas.topics import CYLINDER_SCANS
 
 HEADER = "Opsledger-Consistency"
 APPLIED = "SELECT next_offset FROM projection_offsets WHERE projection = %s AND topic = %s AND partition = %s"
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The offsets [first, last] of one topic partition that a command's events landed on."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+
+def spans_of(positions: Sequence[Position]) -> list[Span]:
+    spans: dict[tuple[str, int], Span] = {}
+    for p in positions:
+        s = spans.get((p.topic, p.partition))
+        spans[p.topic, p.partition] = (Span(p.topic, p.partition, p.offset, p.offset) if s is None else
+                                       Span(p.topic, p.partition, min(s.first, p.offset), max(s.last, p.offset)))
+    return list(spans.values())
+
+
 def encode_token(positions: Sequence[Position]) -> str:
-    text = ",".join(f"{p.topic}:{p.partition}:{p.offset}" for p in positions)
+    text = ",".join(f"{s.topic}:{s.partition}:{s.first}" + (f"-{s.last}" if s.last != s.first else "")
+                    for s in spans_of(positions))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_token(token: str) -> list[Position]:
+def decode_token(token: str) -> list[Span]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        positions = []
+        spans = []
         for part in text.split(","):
-            topic, partition, offset = part.rsplit(":", 2)
-            positions.append(Position(topic, int(partition), int(offset)))
-        if not positions or len(positions) > 1000:
+            topic, partition, offsets = part.rsplit(":", 2)
+            first, _, last = offsets.partition("-")
+            span = Span(topic, int(partition), int(first), int(last or first))
+            if span.first < 0 or span.last < span.first:
+                raise ValueError("offsets must be first-last with 0 <= first <= last")
+            spans.append(span)
+        if not spans or len(spans) > 1000:
             raise ValueError("token must name 1 to 1000 positions")
-        return positions
+        return spans
     except (ValueError, binascii.Error, UnicodeDecodeError) as e:
         raise Problem(400, f"The consistency token is not valid: {e}") from e
 
 
 async def wait_applied(pool: AsyncConnectionPool, projection: str, topics: Sequence[str],
-                       positions: Sequence[Position], timeout_s: float) -> None:
+                       spans: Sequence[Span | Position], timeout_s: float) -> None:
     """Return once `projection` has applied every position on its topics; 504 problem after timeout_s."""
-    relevant = [p for p in positions if p.topic in topics]
+    relevant = [(s.topic, s.partition, s.last if isinstance(s, Span) else s.offset) for s in spans
+                if s.topic in topics]
     deadline = time.monotonic() + timeout_s
     delay = 0.002
     async with pool.connection() as conn:
         while relevant:
             pending = []
-            for p in relevant:
-                row = await (await conn.execute(APPLIED, (projection, p.topic, p.partition))).fetchone()
-                if row is None or row[0] <= p.offset:
-                    pending.append(p)
+            for topic, partition, offset in relevant:
+                row = await (await conn.execute(APPLIED, (projection, topic, partition))).fetchone()
+                if row is None or row[0] <= offset:
+                    pending.append((topic, partition, offset))
             relevant = pending
             if not relevant:
                 return
             if time.monotonic() >= deadline:
-                raise Problem(504, f"The {projection} read model has not caught up with the given consistency "
-                                   f"token within {timeout_s:g} s; retry the read.", title="Not yet consistent")
+                raise not_consistent(projection, timeout_s)
+            await conn.rollback()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.025)
+
+
+def not_consistent(projection: str, timeout_s: float) -> Problem:
+    return Problem(504, f"The {projection} read model has not caught up with the given consistency token within "
+                        f"{timeout_s:g} s; retry the read.", title="Not yet consistent")
+
+
+UNDECIDED = ("SELECT 1 FROM cylinder_scans s WHERE s.src_partition = %s AND s.src_offset BETWEEN %s AND %s"
+             " AND NOT EXISTS (SELECT 1 FROM cylinder_history h WHERE h.scan_id = s.client_scan_id"
+             " AND h.worker = s.worker) LIMIT 1")
+
+
+async def wait_scans_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> None:
+    """After the scans are recorded: wait until the processor's decision on each (its derived events) is projected
+    too, so a scanner sees the state its own scans set. 504 problem after timeout_s."""
+    pending = [s for s in spans if s.topic == CYLINDER_SCANS]
+    deadline = time.monotonic() + timeout_s
+    delay = 0.002
+    async with pool.connection() as conn:
+        while pending:
+            still = []
+            for s in pending:
+                if await (await conn.execute(UNDECIDED, (s.partition, s.first, s.last))).fetchone() is not None:
+                    still.append(s)
+            pending = still
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise not_consistent("cylinders", timeout_s)
             await conn.rollback()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.025)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, Header, Query, Request
 from psycopg_pool import AsyncConnectionPool
 
-from api.consistency import HEADER, decode_token, wait_applied
+from api.consistency import HEADER, Span, decode_token, wait_applied
 from infra.settings import Settings
 from producers.producer import EventProducer
 
@@ -39,8 +40,13 @@ Producer = Annotated[EventProducer, Depends(get_producer)]
 DbConn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
 
 
-def consistent_with(projection: str, topics: tuple[str, ...]) -> Callable[..., Coroutine[Any, Any, None]]:
-    """A dependency that waits for a consistency token (header or ?after=) before the read runs."""
+Settle = Callable[[AsyncConnectionPool, Sequence[Span], float], Awaitable[None]]
+
+
+def consistent_with(projection: str, topics: tuple[str, ...],
+                    settle: Settle | None = None) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A dependency that waits for a consistency token (header or ?after=) before the read runs; `settle` waits
+    further, for what processors derive from the token's events."""
 
     async def wait(
         pool: Pool, settings: SettingsDep,
@@ -50,6 +56,9 @@ def consistent_with(projection: str, topics: tuple[str, ...]) -> Callable[..., C
     ) -> None:
         token = header or after
         if token:
-            await wait_applied(pool, projection, topics, decode_token(token), settings.consistency_timeout_s)
+            spans, started = decode_token(token), time.monotonic()
+            await wait_applied(pool, projection, topics, spans, settings.consistency_timeout_s)
+            if settle is not None:
+                await settle(pool, spans, max(0.0, settings.consistency_timeout_s - (time.monotonic() - started)))
 
     return wait

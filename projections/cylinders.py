@@ -31,8 +31,8 @@ from schemas.envelope import Envelope
 from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
 
 INSERT_SCAN = sql.SQL(
-    "INSERT INTO {scans} (event_id, qr_code, client_scan_id, action, counterparty, location, scanned_at, worker)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
+    "INSERT INTO {scans} (event_id, qr_code, client_scan_id, action, counterparty, location, scanned_at, worker,"
+    " src_partition, src_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
 INSERT_HISTORY = sql.SQL(
     "INSERT INTO {history} (event_id, qr_code, version, type, at, worker, scan_id, envelope)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1")
@@ -72,7 +72,7 @@ class CylindersProjection:
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
         scans = [(r.event.event_id, d.qr_code, d.client_scan_id, d.action.value, d.counterparty, d.location,
-                  d.scanned_at, d.worker)
+                  d.scanned_at, d.worker, r.partition, r.offset)
                  for r in records if r.event is not None and isinstance(d := r.event.data, ScanRecorded)]
         async with conn.cursor() as cur:
             if scans:

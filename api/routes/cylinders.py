@@ -12,6 +12,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
+from api.consistency import wait_scans_decided
 from api.deps import DbConn, consistent_with
 from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
@@ -21,7 +22,7 @@ from schemas.envelope import utc_now
 from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
 
 router = APIRouter(tags=["cylinders"])
-Consistent = Depends(consistent_with("cylinders", (CYLINDER_SCANS, CYLINDER_EVENTS)))
+Consistent = Depends(consistent_with("cylinders", (CYLINDER_SCANS, CYLINDER_EVENTS), wait_scans_decided))
 Code = Annotated[str, Path(pattern=QR_CODE)]
 SELECT = ("SELECT qr_code, status, holder, station, location, retest_due, version, added_at, last_scan_at,"
           " last_scan_by, last_action, reprints, overdue, retest_due_soon, last_rejection FROM cylinders")

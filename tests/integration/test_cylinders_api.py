@@ -160,3 +160,24 @@ def test_a_label_sheet_holds_every_code_as_a_readable_qr(api: httpx.Client) -> N
     assert root.get("height") == "500"  # two rows of three
     bad = api.get("/api/cylinders/labels.svg", params={"codes": "not-a-code"})
     assert bad.status_code == 422
+
+
+def test_a_read_with_the_scan_token_sees_the_state_the_scans_set(api: httpx.Client, worker: httpx.Client) -> None:
+    codes = add_cylinders(api, 30)
+    customer = f"Dune {secrets.token_hex(3)}"
+    body = {"scans": [{"client_scan_id": str(uuid.uuid4()), "qr_code": c, "action": "ship", "counterparty": customer,
+                       "scanned_at": T0.isoformat()} for c in codes]}
+    for _ in range(3):  # no ?wait: the command returns as soon as the scans are recorded, before any decision
+        sent = worker.post("/api/scans", json=body)
+        assert sent.status_code == 202 and sent.json()["outcomes"] is None
+        token = sent.headers["Opsledger-Consistency"]
+
+        listed = worker.get("/api/cylinders", params={"holder": customer, "limit": 100},
+                            headers={"Opsledger-Consistency": token})
+        one = worker.get(f"/api/cylinders/{codes[-1]}", params={"after": token})
+        balance = worker.get(f"/api/customers/{customer}/balance", headers={"Opsledger-Consistency": token})
+
+        assert sorted(c["qr_code"] for c in listed.json()["items"]) == sorted(codes)
+        assert one.json()["status"] == "sent"
+        assert balance.json()["count"] == 30
+        body = {"scans": [{**s, "client_scan_id": str(uuid.uuid4())} for s in body["scans"]]}  # rejected ones too

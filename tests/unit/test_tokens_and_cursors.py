@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.consistency import decode_token, encode_token
+from api.consistency import Span, decode_token, encode_token
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from producers.producer import Position
@@ -31,7 +31,7 @@ def b64(raw: bytes) -> str:
 def test_a_consistency_token_round_trips(positions: list[Position]) -> None:
     token = encode_token(positions)
 
-    assert decode_token(token) == positions
+    assert decode_token(token) == [Span(p.topic, p.partition, p.offset, p.offset) for p in positions]
     assert "=" not in token and "+" not in token and "/" not in token  # safe in a header and a URL
 
 
@@ -48,9 +48,12 @@ def test_a_consistency_token_round_trips(positions: list[Position]) -> None:
         b64(b"ingress.readings:0:1,"),
         b64(b"ingress.readings:0:1.5"),
         b64(b"\xff\xfe\x00"),
+        b64(b"cylinders.scans:0:9-3"),
+        b64(b"cylinders.scans:0:-1"),
     ],
     ids=["empty", "punctuation", "one-char", "spaces", "non-ascii", "no-offset", "word-partition",
-         "trailing-comma", "fractional-offset", "not-utf8"],
+         "trailing-comma", "fractional-offset", "not-utf8",
+         "backwards-span", "negative"],
 )
 def test_a_garbage_consistency_token_is_a_400_problem(token: str) -> None:
     with pytest.raises(Problem) as caught:
@@ -59,8 +62,19 @@ def test_a_garbage_consistency_token_is_a_400_problem(token: str) -> None:
     assert "consistency token is not valid" in caught.value.detail
 
 
+def test_a_batch_token_names_each_partition_once_with_the_span_of_its_offsets() -> None:
+    positions = [Position("cylinders.scans", n % 3, 1000 + n) for n in range(1000)]
+
+    token = encode_token(positions)
+
+    assert sorted(decode_token(token), key=lambda s: s.partition) == [
+        Span("cylinders.scans", 0, 1000, 1999), Span("cylinders.scans", 1, 1001, 1997),
+        Span("cylinders.scans", 2, 1002, 1998)]
+    assert len(token) < 200  # a thousand scans still make a short header
+
+
 def test_a_token_with_more_than_a_thousand_positions_is_a_400_problem() -> None:
-    token = encode_token([Position("ingress.readings", 0, n) for n in range(1001)])
+    token = encode_token([Position("ingress.readings", n, 1) for n in range(1001)])
     with pytest.raises(Problem) as caught:
         decode_token(token)
     assert caught.value.status == 400
