@@ -1,0 +1,1 @@
+"""SNMP poller: credentials, one device poll (pysnmp 7 asyncio), and a schedule that polls many devices."""
