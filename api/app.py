@@ -28,6 +28,7 @@ from api.routes import (
     files,
     health,
     ingress,
+    reports,
     scans,
 )
 from infra.settings import Settings
@@ -80,7 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
-    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, events, health, catalog):
+    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, events, health,
+                   catalog):
         app.include_router(module.router)
     check_rules(app)
     if settings.cors_origin_list:

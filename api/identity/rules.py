@@ -71,6 +71,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/customers/{customer}/balance"): Rule(READERS, "cylinders:read"),
     ("GET", "/api/admin/inventory"): ADMIN,
     ("GET", "/api/admin/shipments"): ADMIN,
+    ("GET", "/api/admin/reports"): ADMIN,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
 }

@@ -80,6 +80,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/customers/{customer}/balance"): CYLINDERS_READ,
     ("GET", "/api/admin/inventory"): ADMIN_ONLY,
     ("GET", "/api/admin/shipments"): ADMIN_ONLY,
+    ("GET", "/api/admin/reports"): ADMIN_ONLY,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
 }
