@@ -1,0 +1,35 @@
+"""IP cameras watched through their RTSP streams (issue 5): one event per probe of a stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from schemas.envelope import Payload
+
+
+class CameraStreamChecked(Payload):
+    """A probe (RTSP OPTIONS + DESCRIBE) of one camera stream ran: what answered, how fast, and what it streams."""
+
+    camera_id: str = Field(min_length=1, max_length=100)
+    checked_at: datetime
+    url: str = Field(min_length=1, max_length=2000, description="rtsp:// or rtsps:// URL, never with credentials")
+    reachable: bool = Field(description="an RTSP server answered, whatever its status")
+    status_code: int | None = Field(default=None, ge=100, le=999, description="the last RTSP status received")
+    latency_ms: float | None = Field(default=None, ge=0)
+    codec: str | None = Field(default=None, max_length=40, description="SDP encoding name: H264, H265, MJPEG, ...")
+    width: int | None = Field(default=None, gt=0, le=65535)
+    height: int | None = Field(default=None, gt=0, le=65535)
+    error: str | None = Field(default=None, max_length=500)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("rtsp", "rtsps"):
+            raise ValueError("url must be rtsp:// or rtsps://")
+        if "@" in parts.netloc:
+            raise ValueError("url must not carry credentials (redact it first)")
+        return url
