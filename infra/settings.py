@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300, alias="OPSLEDGER_REFRESH_TOKEN_TTL_S")
     login_rate: str = Field(default="5/minute", alias="OPSLEDGER_LOGIN_RATE")
     client_rate: str = Field(default="1200/minute", alias="OPSLEDGER_CLIENT_RATE")
+    # scans per caller (user or API key), counted scan by scan whatever the batch size: a handheld scans about one a
+    # second; an offline buffer sent at once is a few hundred
+    scan_rate: str = Field(default="6000/minute", alias="OPSLEDGER_SCAN_RATE")
     cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
     trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
 

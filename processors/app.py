@@ -10,6 +10,7 @@ from infra.settings import Settings
 from infra.topics import exact_end_offsets
 from processors import cylinders, ingress
 from processors.codec import CODEC_NAME
+from processors.inputs import check_topic
 from schemas import topics
 
 
@@ -68,6 +69,7 @@ def topic(app: faust.App, name: str) -> Any:
 def wire(app: faust.App, settings: Settings) -> None:
     cylinders.register(app, settings, scans=topic(app, topics.CYLINDER_SCANS),
                        events=topic(app, topics.CYLINDER_EVENTS),
+                       checks=app.topic(check_topic(settings.processor_id), key_type=bytes, value_serializer="json"),
                        deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS),

@@ -7,6 +7,7 @@ events again instead of nothing. Downstream, the projection ignores events it al
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -33,7 +34,7 @@ def envelope_of(event: CylinderEvent, cause: Envelope | None) -> Envelope:
                           correlation_id=cause.correlation_id if cause else None)
 
 
-def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, deadletter: Any) -> None:
+def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, checks: Any, deadletter: Any) -> None:
     rules = Rules(settings.retest_years, settings.retest_warn_days, settings.overdue_days)
     # keys and values go through Faust's json codec (the changelog stays readable with `opsledger events tail`)
     table = app.Table(CYLINDER_TABLE, default=None, partitions=settings.topic_partitions)
@@ -71,11 +72,21 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, dea
 
     @app.timer(interval=settings.cylinder_timer_interval_s)
     async def daily_checks() -> None:
-        now = utc_now()
-        for raw in list(table.values()):
-            if raw:
-                state = Cylinder.model_validate(raw)
-                derived = timers(state, now, rules)
-                if derived:
-                    table[state.qr_code] = (await emit(state, derived, None)).model_dump(mode="json")
-        log.info("cylinders.daily_checks", cylinders=len(table))
+        """Tick every cylinder this worker holds; the ticks agent decides (idempotent: the flags it sets make a
+        second tick a no-op)."""
+        at = utc_now().isoformat()
+        codes = [code for code, raw in list(table.items()) if raw]
+        for code in codes:
+            await checks.send(key=code.encode(), value={"at": at})
+        log.info("cylinders.daily_checks", cylinders=len(codes))
+
+    @app.agent(checks, name="cylinder-checks")
+    async def check_cylinders(stream: Any) -> None:
+        async for event in stream.events():
+            code = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            state = load(code)
+            if state.status is None:
+                continue
+            derived = timers(state, datetime.fromisoformat(event.value["at"]), rules)
+            if derived:
+                table[code] = (await emit(state, derived, None)).model_dump(mode="json")

@@ -11,3 +11,10 @@ CYLINDER_TABLE = "cylinders"
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
     return (f"{app_id}-{CYLINDER_TABLE}-changelog",)
+
+
+def check_topic(app_id: str) -> str:
+    """The daily check's ticks, one per cylinder, keyed like the scans: a Faust table may only change inside a
+    stream's iteration, so the timer sends ticks and an agent applies them. Ticks are not facts: not archived (a
+    lost tick is sent again by the next run)."""
+    return f"{app_id}-cylinder-checks"

@@ -177,3 +177,23 @@ def ensure_admin(backbone: Backbone) -> tuple[str, str]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@contextmanager
+def own_backbone(root: Path) -> Iterator[Backbone]:
+    """A broker and a database of its own, prepared (topics, migrations): for tests that need other settings for
+    the processors, or that may leave the log in a state other tests should not see."""
+    from infra.components import prepare
+    from infra.embedded import start_broker, start_database
+    from infra.settings import Settings
+
+    database = start_database(root / "pg")
+    broker = start_broker(log_path=root / "broker.log")
+    try:
+        backbone = Backbone(broker.bootstrap, database.url)
+        asyncio.run(prepare(Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": backbone.bootstrap,
+                                                     "DATABASE_URL": backbone.database_url})))
+        yield backbone
+    finally:
+        broker.stop()
+        database.stop()

@@ -43,12 +43,15 @@ class Limiter:
     def __init__(self) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    async def hit(self, rate: str, *keys: str) -> None:
+    async def hit(self, rate: str, *keys: str, cost: int = 1, what: str = "requests") -> None:
         item: RateLimitItem = parse(rate)
-        if not await self._limiter.hit(item, *keys):
+        if cost > item.amount:
+            raise Problem(429, f"Too many {what} at once: at most {item}.",
+                          title="Too Many Requests")
+        if not await self._limiter.hit(item, *keys, cost=cost):
             reset_at, _ = await self._limiter.get_window_stats(item, *keys)
             retry = max(1, int(reset_at - time.time()) + 1)
-            raise Problem(429, "Too many requests; slow down.", headers={"Retry-After": str(retry)},
+            raise Problem(429, f"Too many {what}; slow down.", headers={"Retry-After": str(retry)},
                           title="Too Many Requests")
 
 

@@ -95,6 +95,8 @@ async def submit(scans: list[ScanIn], principal: Principal, request: Request, re
     is_admin = principal.kind == "user" and principal.role == "admin"
     if not is_admin and any(s.action in ADMIN_ACTIONS for s in scans):
         raise Problem(403, "Only admins (signed in, not API keys) add, trash or reprint cylinders.")
+    await request.app.state.limiter.hit(request.app.state.settings.scan_rate, "scans", principal.actor,
+                                        cost=len(scans), what="scans")
     events = [record_scan(client_scan_id=s.client_scan_id, qr_code=s.qr_code, action=s.action,
                           scanned_at=s.scanned_at, worker=principal.name, actor=principal.actor,
                           counterparty=s.counterparty, location=s.location, retest_due=s.retest_due,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.factories import reading_body
-from tests.support import Backbone, Stack, running_stack
+from tests.support import Stack, own_backbone, running_stack
 
 REQUIRED = ["customer_name", "address", "node_id", "level_dbmv", "freq_start_mhz", "freq_end_mhz", "split_plan",
             "test_point", "home_connected", "install_phase"]  # technician defaults to the caller
@@ -227,22 +226,9 @@ def test_an_empty_or_broken_multipart_upload_is_a_4xx_problem(client: httpx.Clie
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A backbone of its own: the next test may leave an event in the log that stops projections."""
-    from infra.components import prepare
-    from infra.embedded import start_broker, start_database
-    from infra.settings import Settings
-
     root: Path = tmp_path_factory.mktemp("nul-backbone")
-    database = start_database(root / "pg")
-    broker = start_broker(log_path=root / "broker.log")
-    try:
-        backbone = Backbone(broker.bootstrap, database.url)
-        asyncio.run(prepare(Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": backbone.bootstrap,
-                                                     "DATABASE_URL": backbone.database_url})))
-        with running_stack(backbone, root / "stack") as stack:
-            yield stack
-    finally:
-        broker.stop()
-        database.stop()
+    with own_backbone(root) as backbone, running_stack(backbone, root / "stack") as stack:
+        yield stack
 
 
 def test_nul_characters_are_refused_before_they_reach_the_log(private_stack: Stack) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import Backbone, Stack, bearer, running_stack
 
-LOGIN_RATE, CLIENT_RATE = 5, 30
+LOGIN_RATE, CLIENT_RATE, SCAN_RATE = 5, 30, 10
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,8 @@ def private_stack(backbone: Backbone, tmp_path_factory: pytest.TempPathFactory) 
     """Only the API (no projections needed): fresh limiter state, the session's backbone and database."""
     root: Path = tmp_path_factory.mktemp("rate-limited")
     with running_stack(backbone, root, names=("api",), OPSLEDGER_LOGIN_RATE=f"{LOGIN_RATE}/minute",
-                       OPSLEDGER_CLIENT_RATE=f"{CLIENT_RATE}/minute") as stack:
+                       OPSLEDGER_CLIENT_RATE=f"{CLIENT_RATE}/minute", OPSLEDGER_SCAN_RATE=f"{SCAN_RATE}/minute"
+                       ) as stack:
         yield stack
 
 
@@ -109,3 +110,24 @@ def test_the_cap_is_per_caller_not_per_token(private_stack: Stack, anon: httpx.C
         anon.get("/api/auth/profile", headers=first)
     second = bearer(private_stack.login(username, password))
     assert_slow_down(anon.get("/api/auth/profile", headers=second))
+
+
+def test_scans_are_counted_one_by_one_per_caller_whatever_the_batch(private_stack: Stack) -> None:
+    from producers.qrcodes import new_code
+
+    def batch(n: int) -> dict[str, Any]:
+        return {"scans": [{"client_scan_id": secrets.token_hex(8), "qr_code": new_code(), "action": "ship",
+                           "counterparty": "Acme", "scanned_at": "2026-03-02T08:00:00+00:00"} for _ in range(n)]}
+
+    key = httpx.post(f"{private_stack.api_url}/api/auth/api-keys", headers=bearer(private_stack.admin_token),
+                     json={"name": "dock", "scopes": ["scans:write"]}, timeout=15).json()["key"]
+    with httpx.Client(base_url=private_stack.api_url, headers={"X-API-Key": key}, timeout=15) as scanner:
+        assert scanner.post("/api/scans", json=batch(SCAN_RATE + 1)).status_code == 429  # can never fit
+        assert scanner.post("/api/scans", json=batch(6)).status_code == 202
+        over = scanner.post("/api/scans", json=batch(5))  # 6 + 5 > 10 in a minute
+        assert "Too many scans" in assert_problem(over, 429)["detail"] and int(over.headers["Retry-After"]) > 0
+        assert scanner.post("/api/scans", json=batch(4)).status_code == 202  # a refused batch used up nothing
+        assert scanner.post("/api/scans", json=batch(1)).status_code == 429
+    worker = private_stack.user("worker")  # another caller has a window of its own
+    assert httpx.post(f"{private_stack.api_url}/api/scans", headers=worker, json=batch(SCAN_RATE),
+                      timeout=15).status_code == 202
