@@ -140,16 +140,20 @@ class AlertRule(Payload):
 class AlertRuleCreated(AlertRule):
     """A new alert rule (version 1)."""
 
+    version: int = Field(default=1, ge=1, le=1)
+
 
 class AlertRuleUpdated(AlertRule):
     """A rule replaced by a new definition; `version` is its new version."""
+
+    version: int = Field(ge=2)
 
 
 class AlertRuleDeleted(Payload):
     """A rule is gone; its firing alerts are resolved."""
 
     rule_id: NAME
-    version: int = Field(ge=1)
+    version: int = Field(ge=2)
 
 
 class AlertEvent(Payload):

@@ -43,6 +43,8 @@ from schemas.alerts import (
     AlertRaised,
     AlertResolved,
     AlertRule,
+    AlertRuleCreated,
+    AlertRuleUpdated,
     AlertStable,
     AlertUnacknowledged,
     CameraDown,
@@ -484,3 +486,13 @@ def test_redelivery_and_replay_change_nothing(rule: AlertRule, moves: list[Move]
     assert play(rule, without_redelivery)[:2] == (state, events)
     for observation, second in seen:  # the whole stream again, after the fact
         assert evaluate(rule, state, observation, at(second)) == (state, [])
+
+
+def test_rule_events_carry_the_rule_and_its_version() -> None:
+    created = AlertRuleCreated.model_validate({"rule_id": "uplink-hot", "name": "Uplink hot", "severity": "high",
+                                               "params": {"kind": "device_unreachable", "for_s": 60}})
+    assert created.version == 1 and created.flapping == FlapPolicy() and isinstance(created.params, DeviceUnreachable)
+    updated = AlertRuleUpdated(**{**created.model_dump(), "version": 2, "severity": Severity.critical})
+    assert updated.severity is Severity.critical
+    with pytest.raises(ValidationError):
+        AlertRuleUpdated(**created.model_dump())  # an update names the new version
