@@ -124,8 +124,9 @@ def interface_rates(previous: CounterSample, current: CounterSample) -> Interfac
 
 
 def counter_sample(sampled: InterfaceCountersSampled, interface: InterfaceCounters) -> CounterSample:
+    uptime = sampled.sys_uptime_ticks if interface.uptime_ticks is None else interface.uptime_ticks
     return CounterSample(
-        uptime_ticks=sampled.sys_uptime_ticks, sampled_at=sampled.sampled_at, counter_bits=64 if sampled.hc else 32,
+        uptime_ticks=uptime, sampled_at=sampled.sampled_at, counter_bits=64 if sampled.hc else 32,
         speed_mbps=interface.high_speed_mbps, in_octets=interface.in_octets, out_octets=interface.out_octets,
         in_errors=interface.in_errors, out_errors=interface.out_errors,
         in_discards=interface.in_discards, out_discards=interface.out_discards,

@@ -54,6 +54,8 @@ class InterfaceCounters(Payload):
     oper_status: OperStatus = OperStatus.unknown
     admin_status: AdminStatus = AdminStatus.unknown
     high_speed_mbps: int | None = Field(default=None, ge=0, le=2**32 - 1, description="ifHighSpeed; 0 = unknown")
+    uptime_ticks: int | None = Field(default=None, ge=0, le=2**32 - 1, description=(
+        "sysUpTime read in the same response as this row's octets: a big poll's responses are spread over time"))
 
 
 class InterfaceCountersSampled(Payload):

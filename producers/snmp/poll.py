@@ -109,6 +109,7 @@ class _Walk:
     """Rows gathered so far; kept outside the timed coroutine so a deadline leaves them readable."""
 
     columns: dict[str, dict[int, Any]] = field(default_factory=dict)
+    row_uptimes: dict[int, int] = field(default_factory=dict)  # sysUpTime of the response carrying a row's in_octets
     requests: int = 0
     complete: bool = False
 
@@ -130,11 +131,12 @@ class _Session:
                                                             *request, lookupMib=False)
         return self._checked(indication, status, index, varbinds)
 
-    async def bulk(self, oids: list[Oid], max_repetitions: int) -> list[tuple[Oid, Any]]:
+    async def bulk(self, non_repeaters: list[Oid], oids: list[Oid], max_repetitions: int) -> list[tuple[Oid, Any]]:
         self.requests += 1
-        request = [ObjectType(ObjectIdentity(oid)) for oid in oids]
+        request = [ObjectType(ObjectIdentity(oid)) for oid in [*non_repeaters, *oids]]
         indication, status, index, varbinds = await bulk_cmd(self.engine, self.auth, self.transport, self.context,
-                                                             0, max_repetitions, *request, lookupMib=False)
+                                                             len(non_repeaters), max_repetitions, *request,
+                                                             lookupMib=False)
         return self._checked(indication, status, index, varbinds)
 
     @staticmethod
@@ -154,7 +156,9 @@ async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int,
     pending = list(wanted)
     while pending:
         repetitions = max(1, min(max_repetitions, MAX_RESPONSE_VARBINDS // len(pending)))
-        varbinds = await session.bulk([last[name] for name in pending], repetitions)
+        # sysUpTime rides along as a non-repeater (GETNEXT of its parent), giving each response its own timestamp
+        uptime, *varbinds = await session.bulk([SYS_UPTIME[:-1]], [last[name] for name in pending], repetitions)
+        uptime_ticks = int(uptime[1]) if uptime[0] == SYS_UPTIME else None
         walk.requests += 1
         finished: set[str] = set()
         advanced = False
@@ -168,6 +172,8 @@ async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int,
                 continue
             if len(oid) == len(prefix) + 1:  # ifIndex is the only index of both tables
                 walk.columns[name][oid[-1]] = value
+                if name == "in_octets" and uptime_ticks is not None:
+                    walk.row_uptimes[oid[-1]] = uptime_ticks
             last[name] = oid
             advanced = True
         if not advanced and not finished:
@@ -176,11 +182,11 @@ async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int,
     walk.complete = True
 
 
-def _counters(columns: dict[str, dict[int, Any]]) -> tuple[InterfaceCounters, ...]:
+def _counters(columns: dict[str, dict[int, Any]], row_uptimes: dict[int, int]) -> tuple[InterfaceCounters, ...]:
     indexes = sorted({index for rows in columns.values() for index in rows if 1 <= index <= 2**31 - 1})
     interfaces = []
     for index in indexes:
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {"uptime_ticks": row_uptimes.get(index)}
         for name, rows in columns.items():
             if index in rows:
                 row[name] = _text(rows[index]) if name in TEXT_COLUMNS else int(rows[index])
@@ -205,6 +211,7 @@ async def _walk_interfaces(session: _Session, prefer_hc: bool, max_repetitions: 
         return prefer_hc
     for name in HC_COLUMNS:
         walk.columns.pop(name, None)
+    walk.row_uptimes.clear()
     walk.complete = False
     await _walk(session, LEGACY_COLUMNS, max_repetitions, walk)
     return False
@@ -257,6 +264,7 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         hc = False  # cut before the HC check could be made: do not claim 64-bit for counters we do not have
         for name in HC_COLUMNS:
             walk.columns.pop(name, None)
+        walk.row_uptimes.clear()
 
     def text(oid: Oid) -> str:
         value = system.get(oid)
@@ -268,7 +276,7 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else str(object_id))
     sample = InterfaceCountersSampled(
         device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
-        interfaces=_counters(walk.columns), partial=not walk.complete)
+        interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete)
     reachable = DeviceReachable(device_id=target.device_id, at=sampled_at, response_ms=response_ms)
     return PollResult(target.device_id, started_at, elapsed(), reachable=reachable, identity=identity,
                       sample=sample, requests=session.requests)
