@@ -243,6 +243,16 @@ def bench_pipeline(events: Annotated[int, typer.Option(help="events for the thro
     run_pipeline_bench(events=events, json_only=json_out)
 
 
+@bench_app.command("scans")
+def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each scanned through one full cycle")] = 5000,
+                json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Cylinder scans through the HTTP API to the read model: scans/s, and scan-to-visible latency at 200/s."""
+    from infra.bench_scans import run_scans_bench
+
+    configure_logging("WARNING")
+    run_scans_bench(cylinders=cylinders, json_only=json_out)
+
+
 def main() -> None:
     app()
 
