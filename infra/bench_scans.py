@@ -121,8 +121,19 @@ async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, co
     return [seen[i] - sent[i] for i in sent]
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds of each component so far (Linux /proc), to show where the time goes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        found[name] = (int(fields[11]) + int(fields[12])) / ticks
+    found["bench client"] = time.process_time()
+    return found
+
+
 async def drive(api_url: str, database_url: str, admin_password: str, cylinders: int, batch: int, in_flight: int,
-                rate: float, seconds: float) -> dict[str, Any]:
+                rate: float, seconds: float, pids: dict[str, int]) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as anon:
         token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": admin_password})
@@ -136,7 +147,9 @@ async def drive(api_url: str, database_url: str, admin_password: str, cylinders:
             httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers={"X-API-Key": key}) as scanner:
         codes = await add_cylinders(admin, cylinders)
         await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
+        before, started = cpu_seconds(pids), time.perf_counter()
         scans_per_s = await throughput(scanner, codes, batch, in_flight)
+        elapsed, after = time.perf_counter() - started, cpu_seconds(pids)
         latencies = await latency(scanner, database_url, "bench-scanner", codes[:int(rate * seconds)], rate)
     return {
         "cylinders": cylinders,
@@ -144,6 +157,7 @@ async def drive(api_url: str, database_url: str, admin_password: str, cylinders:
         "batch": batch,
         "batches_in_flight": in_flight,
         "scans_per_s": round(scans_per_s),
+        "cpu_share_during_throughput": {name: round((after[name] - before[name]) / elapsed, 2) for name in after},
         "latency_rate_per_s": rate,
         "latency_scans": len(latencies),
         "scan_to_visible_p50_ms": round(percentile(latencies, 50) * 1000, 1),
@@ -173,7 +187,8 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
     try:
         asyncio.run(prepare(settings))
         asyncio.run(create_user(database.url, "bench-admin", password, "admin"))
-        children = [spawn(name, env, root / "logs") for name in ("processors", "projections", "api")]
+        names = ("processors", "projections", "api")
+        children = [spawn(name, env, root / "logs") for name in names]
         api_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -185,7 +200,8 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the API did not become ready; logs in {root / 'logs'}")
             time.sleep(0.2)
-        result = asyncio.run(drive(api_url, database.url, password, cylinders, batch, in_flight, rate, seconds))
+        pids = {name: child.pid for name, child in zip(names, children, strict=True)}
+        result = asyncio.run(drive(api_url, database.url, password, cylinders, batch, in_flight, rate, seconds, pids))
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
         if not json_only:
             print(f"logs and data in {root}", file=sys.stderr)

@@ -33,19 +33,22 @@ from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
 INSERT_SCAN = sql.SQL(
     "INSERT INTO {scans} (event_id, qr_code, client_scan_id, action, counterparty, location, scanned_at, worker,"
     " src_partition, src_offset) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
-INSERT_HISTORY = sql.SQL(
-    "INSERT INTO {history} (event_id, qr_code, version, type, at, worker, scan_id, envelope)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1")
-INSERT_CYLINDER = sql.SQL(
-    "INSERT INTO {cylinders} (qr_code, status, location, retest_due, version, added_at, last_scan_at, last_scan_by,"
-    " last_action) VALUES (%s, 'available', %s, %s, %s, %s, %s, %s, 'add') ON CONFLICT (qr_code) DO NOTHING")
-UPDATE = "UPDATE {cylinders} SET version = %s{sets} WHERE qr_code = %s AND version < %s"
+# Every derived event is ONE statement: its history row first; the state changes only if that row is new (a
+# redelivery changes nothing). Self-contained statements need no answer before the next, so a batch is pipelined.
+NEW_HISTORY = ("WITH new AS (INSERT INTO {history} (event_id, qr_code, version, type, at, worker, scan_id, envelope)"
+               " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1)")
+IF_NEW = " AND EXISTS (SELECT 1 FROM new)"
+INSERT_CYLINDER = (" INSERT INTO {cylinders} (qr_code, status, location, retest_due, version, added_at, last_scan_at,"
+                   " last_scan_by, last_action) SELECT %s, 'available', %s, %s, %s, %s, %s, %s, 'add'"
+                   " WHERE EXISTS (SELECT 1 FROM new) ON CONFLICT (qr_code) DO NOTHING")
+UPDATE = " UPDATE {cylinders} SET version = %s{sets} WHERE qr_code = %s AND version < %s" + IF_NEW
 SCANNED = ", last_scan_at = %s, last_scan_by = %s, last_action = %s"
-SHIP = sql.SQL("INSERT INTO {shipments} (qr_code, shipped_at, customer, sent_by) VALUES (%s, %s, %s, %s)"
-               " ON CONFLICT DO NOTHING")
-RETURN = sql.SQL("UPDATE {shipments} SET returned_at = %s, received_by = %s WHERE qr_code = %s"
-                 " AND returned_at IS NULL")
-CORRECT = sql.SQL("UPDATE {shipments} SET returned_by = %s WHERE qr_code = %s AND returned_at IS NULL")
+SHIP = (", shipment AS (INSERT INTO {shipments} (qr_code, shipped_at, customer, sent_by)"
+        " SELECT %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM new) ON CONFLICT DO NOTHING)")
+RETURN = (", shipment AS (UPDATE {shipments} SET returned_at = %s, received_by = %s WHERE qr_code = %s"
+          " AND returned_at IS NULL" + IF_NEW + ")")
+CORRECT = (", shipment AS (UPDATE {shipments} SET returned_by = %s WHERE qr_code = %s AND returned_at IS NULL"
+           + IF_NEW + ")")
 
 # per event type: extra SET clauses on `cylinders` and a function of the event giving their values
 STATE_CHANGES: dict[type[CylinderEvent], tuple[str, object]] = {
@@ -74,39 +77,45 @@ class CylindersProjection:
         scans = [(r.event.event_id, d.qr_code, d.client_scan_id, d.action.value, d.counterparty, d.location,
                   d.scanned_at, d.worker, r.partition, r.offset)
                  for r in records if r.event is not None and isinstance(d := r.event.data, ScanRecorded)]
+        statements = [statement(r.event, r.value or b"null", tables) for r in records
+                      if r.event is not None and isinstance(r.event.data, CylinderEvent)]
         async with conn.cursor() as cur:
             if scans:
                 await cur.executemany(INSERT_SCAN.format(scans=tables["cylinder_scans"]), scans)
-            for record in records:
-                if record.event is not None and isinstance(record.event.data, CylinderEvent):
-                    await self._apply_event(cur, record.event, record.value or b"null", tables)
+            if statements:
+                async with conn.pipeline():
+                    for query, params in statements:
+                        await cur.execute(query, params)
 
-    async def _apply_event(self, cur: psycopg.AsyncCursor[tuple[object, ...]], envelope: Envelope, raw: bytes,
-                           tables: Tables) -> None:
-        e = envelope.data
-        assert isinstance(e, CylinderEvent)
-        await cur.execute(INSERT_HISTORY.format(history=tables["cylinder_history"]),
-                          (envelope.event_id, e.qr_code, e.version, envelope.type, e.at, e.worker, e.scan_id,
-                           raw.decode()))
-        if await cur.fetchone() is None:
-            return  # seen before: a redelivery changes nothing
-        cylinders = tables["cylinders"]
-        if isinstance(e, CylinderAdded):
-            await cur.execute(INSERT_CYLINDER.format(cylinders=cylinders),
-                              (e.qr_code, e.location, e.retest_due, e.version, e.at, e.at, e.worker))
-            return
-        sets, values = STATE_CHANGES[type(e)]
-        params: list[object] = list(values(e))  # type: ignore[operator]
-        if type(e) in SCAN_EVENTS:
-            sets += SCANNED
-            params += [e.at, e.worker, SCAN_EVENTS[type(e)]]
-        await cur.execute(sql.SQL(UPDATE.format(cylinders="{cylinders}", sets=sets)).format(cylinders=cylinders),
-                          [e.version, *params, e.qr_code, e.version])
-        if isinstance(e, CylinderShipped):
-            await cur.execute(SHIP.format(shipments=tables["shipments"]), (e.qr_code, e.at, e.customer, e.worker))
-        elif isinstance(e, CustodyCorrected):
-            await cur.execute(CORRECT.format(shipments=tables["shipments"]), (e.actual_holder, e.qr_code))
-        elif isinstance(e, CylinderTrashed):  # condemned while at a customer: it leaves their balance
-            await cur.execute(RETURN.format(shipments=tables["shipments"]), (e.at, e.worker, e.qr_code))
-        elif isinstance(e, CylinderReturned):
-            await cur.execute(RETURN.format(shipments=tables["shipments"]), (e.at, e.worker, e.qr_code))
+
+def statement(envelope: Envelope, raw: bytes, tables: Tables) -> tuple[sql.Composed, list[object]]:
+    """The one statement applying a derived event, and its parameters in placeholder order."""
+    e = envelope.data
+    assert isinstance(e, CylinderEvent)
+    params: list[object] = [envelope.event_id, e.qr_code, e.version, envelope.type, e.at, e.worker, e.scan_id,
+                            raw.decode()]
+    text = NEW_HISTORY
+    if isinstance(e, CylinderAdded):
+        params += [e.qr_code, e.location, e.retest_due, e.version, e.at, e.at, e.worker]
+        return named(text + INSERT_CYLINDER, tables), params
+    if isinstance(e, CylinderShipped):
+        text += SHIP
+        params += [e.qr_code, e.at, e.customer, e.worker]
+    elif isinstance(e, CustodyCorrected):
+        text += CORRECT
+        params += [e.actual_holder, e.qr_code]
+    elif isinstance(e, CylinderTrashed | CylinderReturned):  # trashed at a customer: it leaves their balance
+        text += RETURN
+        params += [e.at, e.worker, e.qr_code]
+    sets, values = STATE_CHANGES[type(e)]
+    params += [e.version, *values(e)]  # type: ignore[operator]
+    if type(e) in SCAN_EVENTS:
+        sets += SCANNED
+        params += [e.at, e.worker, SCAN_EVENTS[type(e)]]
+    params += [e.qr_code, e.version]
+    return named(text + UPDATE.format(cylinders="{cylinders}", sets=sets), tables), params
+
+
+def named(text: str, tables: Tables) -> sql.Composed:
+    return sql.SQL(text).format(history=tables["cylinder_history"], cylinders=tables["cylinders"],
+                                shipments=tables["shipments"])
