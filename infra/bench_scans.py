@@ -132,7 +132,23 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return found
 
 
-async def drive(api_url: str, database_url: str, admin_password: str, cylinders: int, batch: int, in_flight: int,
+async def drained(settings: Settings, timeout: float = 300) -> None:
+    """Until the processors and every projection (archive and audit too) caught up: each phase starts quiet."""
+    from infra.supervisor import projections_caught_up
+    from infra.topics import group_lag
+    from processors.inputs import PROCESSOR_INPUTS
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:  # twice in a row: the processors' output lands after their lag reaches zero
+        lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
+        quiet = quiet + 1 if lag == 0 and await projections_caught_up(settings) else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pipeline did not drain in time")
+        await asyncio.sleep(0.2)
+
+
+async def drive(api_url: str, settings: Settings, admin_password: str, cylinders: int, batch: int, in_flight: int,
                 rate: float, seconds: float, pids: dict[str, int]) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as anon:
@@ -145,12 +161,15 @@ async def drive(api_url: str, database_url: str, admin_password: str, cylinders:
         key = made.json()["key"]
     async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers=admin_headers) as admin, \
             httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers={"X-API-Key": key}) as scanner:
-        codes = await add_cylinders(admin, cylinders)
+        paced = int(rate * seconds)
+        codes = await add_cylinders(admin, cylinders + paced)
         await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
+        await drained(settings)
+        latencies = await latency(scanner, settings.database_url, "bench-scanner", codes[cylinders:], rate)
+        await drained(settings)
         before, started = cpu_seconds(pids), time.perf_counter()
-        scans_per_s = await throughput(scanner, codes, batch, in_flight)
+        scans_per_s = await throughput(scanner, codes[:cylinders], batch, in_flight)
         elapsed, after = time.perf_counter() - started, cpu_seconds(pids)
-        latencies = await latency(scanner, database_url, "bench-scanner", codes[:int(rate * seconds)], rate)
     return {
         "cylinders": cylinders,
         "scans": cylinders * len(CYCLE),
@@ -182,7 +201,8 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
            "OPSLEDGER_JWT_SECRET": secrets.token_urlsafe(48),
            # one scanner drives the whole benchmark: lift the per-caller limits meant for people
            "OPSLEDGER_SCAN_RATE": "100000000/minute", "OPSLEDGER_CLIENT_RATE": "100000000/minute"}
-    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url})
+    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+                                        "OPSLEDGER_DATA_DIR": str(root)})
     children = []
     try:
         asyncio.run(prepare(settings))
@@ -201,7 +221,7 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
                 raise TimeoutError(f"the API did not become ready; logs in {root / 'logs'}")
             time.sleep(0.2)
         pids = {name: child.pid for name, child in zip(names, children, strict=True)}
-        result = asyncio.run(drive(api_url, database.url, password, cylinders, batch, in_flight, rate, seconds, pids))
+        result = asyncio.run(drive(api_url, settings, password, cylinders, batch, in_flight, rate, seconds, pids))
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
         if not json_only:
             print(f"logs and data in {root}", file=sys.stderr)

@@ -128,8 +128,11 @@ def start_components(stack: Stack) -> None:
 
 
 async def _drained(stack: Stack) -> bool:
-    """True when the processors committed everything on their inputs and every projection applied every topic."""
-    s = stack.settings
+    return await projections_caught_up(stack.settings)
+
+
+async def projections_caught_up(s: Settings) -> bool:
+    """True when every projection applied every record of its topics written so far."""
     ends = await end_offsets(s.kafka_bootstrap_servers, platform_topics())
     async with await psycopg.AsyncConnection.connect(s.database_url) as conn:
         rows = await (await conn.execute("SELECT projection, topic, partition, next_offset FROM projection_offsets"))\
