@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL")
     # Apache Kafka supports idempotent producers; the embedded Tansu broker does not.
     kafka_idempotence: bool = Field(default=False, alias="OPSLEDGER_KAFKA_IDEMPOTENCE")
+    # how long a consumer fetch may wait for data: Tansu waits it out even when data arrives (see processors/app.py)
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, alias="OPSLEDGER_KAFKA_FETCH_MAX_WAIT_MS")
     topic_partitions: int = Field(default=4, ge=1, le=256, alias="OPSLEDGER_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, ge=1, le=5, alias="OPSLEDGER_TOPIC_REPLICATION")
     # Short in dev so consumer groups join fast (Tansu waits half the session timeout).
