@@ -75,15 +75,18 @@ async def add_cylinders(admin: httpx.AsyncClient, count: int) -> list[str]:
     return codes
 
 
-async def throughput(scanner: httpx.AsyncClient, codes: list[str], batch: int, in_flight: int) -> float:
-    """Scans per second for one full cycle of every cylinder (ship, return, refill send, refill receive)."""
+async def throughput(scanner: httpx.AsyncClient, codes: list[str], batch: int, in_flight: int
+                     ) -> tuple[float, float]:
+    """Scans per second for one full cycle of every cylinder (ship, return, refill send, refill receive), and the
+    seconds the API took to accept them all."""
     started = time.perf_counter()
     tokens = []
     for action, counterparty in CYCLE:  # one wave per action: a cylinder's scans stay in order
         scans = [scan(code, action, counterparty) for code in codes]
         tokens += await post_batches(scanner, [scans[i:i + batch] for i in range(0, len(scans), batch)], in_flight)
+    accepted = time.perf_counter() - started
     await read_own_writes(scanner, tokens)
-    return len(codes) * len(CYCLE) / (time.perf_counter() - started)
+    return len(codes) * len(CYCLE) / (time.perf_counter() - started), accepted
 
 
 async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, codes: list[str], rate: float
@@ -122,14 +125,34 @@ async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, co
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds of each component so far (Linux /proc), to show where the time goes."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for name, pid in pids.items():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        found[name] = (int(fields[11]) + int(fields[12])) / ticks
+    """User + system CPU seconds so far (Linux /proc) of each component, the broker, the database server's
+    processes (all of its user's) and this client, to show where the time goes."""
+    found = {name: _cpu(pid) for name, pid in pids.items()}
+    found["postgres"] = sum(_cpu(int(p.name)) for p in Path("/proc").iterdir()
+                            if p.name.isdigit() and _owner(p) == "embedded_postgres")
     found["bench client"] = time.process_time()
     return found
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone since it was listed
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _owner(proc: Path) -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(proc.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return None
+
+
+def shares(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) / elapsed, 2) for name in after}
 
 
 async def drained(settings: Settings, timeout: float = 300) -> None:
@@ -165,10 +188,12 @@ async def drive(api_url: str, settings: Settings, admin_password: str, cylinders
         codes = await add_cylinders(admin, cylinders + paced)
         await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
         await drained(settings)
+        before, started = cpu_seconds(pids), time.perf_counter()
         latencies = await latency(scanner, settings.database_url, "bench-scanner", codes[cylinders:], rate)
+        paced_share = shares(before, cpu_seconds(pids), time.perf_counter() - started)
         await drained(settings)
         before, started = cpu_seconds(pids), time.perf_counter()
-        scans_per_s = await throughput(scanner, codes[:cylinders], batch, in_flight)
+        scans_per_s, accepted_s = await throughput(scanner, codes[:cylinders], batch, in_flight)
         elapsed, after = time.perf_counter() - started, cpu_seconds(pids)
     return {
         "cylinders": cylinders,
@@ -176,12 +201,14 @@ async def drive(api_url: str, settings: Settings, admin_password: str, cylinders
         "batch": batch,
         "batches_in_flight": in_flight,
         "scans_per_s": round(scans_per_s),
-        "cpu_share_during_throughput": {name: round((after[name] - before[name]) / elapsed, 2) for name in after},
+        "api_accepted_all_after_s": round(accepted_s, 2),
+        "cpu_share_during_throughput": shares(before, after, elapsed),
         "latency_rate_per_s": rate,
         "latency_scans": len(latencies),
         "scan_to_visible_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "scan_to_visible_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "scan_to_visible_mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+        "cpu_share_during_latency": paced_share,
         "cpus": os.cpu_count(),
     }
 
@@ -221,6 +248,7 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
                 raise TimeoutError(f"the API did not become ready; logs in {root / 'logs'}")
             time.sleep(0.2)
         pids = {name: child.pid for name, child in zip(names, children, strict=True)}
+        pids["broker"] = broker.process.pid
         result = asyncio.run(drive(api_url, settings, password, cylinders, batch, in_flight, rate, seconds, pids))
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
         if not json_only:
