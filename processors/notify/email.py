@@ -32,9 +32,8 @@ def build_email(n: Notice, sender: str, recipients: list[str]) -> EmailMessage:
 
 
 class EmailChannel:
-    name = "email"
-
-    def __init__(self, settings: NotifySettings) -> None:
+    def __init__(self, settings: NotifySettings, *, name: str = "email") -> None:
+        self.name = name  # also the outbox projection's and the rows' channel
         self._host, self._port = settings.smtp_host, settings.smtp_port
         self._user, self._password = settings.smtp_user, settings.smtp_password
         self._sender, self._recipients = settings.smtp_from, settings.recipients

@@ -54,7 +54,7 @@ def notice(delivery_id: str, kind: Literal["changes", "repeat"], group_key: str,
 
 
 def _group_name(n: Notice) -> str:
-    named = " ".join(f"{k}={v}" for k, v in n.group_labels.items() if v)
+    named = " ".join(f"{k}={v}" for k, v in sorted(n.group_labels.items()) if v)
     return named or "all alerts"
 
 

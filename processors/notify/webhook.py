@@ -37,10 +37,9 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance_s: fl
 
 
 class WebhookChannel:
-    name = "webhook"
-
-    def __init__(self, url: str, secret: SecretStr, *, timeout_s: float = 10.0,
+    def __init__(self, url: str, secret: SecretStr, *, name: str = "webhook", timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name  # also the outbox projection's and the rows' channel
         self._url, self._secret = url, secret
         self._where = urlsplit(url).netloc
         self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, follow_redirects=False)
