@@ -71,11 +71,6 @@ def wire(app: faust.App, settings: Settings) -> None:
                        events=topic(app, topics.CYLINDER_EVENTS),
                        checks=app.topic(check_topic(settings.processor_id), key_type=bytes, value_serializer="json"),
                        deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
-    observations, ticks = alert_internal_topics(settings.processor_id)
-    alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
-                    observed=app.topic(observations, key_type=bytes, value_serializer="json"),
-                    ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
-                    events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS),
                      deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
