@@ -87,5 +87,5 @@ async def bench_snmp(devices: int = 40, rounds: int = 5, agents: int = 2, max_co
 
 
 if __name__ == "__main__":
-    arguments = [int(value) for value in sys.argv[1:3]]
-    print(asyncio.run(bench_snmp(*arguments, v3="--v3" in sys.argv)))
+    counts = [int(value) for value in sys.argv[1:] if value.isdigit()] + [40, 5]
+    print(asyncio.run(bench_snmp(devices=counts[0], rounds=counts[1], v3="--v3" in sys.argv)))
