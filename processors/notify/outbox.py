@@ -5,17 +5,16 @@ group's due time are updated alongside; processors.notify.sender does the sendin
 
 What is held (recorded, never sent): events of a flapping alert (`flapping` on AlertRaised/AlertResolved, and
 AlertFlapping itself), and events of a silenced alert. Silenced means either what the alert processor said
-(`silenced_by` on AlertRaised, AlertSilenced until AlertUnsilenced; these are read by type name and attribute, so
-this module also runs against schemas that do not have them yet) or, when a silences topic is configured, a mute or
+(`silenced_by` on AlertRaised, AlertSilenced until AlertUnsilenced) or, when a silences topic is configured, a mute or
 skip-evaluation silence that `processors.silences.is_silenced` finds at the event's own time among the SilenceCreated
 events read from that topic (minus the expired and deleted ones). AlertStable resumes notification from the state it
 names; AlertUnsilenced notifies a still-firing alert again. Acknowledgements are recorded and hide the alert from
 later messages; AlertUnacknowledged shows it again. Events older than `max_event_age` when first seen are recorded as
 stale (a new channel must not page for last year's alerts). Other event types on these topics are ignored.
 
-Events are decoded here (decode = False for the runner) with `default_registry()`: the platform's registry once it
-knows the alert types, else one built from schemas.alerts. An undecodable record raises; the runner then
-dead-letters it alone and carries on.
+Events are decoded here (decode = False for the runner, so a test or a tool can hand in its own registry; by default
+the platform's). An undecodable record of a type acted on raises; the runner then dead-letters it alone and carries
+on.
 """
 
 from __future__ import annotations
@@ -38,23 +37,22 @@ from schemas.alerts import (
     AlertFlapping,
     AlertRaised,
     AlertResolved,
-    AlertRuleCreated,
-    AlertRuleDeleted,
-    AlertRuleUpdated,
+    AlertSilenced,
     AlertStable,
     AlertUnacknowledged,
+    AlertUnsilenced,
     SilenceCreated,
     SilenceDeleted,
     SilenceExpired,
 )
 from schemas.envelope import Envelope, utc_now
 from schemas.registry import EventDecodeError, Registry
+from schemas.topics import ALERT_EVENTS
 
-ALERT_EVENTS = "alerts.events"  # schemas.topics will name it; the lifecycle events, keyed by fingerprint
-LIFECYCLE = (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable)
+LIFECYCLE = (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
+             AlertSilenced, AlertUnsilenced)
 SILENCES = (SilenceCreated, SilenceExpired, SilenceDeleted)
-SILENCED, UNSILENCED = "AlertSilenced", "AlertUnsilenced"  # the processor's verdicts (newer schemas)
-ACTED_ON = {m.__name__ for m in (*LIFECYCLE, *SILENCES)} | {SILENCED, UNSILENCED}
+ACTED_ON = {m.__name__ for m in (*LIFECYCLE, *SILENCES)}
 
 INSERT_NOTIFICATION = sql.SQL(
     "INSERT INTO {notifications} (channel, event_id, type, fingerprint, group_key, at, state, reason, src_topic,"
@@ -88,8 +86,9 @@ ALERT_CHANGES: dict[type[AlertEvent], tuple[str, Callable[[Any], list[object]]]]
     AlertResolved: (", firing = false, acknowledged = false, flapping = %s", lambda e: [e.flapping]),
     AlertFlapping: (", flapping = true", lambda e: []),
     AlertStable: (", flapping = false, firing = %s", lambda e: [e.firing]),
+    AlertSilenced: (", silenced = true", lambda e: []),
+    AlertUnsilenced: (", silenced = false", lambda e: []),
 }
-SILENCE_CHANGES = {SILENCED: ", silenced = true", UNSILENCED: ", silenced = false"}
 
 Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
 
@@ -97,14 +96,7 @@ Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
 def default_registry() -> Registry:
     from schemas.catalog import REGISTRY
 
-    if REGISTRY.get(AlertRaised.__name__) is not None:
-        return REGISTRY
-    local = Registry()  # until schemas.catalog registers the alert types (same models, same wire format)
-    for lifecycle in LIFECYCLE:
-        local.register(lifecycle, ALERT_EVENTS)
-    for definition in (*SILENCES, AlertRuleCreated, AlertRuleUpdated, AlertRuleDeleted):
-        local.register(definition, "alerts.rules")
-    return local
+    return REGISTRY
 
 
 class NotificationOutbox:
@@ -189,8 +181,8 @@ class NotificationOutbox:
             return "dropped", "acknowledged"
         if isinstance(event, AlertFlapping) or (isinstance(event, AlertRaised | AlertResolved) and event.flapping):
             return "held", "flapping"
-        said = getattr(event, "silenced_by", None) or (getattr(event, "silence_id", None)
-                                                       if type(event).__name__ == SILENCED else None)
+        said = event.silenced_by if isinstance(event, AlertRaised) else (
+            event.silence_id if isinstance(event, AlertSilenced) else None)
         if said is not None:
             return "held", f"silenced:{said}"
         silence = is_silenced(labels, silences, event.at)
@@ -221,9 +213,9 @@ class NotificationOutbox:
             await cur.execute(UPSERT_RAISED.format(alerts=alerts), (
                 self.channel, event.fingerprint, group_key, event.alert_id, event.subject, event.rule_id,
                 event.severity.value, event.summary, Jsonb(dict(event.labels)), event.at, event.flapping,
-                getattr(event, "silenced_by", None) is not None, event.at))
+                event.silenced_by is not None, event.at))
             return
-        sets, values = ALERT_CHANGES.get(type(event), (SILENCE_CHANGES.get(type(event).__name__, ""), lambda e: []))
+        sets, values = ALERT_CHANGES.get(type(event), ("", lambda e: []))
         query = sql.SQL(UPDATE_ALERT.format(alerts="{alerts}", sets=sets)).format(alerts=alerts)
         await cur.execute(query, [event.at, *values(event), self.channel, event.fingerprint])
 

@@ -11,13 +11,14 @@ import structlog
 
 from processors.notify.channel import Channel
 from processors.notify.email import EmailChannel
-from processors.notify.outbox import ALERT_EVENTS, NotificationOutbox
+from processors.notify.outbox import NotificationOutbox
 from processors.notify.sender import Sender
 from processors.notify.settings import NotifySettings
 from processors.notify.webhook import WebhookChannel
 from producers.producer import EventProducer
 from projections.runner import ProjectionRunner
 from schemas.registry import Registry
+from schemas.topics import ALERT_EVENTS
 
 log = structlog.get_logger(__name__)
 

@@ -4,8 +4,8 @@ are said once; redelivery, retries and a killed notifier send nothing twice and 
 fails gets the alert events dead-lettered with the error.
 
 Each test has its own topic and channel names (so its own outbox projections and rows). Lifecycle envelopes are
-encoded with processors.notify.outbox.default_registry(): the platform registry once it knows the alert types, else
-a local one over the same models; either way the bytes are the platform's wire format.
+encoded with the platform registry (schemas.catalog), as the alert processor does, and produced raw to the test's
+topic.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from pydantic import SecretStr
 from infra.topics import end_offsets, ensure_topics
 from processors.notify.channel import Channel
 from processors.notify.email import EmailChannel
-from processors.notify.outbox import default_registry
 from processors.notify.runner import run_notifier
 from processors.notify.settings import NotifySettings
 from processors.notify.webhook import WebhookChannel
 from producers.producer import EventProducer
-from schemas.alerts import AlertEvent, AlertRaised, AlertResolved, Severity
+from schemas.alerts import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced, Severity
+from schemas.catalog import REGISTRY
 from schemas.envelope import utc_now
 from schemas.topics import DEADLETTER
 from tests.notify_receivers import Behaviour, HttpReceiver, SmtpReceiver
@@ -44,7 +44,6 @@ from tests.support import Backbone
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-webhook-secret-" + uuid.uuid4().hex  # one per run, >= 32 characters
-REGISTRY = default_registry()
 FAST = {"OPSLEDGER_NOTIFY_GROUP_WAIT_S": "0.3", "OPSLEDGER_NOTIFY_GROUP_INTERVAL_S": "1",
         "OPSLEDGER_NOTIFY_REPEAT_INTERVAL_S": "3600", "OPSLEDGER_NOTIFY_POLL_INTERVAL_S": "0.05",
         "OPSLEDGER_NOTIFY_BACKOFF_BASE_S": "0.05", "OPSLEDGER_NOTIFY_BACKOFF_MAX_S": "0.2",
@@ -201,6 +200,23 @@ async def test_flapping_alerts_are_held(backbone: Backbone, topic: str, smtp: Sm
     assert [p.json["group_labels"]["device"] for p in hook.accepted] == ["sw7"]
     assert len(smtp.accepted) == 1
     assert rows(backbone, f"{name}-webhook") == {"sent": 1, "held": 1}
+
+
+async def test_silenced_alert_is_held_until_the_processor_unsilences_it(
+        backbone: Backbone, topic: str, smtp: SmtpReceiver, hook: HttpReceiver) -> None:
+    name, silence = f"mute-{uuid.uuid4().hex[:6]}", uuid.uuid4()
+    muted = raised(1).model_copy(update={"silenced_by": silence})
+    async with notifier(backbone, settings_for(smtp, hook), topic, name):
+        await produce(backbone, topic, [muted])
+        await eventually(lambda: rows(backbone, f"{name}-webhook").get("held") == 1, what="held")
+        await asyncio.sleep(1.5)
+        assert not hook.accepted and not smtp.accepted
+        await produce(backbone, topic, [AlertUnsilenced(alert_id=muted.alert_id, rule_id=muted.rule_id,
+                                                        fingerprint=muted.fingerprint, subject=muted.subject,
+                                                        at=utc_now(), silence_id=silence)])
+        await eventually(lambda: hook.accepted and smtp.accepted, what="the alert once unsilenced")
+    assert [a["fingerprint"] for a in hook.accepted[0].json["alerts"]] == [muted.fingerprint]
+    assert len(smtp.accepted) == 1
 
 
 async def test_redelivery_sends_nothing_twice(backbone: Backbone, topic: str, smtp: SmtpReceiver,
