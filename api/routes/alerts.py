@@ -230,7 +230,8 @@ async def raise_alert(body: ManualAlertIn, request: Request, response: Response,
     return await decided(pool, response, event, accepted, None, settings.consistency_timeout_s, created=True)
 
 
-@router.post("/acknowledge-all", response_model=AcknowledgedAll, status_code=202)
+@router.post("/acknowledge-all", response_model=AcknowledgedAll, status_code=202,
+             responses={200: {"model": AcknowledgedAll, "description": "no alert matched: nothing to do"}})
 async def acknowledge_all(body: AcknowledgeAllIn, request: Request, response: Response, pool: Pool,
                           producer: Producer, principal: CurrentPrincipal) -> AcknowledgedAll:
     """Acknowledge every firing, unacknowledged alert matching the filter (up to 1,000): one request, and so one
