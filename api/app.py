@@ -19,6 +19,8 @@ from api.middleware import RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import (
     admin_cylinders,
+    alert_rules,
+    alerts,
     api_keys,
     audit,
     auth,
@@ -30,6 +32,7 @@ from api.routes import (
     ingress,
     reports,
     scans,
+    silences,
 )
 from infra.settings import Settings
 from producers.producer import EventProducer
@@ -81,8 +84,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
-    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, events, health,
-                   catalog):
+    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
+                   alerts, silences, events, health, catalog):
         app.include_router(module.router)
     check_rules(app)
     if settings.cors_origin_list:

@@ -18,6 +18,8 @@ app = typer.Typer(help="Opsledger: event-sourced operations platform.", no_args_
 events_app = typer.Typer(help="Look at topics.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (print figures; see BENCHMARKS.md).", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts on the command line.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(events_app, name="events")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
@@ -221,6 +223,20 @@ def events_tail(topic: str, from_beginning: Annotated[bool, typer.Option("--from
     settings = _settings()
     require_backbone(settings)
     asyncio.run(tail(settings.kafka_bootstrap_servers, topic, from_beginning=from_beginning, limit=limit))
+
+
+@alerts_app.command("tail")
+def alerts_tail(from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
+                json_lines: Annotated[bool, typer.Option("--json", help="JSON lines instead of text")] = False,
+                limit: Annotated[int, typer.Option(help="stop after this many events (0: never)")] = 0) -> None:
+    """Print alert lifecycle events (raised, acknowledged, resolved, ...) as they happen, a line each."""
+    from infra.alerts_tail import tail_alerts
+    from infra.components import require_backbone
+
+    settings = _settings()
+    require_backbone(settings)
+    asyncio.run(tail_alerts(settings.kafka_bootstrap_servers, from_beginning=from_beginning, as_json=json_lines,
+                            limit=limit))
 
 
 @app.command()

@@ -11,7 +11,7 @@ import structlog
 
 from infra.settings import Settings
 from infra.topics import ensure_topics
-from processors.inputs import changelog_topics, check_topic
+from processors.inputs import alert_internal_topics, changelog_topics, check_topic
 from producers.producer import EventProducer
 from projections.catalog import all_projections
 from projections.migrate import migrate
@@ -47,7 +47,8 @@ async def prepare(settings: Settings) -> None:
                         settings.topic_replication)
     await ensure_topics(settings.kafka_bootstrap_servers, changelog_topics(settings.processor_id),
                         settings.topic_partitions, settings.topic_replication, compacted=True)
-    await ensure_topics(settings.kafka_bootstrap_servers, (check_topic(settings.processor_id),),
+    await ensure_topics(settings.kafka_bootstrap_servers,
+                        (check_topic(settings.processor_id), *alert_internal_topics(settings.processor_id)),
                         settings.topic_partitions, settings.topic_replication)
 
 

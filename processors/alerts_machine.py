@@ -34,8 +34,10 @@ from schemas.alerts import (
     AlertRaised,
     AlertResolved,
     AlertRule,
+    AlertSilenced,
     AlertStable,
     AlertUnacknowledged,
+    AlertUnsilenced,
     FlapPolicy,
     ResolveReason,
     Severity,
@@ -78,6 +80,8 @@ class AlertState(BaseModel):
     changes: tuple[datetime, ...] = ()  # recent raise/resolve times (flap window)
     value: float | None = None  # last metric value
     observed_labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)  # the firing alert's labels (what silences match)
+    silenced_by: uuid.UUID | None = None  # the mute silence covering the firing alert
     last_at: datetime | None = None  # time of the newest observation applied; older ones are out of order
     seen: tuple[str, ...] = ()  # recent observation ids
 
@@ -168,10 +172,32 @@ def raise_manual(state: AlertState, severity: Severity, summary_: str, labels: d
     if state.phase is Phase.firing:
         return state, []
     number = state.raises + 1
-    state = state.model_copy(update={"phase": Phase.firing, "raises": number, "value": value,
+    labels = {**labels, "subject": state.subject, "severity": severity.value}
+    state = state.model_copy(update={"phase": Phase.firing, "raises": number, "value": value, "labels": labels,
                                      "alert_id": alert_id(state.fingerprint, number), "last_problem_at": now})
     return state, [AlertRaised(**_common(state, now), severity=severity, summary=summary_, value=value,
-                               labels={**labels, "subject": state.subject, "severity": severity.value})]
+                               labels=labels)]
+
+
+def silence(state: AlertState, events: list[AlertEvent], silence_id: uuid.UUID | None, until: datetime | None,
+            now: datetime) -> Step:
+    """Bring the firing alert's silenced mark in line with the mute silence covering it at `now` (None: none does;
+    `until` is that silence's end). An alert raised among `events` carries the silence itself
+    (AlertRaised.silenced_by); a later change is an AlertSilenced or AlertUnsilenced event."""
+    if state.phase is not Phase.firing or silence_id == state.silenced_by:
+        return state, events
+    before = state.silenced_by
+    state = state.model_copy(update={"silenced_by": silence_id})
+    raised = [i for i, e in enumerate(events) if isinstance(e, AlertRaised) and e.alert_id == state.alert_id]
+    if raised:
+        changed = list(events)
+        changed[raised[-1]] = changed[raised[-1]].model_copy(update={"silenced_by": silence_id})
+        return state, changed
+    if silence_id is None:
+        assert before is not None
+        return state, [*events, AlertUnsilenced(**_common(state, now), silence_id=before)]
+    assert until is not None
+    return state, [*events, AlertSilenced(**_common(state, now), silence_id=silence_id, until=until)]
 
 
 def resolve(rule: AlertRule | None, state: AlertState, now: datetime, reason: ResolveReason = "manual") -> Step:
@@ -185,18 +211,19 @@ def _raise(rule: AlertRule, state: AlertState, now: datetime) -> Step:
     number = state.raises + 1
     state = state.model_copy(update={
         "phase": Phase.firing, "pending_since": None, "clear_since": None, "last_problem_at": now, "ack": None,
-        "raises": number, "alert_id": alert_id(state.fingerprint, number)})
+        "raises": number, "alert_id": alert_id(state.fingerprint, number), "silenced_by": None,
+        "labels": alert_labels(rule, state.subject, state.observed_labels)})
     state, flapping = _count_change(rule.flapping, state, now)
     raised = AlertRaised(**_common(state, now), severity=rule.severity, value=state.value, flapping=state.flapping,
                          summary=summary(rule, state.subject, state.value),
-                         labels=alert_labels(rule, state.subject, state.observed_labels))
+                         labels=state.labels)
     return state, [raised, *flapping]
 
 
 def _resolve(rule: AlertRule | None, state: AlertState, now: datetime, reason: ResolveReason) -> Step:
     firing = state
     state = state.model_copy(update={"phase": Phase.inactive, "alert_id": None, "ack": None, "clear_since": None,
-                                     "last_problem_at": None})
+                                     "last_problem_at": None, "silenced_by": None})
     state, flapping = _count_change(rule.flapping if rule is not None else None, state, now)
     resolved = AlertResolved(**_common(firing, now), reason=reason, value=state.value, flapping=state.flapping)
     return state, [resolved, *flapping]

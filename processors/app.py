@@ -8,9 +8,9 @@ import faust
 
 from infra.settings import Settings
 from infra.topics import exact_end_offsets
-from processors import cylinders, ingress
+from processors import alerts, cylinders, ingress
 from processors.codec import CODEC_NAME
-from processors.inputs import check_topic
+from processors.inputs import ALERT_SOURCES, alert_internal_topics, check_topic
 from schemas import topics
 
 
@@ -79,8 +79,8 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_serializer=CODEC_NAME, internal=False)
+def topic(app: faust.App, *names: str) -> Any:
+    return app.topic(*names, key_type=bytes, value_serializer=CODEC_NAME, internal=False)
 
 
 def wire(app: faust.App, settings: Settings) -> None:
@@ -91,3 +91,8 @@ def wire(app: faust.App, settings: Settings) -> None:
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS),
                      deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
+    observations, ticks = alert_internal_topics(settings.processor_id)
+    alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
+                    observed=app.topic(observations, key_type=bytes, value_serializer="json"),
+                    ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
+                    events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))

@@ -3,14 +3,19 @@ internal topics Faust writes (table changelogs), which the archive keeps so an e
 
 from __future__ import annotations
 
-from schemas.topics import CYLINDER_SCANS, INGRESS_READINGS
+from schemas.catalog import REGISTRY
+from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES, CYLINDER_SCANS, DEADLETTER, INGRESS_READINGS
 
-PROCESSOR_INPUTS = (INGRESS_READINGS, CYLINDER_SCANS)
+# Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own. Device and
+# camera topics join this list when their events are registered in schemas/catalog.py.
+ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, *ALERT_SOURCES, ALERT_COMMANDS}))
 CYLINDER_TABLE = "cylinders"
+ALERT_TABLE = "alerts"
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    return (f"{app_id}-{CYLINDER_TABLE}-changelog",)
+    return (f"{app_id}-{CYLINDER_TABLE}-changelog", f"{app_id}-{ALERT_TABLE}-changelog")
 
 
 def check_topic(app_id: str) -> str:
@@ -18,3 +23,9 @@ def check_topic(app_id: str) -> str:
     stream's iteration, so the timer sends ticks and an agent applies them. Ticks are not facts: not archived (a
     lost tick is sent again by the next run)."""
     return f"{app_id}-cylinder-checks"
+
+
+def alert_internal_topics(app_id: str) -> tuple[str, str]:
+    """The alert agents' internal topics, keyed by fingerprint like the alert table: observations routed from source
+    events (with their rule), and timer ticks. Not facts (they follow from archived events): not archived."""
+    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.alerts import AlertsProjection
 from projections.archive import ArchiveProjection
 from projections.audit import AuditProjection
 from projections.cylinders import CylindersProjection
@@ -12,5 +13,5 @@ from projections.runner import Projection
 
 def all_projections() -> dict[str, Projection]:
     found: list[Projection] = [ArchiveProjection(), IngressProjection(), FilesProjection(), AuditProjection(),
-                               CylindersProjection()]
+                               CylindersProjection(), AlertsProjection()]
     return {p.name: p for p in found}

@@ -175,6 +175,7 @@ class AlertRaised(AlertEvent):
     labels: Labels
     value: float | None = None
     flapping: bool = False
+    silenced_by: uuid.UUID | None = Field(default=None, description="a mute silence covering it when raised")
 
 
 class AlertAcknowledged(AlertEvent):
@@ -213,6 +214,63 @@ class AlertStable(AlertEvent):
     """Quiet for the stable window after flapping; `firing` is the state notifications resume from."""
 
     firing: bool
+
+
+class AlertSilenced(AlertEvent):
+    """A mute silence now covers the firing alert: it stays visible, marked silenced, and is not notified."""
+
+    alert_id: uuid.UUID
+    silence_id: uuid.UUID
+    until: datetime
+
+
+class AlertUnsilenced(AlertEvent):
+    """No mute silence covers the firing alert any more (the silence ended, was deleted, or its window closed)."""
+
+    alert_id: uuid.UUID
+    silence_id: uuid.UUID
+
+
+class AlertCommand(Payload):
+    """What every request about an alert carries; the processor decides it against the alert's state."""
+
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{32}$")
+    at: datetime
+    by: NAME
+
+
+class AlertAcknowledgeRequested(AlertCommand):
+    """Someone asked to acknowledge `alert_id`; refused (AlertCommandRefused) when it is no longer firing."""
+
+    alert_id: uuid.UUID
+    note: str = Field(default="", max_length=2000)
+    until: datetime
+
+
+class AlertResolveRequested(AlertCommand):
+    """Someone asked to resolve `alert_id` by hand (manual alerts have no rule to clear them)."""
+
+    alert_id: uuid.UUID
+
+
+class AlertRaiseRequested(AlertCommand):
+    """A manual or system-wide alert (no rule); refused while one is already firing for the same subject."""
+
+    subject: NAME
+    severity: Severity
+    summary: str = Field(min_length=1, max_length=1000)
+    labels: Labels = Field(default_factory=dict)
+
+
+class AlertCommandRefused(Payload):
+    """The processor refused a request (e.g. acknowledging an alert that has resolved); `command_id` is its event."""
+
+    command_id: uuid.UUID
+    command_type: NAME
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{32}$")
+    alert_id: uuid.UUID | None = None
+    reason: str = Field(max_length=500)
+    at: datetime
 
 
 class MatchOp(StrEnum):

@@ -93,12 +93,26 @@ def _deadletter_message() -> dict[str, Any]:
     }
 
 
+def _asyncapi_discriminators(node: Any) -> Any:
+    """pydantic writes OpenAPI's discriminator object ({propertyName, mapping}); an AsyncAPI 3.0 Schema Object's
+    discriminator is the property name alone (the oneOf members carry the rest)."""
+    if isinstance(node, dict):
+        found = node.get("discriminator")
+        fixed = {k: _asyncapi_discriminators(v) for k, v in node.items()}
+        if isinstance(found, dict) and "propertyName" in found:
+            fixed["discriminator"] = found["propertyName"]
+        return fixed
+    if isinstance(node, list):
+        return [_asyncapi_discriminators(v) for v in node]
+    return node
+
+
 def asyncapi_document(registry: Registry = REGISTRY, *, title: str = "Opsledger events",
                       version: str = "0.1.0") -> dict[str, Any]:
     types = sorted(registry.types(), key=lambda t: t.name)
     inputs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(t.model, "validation") for t in types]
     refs, top = models_json_schema([(Envelope, "validation"), *inputs], ref_template=REF_PREFIX + "{model}")
-    defs: dict[str, Any] = top.get("$defs", {})
+    defs: dict[str, Any] = _asyncapi_discriminators(top.get("$defs", {}))
     envelope = defs[refs[(Envelope, "validation")]["$ref"].removeprefix(REF_PREFIX)]
     messages = {t.name: _event_message(t, envelope, refs[(t.model, "validation")]) for t in types}
     messages[DEADLETTER_MESSAGE] = _deadletter_message()

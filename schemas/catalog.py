@@ -5,6 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import topics
+from schemas.alerts import (
+    AlertAcknowledged,
+    AlertAcknowledgeRequested,
+    AlertCommandRefused,
+    AlertFlapping,
+    AlertRaised,
+    AlertRaiseRequested,
+    AlertResolved,
+    AlertResolveRequested,
+    AlertRuleCreated,
+    AlertRuleDeleted,
+    AlertRuleUpdated,
+    AlertSilenced,
+    AlertStable,
+    AlertUnacknowledged,
+    AlertUnsilenced,
+    SilenceCreated,
+    SilenceDeleted,
+    SilenceExpired,
+)
 from schemas.audit import AuditRecorded
 from schemas.cylinders import (
     CustodyCorrected,
@@ -49,6 +69,14 @@ REGISTRY.register(ScanRecorded, topics.CYLINDER_SCANS)
 for _derived in (CylinderAdded, CylinderShipped, CylinderReturned, CustodyCorrected, CylinderSentToRefill,
                  CylinderRefilled, CylinderTrashed, LabelReprinted, ScanRejected, CylinderOverdue, RetestDueSoon):
     REGISTRY.register(_derived, topics.CYLINDER_EVENTS)
+for _definition in (AlertRuleCreated, AlertRuleUpdated, AlertRuleDeleted, SilenceCreated, SilenceDeleted,
+                    SilenceExpired):
+    REGISTRY.register(_definition, topics.ALERT_RULES)
+for _command in (AlertAcknowledgeRequested, AlertResolveRequested, AlertRaiseRequested):
+    REGISTRY.register(_command, topics.ALERT_COMMANDS)
+for _lifecycle in (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
+                   AlertSilenced, AlertUnsilenced, AlertCommandRefused):
+    REGISTRY.register(_lifecycle, topics.ALERT_EVENTS)
 
 
 def all_topics() -> list[str]:

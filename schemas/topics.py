@@ -9,3 +9,6 @@ DEADLETTER = "deadletter"
 AUDIT = "audit"
 CYLINDER_SCANS = "cylinders.scans"
 CYLINDER_EVENTS = "cylinders.events"
+ALERT_RULES = "alerts.rules"  # rule and silence definitions: every processor worker reads all of it
+ALERT_COMMANDS = "alerts.commands"  # requests about alerts (acknowledge, resolve, raise), keyed by fingerprint
+ALERT_EVENTS = "alerts.events"  # the lifecycle of alerts, decided by the processor, keyed by fingerprint

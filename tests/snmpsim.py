@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,15 +61,20 @@ def _answers(host: str, port: int, community: str) -> bool:
             return False
 
 
-def start_agent(data_files: Sequence[str], *, host: str = "127.0.0.1", port: int | None = None,
-                workdir: Path | None = None, timeout_s: float = 30.0) -> Agent:
-    """Start snmpsim serving the named fixtures (plus an SNMPv3 user); return once it answers."""
+def start_agent(data_files: Sequence[str] | Mapping[str, str], *, host: str = "127.0.0.1", port: int | None = None,
+                workdir: Path | None = None, timeout_s: float = 30.0, log_level: str = "info") -> Agent:
+    """Start snmpsim serving the named fixtures (plus an SNMPv3 user); return once it answers.
+
+    `data_files` names fixtures, each served under its own name, or maps community names to fixtures
+    (many simulated devices from one recording).
+    """
+    communities = dict(data_files) if isinstance(data_files, Mapping) else {name: name for name in data_files}
     root = Path(tempfile.mkdtemp(prefix="snmpsim-", dir=workdir))
     data_dir, cache_dir = root / "data", root / "cache"
     data_dir.mkdir()
     cache_dir.mkdir()
-    for name in data_files:
-        shutil.copy(FIXTURES / f"{name}.snmprec", data_dir / f"{name}.snmprec")
+    for community, fixture in communities.items():
+        shutil.copy(FIXTURES / f"{fixture}.snmprec", data_dir / f"{community}.snmprec")
     port = port or free_udp_port(host)
     log_path = root / "snmpsim.log"
     command = [
@@ -77,6 +82,7 @@ def start_agent(data_files: Sequence[str], *, host: str = "127.0.0.1", port: int
         f"--data-dir={data_dir}", f"--cache-dir={cache_dir}", f"--agent-udpv4-endpoint={host}:{port}",
         f"--v3-user={V3_USER}", f"--v3-auth-key={V3_AUTH_KEY}", "--v3-auth-proto=SHA256",
         f"--v3-priv-key={V3_PRIV_KEY}", "--v3-priv-proto=AES", f"--logging-method=file:{log_path}",
+        f"--log-level={log_level}",
     ]
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -85,7 +91,7 @@ def start_agent(data_files: Sequence[str], *, host: str = "127.0.0.1", port: int
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"snmpsim exited with {process.returncode}; see {log_path}")
-        if _answers(host, port, data_files[0]):
+        if _answers(host, port, next(iter(communities))):
             return agent
         time.sleep(0.1)
     stop_agent(agent)
@@ -102,7 +108,7 @@ def stop_agent(agent: Agent) -> None:
 
 
 @contextmanager
-def running_agent(data_files: Sequence[str], **kwargs: object) -> Iterator[Agent]:
+def running_agent(data_files: Sequence[str] | Mapping[str, str], **kwargs: object) -> Iterator[Agent]:
     agent = start_agent(data_files, **kwargs)  # type: ignore[arg-type]
     try:
         yield agent

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
-          "scans:write", "cylinders:read", "metrics:write")
+          "scans:write", "cylinders:read", "metrics:write", "alerts:read")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ ADMIN = Rule(frozenset({"admin"}))
 READERS = frozenset(ROLES)
 WRITERS = frozenset({"admin", "operator", "worker"})
 ANALYSTS = frozenset({"admin", "operator", "viewer"})
+OPERATORS = Rule(frozenset({"admin", "operator"}))
+ALERTS_READ = Rule(READERS, "alerts:read")
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
@@ -72,6 +74,22 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/admin/inventory"): ADMIN,
     ("GET", "/api/admin/shipments"): ADMIN,
     ("GET", "/api/admin/reports"): ADMIN,
+    ("GET", "/api/alerts/rules"): ADMIN,
+    ("POST", "/api/alerts/rules"): ADMIN,
+    ("GET", "/api/alerts/rules/{rule_id}"): ADMIN,
+    ("PUT", "/api/alerts/rules/{rule_id}"): ADMIN,
+    ("DELETE", "/api/alerts/rules/{rule_id}"): ADMIN,
+    ("GET", "/api/alerts/"): ALERTS_READ,
+    ("POST", "/api/alerts/"): OPERATORS,
+    ("GET", "/api/alerts/summary"): ALERTS_READ,
+    ("POST", "/api/alerts/acknowledge-all"): OPERATORS,
+    ("GET", "/api/alerts/{alert_id}"): ALERTS_READ,
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): OPERATORS,
+    ("POST", "/api/alerts/{alert_id}/resolve"): OPERATORS,
+    ("GET", "/api/silences"): ALERTS_READ,
+    ("POST", "/api/silences"): OPERATORS,
+    ("GET", "/api/silences/{silence_id}"): ALERTS_READ,
+    ("DELETE", "/api/silences/{silence_id}"): OPERATORS,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
 }

@@ -34,6 +34,8 @@ INGRESS_WRITE = Expect(frozenset({"admin", "operator", "worker"}), "ingress:writ
 
 SCANS = Expect(frozenset({"admin", "operator", "worker"}), "scans:write")
 CYLINDERS_READ = Expect(frozenset(ROLES), "cylinders:read")
+ALERTS_READ = Expect(frozenset(ROLES), "alerts:read")
+OPERATORS = Expect(frozenset({"admin", "operator"}))
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -81,6 +83,23 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/admin/inventory"): ADMIN_ONLY,
     ("GET", "/api/admin/shipments"): ADMIN_ONLY,
     ("GET", "/api/admin/reports"): ADMIN_ONLY,
+    # alerts: everyone signed in reads alerts and silences; operators act on them; only admins manage rules
+    ("GET", "/api/alerts/rules"): ADMIN_ONLY,
+    ("POST", "/api/alerts/rules"): ADMIN_ONLY,
+    ("GET", "/api/alerts/rules/{rule_id}"): ADMIN_ONLY,
+    ("PUT", "/api/alerts/rules/{rule_id}"): ADMIN_ONLY,
+    ("DELETE", "/api/alerts/rules/{rule_id}"): ADMIN_ONLY,
+    ("GET", "/api/alerts/"): ALERTS_READ,
+    ("POST", "/api/alerts/"): OPERATORS,
+    ("GET", "/api/alerts/summary"): ALERTS_READ,
+    ("POST", "/api/alerts/acknowledge-all"): OPERATORS,
+    ("GET", "/api/alerts/{alert_id}"): ALERTS_READ,
+    ("POST", "/api/alerts/{alert_id}/acknowledge"): OPERATORS,
+    ("POST", "/api/alerts/{alert_id}/resolve"): OPERATORS,
+    ("GET", "/api/silences"): ALERTS_READ,
+    ("POST", "/api/silences"): OPERATORS,
+    ("GET", "/api/silences/{silence_id}"): ALERTS_READ,
+    ("DELETE", "/api/silences/{silence_id}"): OPERATORS,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
 }
@@ -137,6 +156,8 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
         return new_code()
     if name == "customer":
         return f"nobody-{secrets.token_hex(4)}"
+    if name == "rule_id":
+        return f"no-rule-{secrets.token_hex(4)}"
     raise AssertionError(f"no test value for path parameter {name!r} ({schema}); teach path_value")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
@@ -65,6 +65,38 @@ def cylinder_samples() -> dict[type[Payload], Payload]:
     return {type(s): s for s in samples}
 
 
+def alert_samples() -> dict[type[Payload], Payload]:
+    from schemas import alerts as a
+
+    at, fp, alert = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "0f" * 16, uuid.UUID(int=7)
+    rule = {"rule_id": "uplink-hot", "name": "Uplink hot", "severity": a.Severity.high, "labels": {"team": "noc"},
+            "params": a.MetricThreshold(metric=a.Metric.utilisation, raise_above=80, clear_below=60)}
+    common = {"alert_id": alert, "rule_id": "uplink-hot", "fingerprint": fp, "subject": "sw1/ge-0/0/1", "at": at}
+    silence = uuid.UUID(int=9)
+    samples: list[Payload] = [
+        a.AlertRuleCreated(**rule), a.AlertRuleUpdated(**rule, version=2),
+        a.AlertRuleDeleted(rule_id="uplink-hot", version=3),
+        a.SilenceCreated(silence_id=silence, matchers=(a.Matcher(label="device", value="sw1"),), starts_at=at,
+                         ends_at=datetime(2026, 11, 2, tzinfo=UTC), created_by="m.chen",
+                         recurrence=a.Recurrence(every="weekly", timezone="Europe/Berlin", start=time(2),
+                                                 end=time(4), weekdays=(6,))),
+        a.SilenceDeleted(silence_id=silence, by="m.chen", at=at), a.SilenceExpired(silence_id=silence, at=at),
+        a.AlertAcknowledgeRequested(fingerprint=fp, at=at, by="m.chen", alert_id=alert, note="on it", until=at),
+        a.AlertResolveRequested(fingerprint=fp, at=at, by="m.chen", alert_id=alert),
+        a.AlertRaiseRequested(fingerprint=fp, at=at, by="m.chen", subject="system", severity=a.Severity.info,
+                              summary="maintenance tonight"),
+        a.AlertRaised(**common, severity=a.Severity.high, summary="Uplink hot", labels={"device": "sw1"}, value=91.0),
+        a.AlertAcknowledged(**common, by="m.chen", note="on it", until=at),
+        a.AlertUnacknowledged(**common, acknowledged_by="m.chen"),
+        a.AlertResolved(**common, reason="cleared", value=55.0),
+        a.AlertFlapping(**common, changes=5, window_s=900), a.AlertStable(**common, firing=True),
+        a.AlertSilenced(**common, silence_id=silence, until=at), a.AlertUnsilenced(**common, silence_id=silence),
+        a.AlertCommandRefused(command_id=uuid.UUID(int=11), command_type="AlertAcknowledgeRequested",
+                              fingerprint=fp, alert_id=alert, reason="the alert is not firing", at=at),
+    ]
+    return {type(s): s for s in samples}
+
+
 PAYLOADS: dict[type[Payload], Payload] = {
     IngressReadingSubmitted: IngressReadingSubmitted(reading_id=READING_ID, reading=reading(attachments=(SHA,))),
     IngressReadingCorrected: IngressReadingCorrected(reading_id=READING_ID, version=2,
@@ -77,6 +109,7 @@ PAYLOADS: dict[type[Payload], Payload] = {
                                  subject="r-1", outcome="succeeded", status=202, client="127.0.0.1",
                                  request_id="req-1"),
     **cylinder_samples(),
+    **alert_samples(),
 }
 
 
