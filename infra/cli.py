@@ -49,14 +49,16 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
     signal.signal(signal.SIGTERM, ask_stop)
     stack = start_backbone(settings)
     try:
-        start_components(stack)
-        if demo:
+        admin = None
+        if demo:  # before the API starts: once it answers, the demo admin can sign in
             from api.identity.bootstrap import demo_admin
 
+            admin = asyncio.run(demo_admin(stack.settings.database_url))
+        start_components(stack)
+        if demo:
             seeded = asyncio.run(_seed_if_empty(stack.settings))
             if seeded:
                 console.print(f"seeded {seeded} demo ingress readings")
-            admin = asyncio.run(demo_admin(stack.settings.database_url))
             if admin:
                 console.print(f"[bold]demo admin[/]: username [bold]{admin[0]}[/] password [bold]{admin[1]}[/] "
                               "(shown only now; sign in with POST /api/auth/login)")
