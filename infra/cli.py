@@ -106,6 +106,14 @@ def processors() -> None:
 
 
 @app.command()
+def notifier() -> None:
+    """Send alert notifications (email, HMAC-signed webhook) from alerts.events; needs OPSLEDGER_NOTIFY_* settings."""
+    from infra.components import run_notifier
+
+    asyncio.run(run_notifier(_settings()))
+
+
+@app.command()
 def projections(names: Annotated[list[str] | None, typer.Argument(help="projections to run; all by default")] = None
                 ) -> None:
     """Run projections (all, or the ones named)."""

@@ -76,6 +76,20 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
     log.info("projections.stopped")
 
 
+async def run_notifier(settings: Settings) -> None:
+    """The alert notifiers (email, signed webhook): an outbox projection and a sender per configured channel."""
+    require_backbone(settings)
+    await prepare(settings)
+    from processors.notify.runner import run_notifier as notify
+    from processors.notify.settings import NotifySettings
+
+    tune_gc()
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await notify(NotifySettings(), bootstrap=settings.kafka_bootstrap_servers, database_url=settings.database_url,
+                 stop=stop, idempotence=settings.kafka_idempotence)
+
+
 def run_processors(settings: Settings) -> None:
     require_backbone(settings)
     asyncio.run(prepare(settings))

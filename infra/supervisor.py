@@ -39,6 +39,15 @@ log = structlog.get_logger(__name__)
 COMPONENTS = ("projections", "processors", "api")
 
 
+def components() -> tuple[str, ...]:
+    """The notifier runs when a notification channel is configured (OPSLEDGER_NOTIFY_SMTP_HOST or _WEBHOOK_URL);
+    settings that do not hold together stop `opsledger up` here, with pydantic's message."""
+    from processors.notify.settings import NotifySettings
+
+    notify = NotifySettings()
+    return COMPONENTS + (("notifier",) if notify.smtp_host or notify.webhook_url else ())
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -122,7 +131,7 @@ def wait_http(url: str, timeout: float = 60, alive: Callable[[], bool] = lambda:
 
 
 def start_components(stack: Stack) -> None:
-    for name in COMPONENTS:
+    for name in components():
         stack.spawn(name)
     wait_http(f"{stack.api_url}/healthz", alive=lambda: all(p.poll() is None for p in stack.children.values()))
 
@@ -173,6 +182,7 @@ def shutdown(stack: Stack) -> None:
     stack.stop_child("api")
     _wait(lambda: asyncio.run(_processors_drained(stack)), 30, "processors to drain")
     stack.stop_child("processors")
+    stack.stop_child("notifier")  # no drain needed: it resumes from its own offsets and delivery journal
     save_positions(stack)
     _wait(lambda: asyncio.run(_drained(stack)), 60, "projections to catch up")
     stack.stop_child("projections")
