@@ -104,6 +104,14 @@ def processors() -> None:
 
 
 @app.command()
+def pollers() -> None:
+    """Poll the registered devices (SNMP) and probe the cameras (RTSP); OPSLEDGER_POLLER_INDEX/COUNT split them."""
+    from infra.components import run_pollers
+
+    asyncio.run(run_pollers(_settings()))
+
+
+@app.command()
 def projections(names: Annotated[list[str] | None, typer.Argument(help="projections to run; all by default")] = None
                 ) -> None:
     """Run projections (all, or the ones named)."""

@@ -276,7 +276,8 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else str(object_id))
     sample = InterfaceCountersSampled(
         device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
-        interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete)
+        interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete,
+        poll_ms=round(elapsed() * 1000, 1))
     reachable = DeviceReachable(device_id=target.device_id, at=sampled_at, response_ms=response_ms)
     return PollResult(target.device_id, started_at, elapsed(), reachable=reachable, identity=identity,
                       sample=sample, requests=session.requests)
