@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from api.identity.text import Secret, Text
 from schemas.cameras import rtsp_url_without_credentials
-from schemas.devices import AUTH_PROTOCOLS, PRIV_PROTOCOLS, DeviceType, IpAddress, Tag
+from schemas.devices import AUTH_PROTOCOLS, PRIV_PROTOCOLS, DeviceSpec, DeviceType, IpAddress, Tag
 
 SECRET_QUERY_KEYS = {"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"}
 
@@ -247,3 +247,38 @@ class StreamOut(BaseModel):
     height: int | None
     checked_at: datetime | None
     error: str | None
+
+
+class DiscoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cidr: str = Field(min_length=3, max_length=50,
+                      description="e.g. 10.0.0.0/24; bounded by OPSLEDGER_DISCOVERY_MAX_HOSTS")
+    port: int = Field(default=161, ge=1, le=65535)
+    credentials: list[Annotated[SnmpV2cIn | SnmpV3In, Field(discriminator="version")]] = Field(
+        min_length=1, max_length=5, description="tried in order at each address")
+
+    def credential_specs(self) -> list[tuple[DeviceSpec, dict[str, str | None]]]:
+        specs = []
+        for creds in self.credentials:
+            fields: dict[str, Any] = {"name": "discovery", "device_type": "other", "management_ip": "127.0.0.1",
+                                      "snmp_version": creds.version, "credentials_version": 1}
+            if isinstance(creds, SnmpV3In):
+                fields.update(snmp_user=creds.user, auth_protocol=creds.auth_protocol,
+                              priv_protocol=creds.priv_protocol, context_name=creds.context_name)
+            specs.append((DeviceSpec.model_validate(fields), creds.secrets() or {}))
+        return specs
+
+
+class DiscoveredOut(BaseModel):
+    ip: str
+    sys_name: str
+    sys_descr: str
+    sys_object_id: str
+    snmp_version: str
+
+
+class DiscoveryOut(BaseModel):
+    sweep_id: str
+    addresses: int
+    found: list[DiscoveredOut]
+    consistency_token: str | None

@@ -1,7 +1,7 @@
 """Device and camera secrets, encrypted at rest in Postgres (device_secrets) with Fernet keys from settings.
 
 OPSLEDGER_SECRETS_KEYS is a comma-separated list of Fernet keys: the first encrypts, every one decrypts, so a key is
-rotated by putting a new one first, running `opsledger secrets rotate` (re-encrypts every row with it), then dropping
+rotated by putting a new one first, running `opsledger secrets-rotate` (re-encrypts every row with it), then dropping
 the old one. There is no default key: `opsledger up` makes one per data directory (file mode 0600).
 
 A row is immutable per (owner_id, version): a registry event names the version it goes with, so a poller never pairs

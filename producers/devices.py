@@ -8,10 +8,18 @@ from datetime import datetime
 
 from producers.rtsp import ProbeResult
 from producers.snmp.credentials import AuthProtocol, Credentials, PrivProtocol, V2cCredentials, V3Credentials
+from producers.snmp.discovery import Found
 from producers.snmp.poll import PollResult
 from schemas.cameras import CameraRegistered, CameraRemoved, CameraSpec, CameraStreamChecked, CameraUpdated
 from schemas.catalog import REGISTRY
-from schemas.devices import DeviceRegistered, DeviceRemoved, DeviceSpec, DeviceUpdated, SnmpVersion
+from schemas.devices import (
+    DeviceDiscovered,
+    DeviceRegistered,
+    DeviceRemoved,
+    DeviceSpec,
+    DeviceUpdated,
+    SnmpVersion,
+)
 from schemas.envelope import Envelope, Payload, utc_now
 
 SOURCE = "api.devices"
@@ -72,3 +80,11 @@ def stream_checked(camera_id: str, url: str, checked_at: datetime, result: Probe
                                width=result.width, height=result.height,
                                error=result.error[:500] if result.error else None)
     return _event(data, camera_id, actor, correlation_id, source)
+
+
+def discovered(sweep_id: str, found: Found, snmp_version: str, *, actor: str | None,
+               correlation_id: str | None) -> Envelope:
+    data = DeviceDiscovered(sweep_id=sweep_id, ip=found.ip, at=utc_now(), sys_name=found.sys_name,
+                            sys_descr=found.sys_descr, sys_object_id=found.sys_object_id,
+                            snmp_version=SnmpVersion(snmp_version))
+    return _event(data, found.ip, actor, correlation_id, "api.devices.discover")

@@ -144,12 +144,12 @@ class Pollers:
             except TimeoutError:
                 pass
             checked_at = utc_now()
-            result = await probe(job.url, username=job.username, password=job.password,
-                                 timeout_s=self.settings.camera_probe_timeout_s)
             try:
+                result = await probe(job.url, username=job.username, password=job.password,
+                                     timeout_s=self.settings.camera_probe_timeout_s)
                 await self.producer.emit(stream_checked(job.camera_id, job.public_url, checked_at, result))
-            except Exception:  # one failed emit must not end this camera's schedule
-                log.exception("pollers.camera_emit_failed", camera_id=job.camera_id)
+            except Exception as e:  # a URL the probe refuses, a failed emit: never end this camera's schedule
+                log.warning("pollers.camera_probe_failed", camera_id=job.camera_id, error=type(e).__name__)
             delay = jittered(job.interval_s, 0.1, self.rng.random())
 
     def _reconcile(self, running: dict[str, Running], wanted: dict[str, tuple[int, Any]], start: Any) -> None:

@@ -43,6 +43,8 @@ def rtsp_url_without_credentials(url: str) -> str:
         raise ValueError("url must not carry credentials (send username and password apart)")
     if not parts.hostname:
         raise ValueError("url has no host")
+    if parts.port == 0:  # reading .port also refuses ports out of range and non-numeric ones
+        raise ValueError("url has port 0")
     return url
 
 

@@ -94,6 +94,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/devices/"): DEVICES_READ,
     ("POST", "/api/devices/"): OPERATORS,
     ("GET", "/api/devices/status"): DEVICES_READ,
+    ("POST", "/api/devices/discover"): ADMIN,
+    ("GET", "/api/devices/discovered"): ADMIN,
     ("GET", "/api/devices/{device_id}"): DEVICES_READ,
     ("PUT", "/api/devices/{device_id}"): OPERATORS,
     ("DELETE", "/api/devices/{device_id}"): OPERATORS,

@@ -182,8 +182,11 @@ async def test_camera(camera_id: uuid.UUID, request: Request, response: Response
         except SecretsUnavailable as e:
             raise Problem(409, f"The stored camera login cannot be read ({e}); send it again.") from e
     checked_at = utc_now()
-    result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),
-                         password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s)
+    try:
+        result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),
+                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s)
+    except ValueError as e:  # a URL the probe cannot use (registered before a stricter check): say so
+        raise Problem(409, f"The camera URL cannot be probed: {e}") from e
     event = commands.stream_checked(str(camera_id), row["url"], checked_at, result, actor=principal.actor,
                                     correlation_id=request.state.request_id, source="api.cameras.test")
     token = encode_token([await producer.emit(event)])

@@ -15,7 +15,14 @@ from api.alert_reads import Accepted, emit
 from api.consistency import HEADER, decode_token, encode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.device_deps import TOPICS, Box, Consistent, Engine, check_version, if_match_version
-from api.device_models import DeviceIn, DeviceOut, DeviceSummary, InterfaceOut, PollOut, device_out
+from api.device_models import (
+    DeviceIn,
+    DeviceOut,
+    DeviceSummary,
+    InterfaceOut,
+    PollOut,
+    device_out,
+)
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
 from infra import secrets as secret_store
@@ -224,3 +231,4 @@ async def interfaces(device_id: uuid.UUID, pool: Pool, conn: DbConn) -> list[Int
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(INTERFACES, (str(device_id),))
         return [InterfaceOut(**r) for r in await cur.fetchall()]
+

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, SnmpEngine, UdpTransportTarget, bulk_cmd, get_cmd
+from pysnmp.hlapi.v3arch.asyncio import (
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    bulk_cmd,
+    get_cmd,
+)
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from producers.snmp.credentials import Credentials
@@ -119,7 +127,8 @@ def _text(value: Any) -> str:
 
 
 class _Session:
-    def __init__(self, engine: SnmpEngine, transport: UdpTransportTarget, creds: Credentials) -> None:
+    def __init__(self, engine: SnmpEngine, transport: UdpTransportTarget | Udp6TransportTarget,
+                 creds: Credentials) -> None:
         self.engine, self.transport = engine, transport
         self.auth, self.context = creds.auth_data(), creds.context()
         self.requests = 0
@@ -236,8 +245,9 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
 
     try:
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline_s):
-            transport = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout_s,
-                                                        retries=target.retries)
+            transport_type = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
+            transport = await transport_type.create((target.host, target.port), timeout=target.timeout_s,
+                                                    retries=target.retries)
             session = _Session(engine, transport, creds)
             system = dict(await session.get([SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID]))
     except TimeoutError:

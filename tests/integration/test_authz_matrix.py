@@ -105,6 +105,8 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/devices/"): DEVICES_READ,
     ("POST", "/api/devices/"): OPERATORS,
     ("GET", "/api/devices/status"): DEVICES_READ,
+    ("POST", "/api/devices/discover"): ADMIN_ONLY,
+    ("GET", "/api/devices/discovered"): ADMIN_ONLY,
     ("GET", "/api/devices/{device_id}"): DEVICES_READ,
     ("PUT", "/api/devices/{device_id}"): OPERATORS,
     ("DELETE", "/api/devices/{device_id}"): OPERATORS,

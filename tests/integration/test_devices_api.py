@@ -190,3 +190,17 @@ def test_secrets_are_stored_encrypted(stack: Stack, switch: dict[str, Any]) -> N
     assert rows and not any(COMMUNITY.encode() in bytes(r[0]) or CAMERA_PASSWORD.encode() in bytes(r[0])
                             for r in rows)
     assert not any(COMMUNITY in s[0] for s in specs)
+
+
+def test_discovery_sweeps_a_bounded_range_and_finds_the_agent(api: httpx.Client, agent: Agent) -> None:
+    body = {"cidr": "127.0.0.0/30", "port": agent.port,
+            "credentials": [{"version": "2c", "community": "not-this-one"}, {"version": "2c", "community": COMMUNITY}]}
+    swept = ok(api.post("/api/devices/discover", json=body), 200)
+    assert swept["addresses"] == 2
+    assert [(f["ip"], f["sys_name"], f["snmp_version"]) for f in swept["found"]] == [("127.0.0.1", "sw-core-48", "2c")]
+    assert COMMUNITY not in str(swept)
+    listed = ok(api.get("/api/devices/discovered", params={"after": swept["consistency_token"]}), 200)
+    assert "127.0.0.1" not in [d["ip"] for d in listed]  # registered already (the switch fixture)
+    for cidr in ("10.0.0.0/16", "10.0.0.300/24", "not-a-cidr"):
+        answer = api.post("/api/devices/discover", json={**body, "cidr": cidr})
+        assert answer.status_code == 400 and answer.headers["content-type"].startswith("application/problem+json")
