@@ -24,8 +24,12 @@ from api.routes import (
     api_keys,
     audit,
     auth,
+    bandwidth,
+    cameras,
     catalog,
     cylinders,
+    devices,
+    discovery,
     events,
     files,
     health,
@@ -85,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
     for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, events, health, catalog):
+                   alerts, silences, discovery, devices, bandwidth, cameras, events, health, catalog):
         app.include_router(module.router)
     check_rules(app)
     if settings.cors_origin_list:

@@ -114,6 +114,14 @@ def notifier() -> None:
 
 
 @app.command()
+def pollers() -> None:
+    """Poll the registered devices (SNMP) and probe the cameras (RTSP); OPSLEDGER_POLLER_INDEX/COUNT split them."""
+    from infra.components import run_pollers
+
+    asyncio.run(run_pollers(_settings()))
+
+
+@app.command()
 def projections(names: Annotated[list[str] | None, typer.Argument(help="projections to run; all by default")] = None
                 ) -> None:
     """Run projections (all, or the ones named)."""
@@ -277,6 +285,37 @@ def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each sca
 
     configure_logging("WARNING")
     run_scans_bench(cylinders=cylinders, json_only=json_out)
+
+
+@bench_app.command("snmp")
+def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port switches")] = 40,
+               rounds: Annotated[int, typer.Option(help="timed rounds (after one warm-up round)")] = 5,
+               agents: Annotated[int, typer.Option(help="snmpsim processes serving them")] = 2,
+               max_concurrent: Annotated[int, typer.Option(help="polls in flight at once")] = 32,
+               v3: Annotated[bool, typer.Option("--v3", help="SNMPv3 authPriv (SHA-256/AES-128)")] = False,
+               json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Poller CPU per poll against snmpsim on loopback: devices_per_s_per_core and poll_p99_ms (needs dev extras)."""
+    import json
+
+    from producers.snmp.bench import bench_snmp as run
+
+    configure_logging("WARNING")
+    result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3))
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)
+
+
+@app.command("secrets-rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored device and camera secret with the first key of OPSLEDGER_SECRETS_KEYS."""
+    from infra.secrets import SecretBox, rotate_all
+    from projections.migrate import migrate
+
+    settings = _settings()
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL must be set")
+    migrate(settings.database_url)
+    box = SecretBox(settings.secrets_keys.get_secret_value() if settings.secrets_keys else None)
+    console.print(f"re-encrypted {rotate_all(settings.database_url, box)} stored secret(s) with the first key")
 
 
 def main() -> None:

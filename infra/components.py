@@ -90,6 +90,19 @@ async def run_notifier(settings: Settings) -> None:
                  stop=stop, idempotence=settings.kafka_idempotence)
 
 
+async def run_pollers(settings: Settings) -> None:
+    """SNMP pollers and camera probes for this poller's share of the registry (see producers/pollers.py)."""
+    require_backbone(settings)
+    if settings.secrets_keys is None:
+        raise SystemExit("OPSLEDGER_SECRETS_KEYS must be set (Fernet keys); `opsledger up` makes one")
+    await prepare(settings)
+    from producers.pollers import run_pollers as run
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await run(settings, stop)
+
+
 def run_processors(settings: Settings) -> None:
     require_backbone(settings)
     asyncio.run(prepare(settings))

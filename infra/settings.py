@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     scan_rate: str = Field(default="6000/minute", alias="OPSLEDGER_SCAN_RATE")
     cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
     trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
+
+    # Device and camera secrets: Fernet keys, comma-separated; the first encrypts, all decrypt (rotation). No default:
+    # `opsledger up` makes one per data directory; without one, no device or camera secret can be stored or read.
+    secrets_keys: SecretStr | None = Field(default=None, alias="OPSLEDGER_SECRETS_KEYS")
+    # Pollers: several `opsledger pollers` processes split the devices by a stable hash of the device id mod count.
+    poller_count: int = Field(default=1, ge=1, le=1024, alias="OPSLEDGER_POLLER_COUNT")
+    poller_index: int = Field(default=0, ge=0, alias="OPSLEDGER_POLLER_INDEX")
+    poller_reload_s: float = Field(default=10.0, gt=0, le=3600, alias="OPSLEDGER_POLLER_RELOAD_S")
+    poller_deadline_s: float = Field(default=30.0, gt=0, le=600, alias="OPSLEDGER_POLLER_DEADLINE_S")
+    poller_max_concurrent: int = Field(default=64, ge=1, le=10_000, alias="OPSLEDGER_POLLER_MAX_CONCURRENT")
+    snmp_timeout_s: float = Field(default=2.0, gt=0, le=60, alias="OPSLEDGER_SNMP_TIMEOUT_S")
+    snmp_retries: int = Field(default=1, ge=0, le=5, alias="OPSLEDGER_SNMP_RETRIES")
+    camera_probe_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="OPSLEDGER_CAMERA_PROBE_TIMEOUT_S")
+    # Discovery: the most addresses one sweep may cover, and how many it asks per second.
+    discovery_max_hosts: int = Field(default=256, ge=1, le=65_536, alias="OPSLEDGER_DISCOVERY_MAX_HOSTS")
+    discovery_rate_per_s: float = Field(default=50.0, gt=0, le=10_000, alias="OPSLEDGER_DISCOVERY_RATE_PER_S")
+
+    @field_validator("poller_index")
+    @classmethod
+    def _index_in_range(cls, index: int, info: ValidationInfo) -> int:
+        count = info.data.get("poller_count", 1)
+        if index >= count:
+            raise ValueError("OPSLEDGER_POLLER_INDEX must be below OPSLEDGER_POLLER_COUNT")
+        return index
 
     @field_validator("jwt_secret")
     @classmethod

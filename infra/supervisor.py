@@ -36,7 +36,7 @@ from projections.archive import platform_topics
 from projections.catalog import all_projections
 
 log = structlog.get_logger(__name__)
-COMPONENTS = ("projections", "processors", "api")
+COMPONENTS = ("projections", "processors", "api", "pollers")
 
 
 def components() -> tuple[str, ...]:
@@ -97,6 +97,10 @@ def start_backbone(settings: Settings) -> Stack:
         from api.identity.bootstrap import jwt_secret_in
 
         stack.env["OPSLEDGER_JWT_SECRET"] = jwt_secret_in(data)
+    if settings.secrets_keys is None:
+        from infra.secrets import secrets_key_in
+
+        stack.env["OPSLEDGER_SECRETS_KEYS"] = secrets_key_in(data)
     if settings.api_port == 0:
         stack.env["OPSLEDGER_API_PORT"] = str(free_port())
     stack.env["OPSLEDGER_DATA_DIR"] = str(data)
@@ -178,8 +182,10 @@ def save_positions(stack: Stack) -> None:
 
 
 def shutdown(stack: Stack) -> None:
-    """Ordered stop: API, then processors once drained, then projections once caught up, then the backbone."""
+    """Ordered stop: API and pollers, then processors once drained, then projections once caught up, then the
+    backbone."""
     stack.stop_child("api")
+    stack.stop_child("pollers")
     _wait(lambda: asyncio.run(_processors_drained(stack)), 30, "processors to drain")
     stack.stop_child("processors")
     stack.stop_child("notifier")  # no drain needed: it resumes from its own offsets and delivery journal

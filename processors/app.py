@@ -8,7 +8,7 @@ import faust
 
 from infra.settings import Settings
 from infra.topics import exact_end_offsets
-from processors import alerts, cylinders, ingress
+from processors import alerts, cylinders, devices, ingress
 from processors.codec import CODEC_NAME
 from processors.inputs import ALERT_SOURCES, alert_internal_topics, check_topic
 from schemas import topics
@@ -90,6 +90,8 @@ def wire(app: faust.App, settings: Settings) -> None:
                        deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS),
+                     deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
+    devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
                      deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
     observations, ticks = alert_internal_topics(settings.processor_id)
     alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),

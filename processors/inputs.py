@@ -4,18 +4,27 @@ internal topics Faust writes (table changelogs), which the archive keeps so an e
 from __future__ import annotations
 
 from schemas.catalog import REGISTRY
-from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES, CYLINDER_SCANS, DEADLETTER, INGRESS_READINGS
+from schemas.topics import (
+    ALERT_COMMANDS,
+    ALERT_EVENTS,
+    ALERT_RULES,
+    CYLINDER_SCANS,
+    DEADLETTER,
+    DEVICE_SAMPLES,
+    INGRESS_READINGS,
+)
 
-# Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own. Device and
-# camera topics join this list when their events are registered in schemas/catalog.py.
+# Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own (device and
+# camera topics included).
 ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
-PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, *ALERT_SOURCES, ALERT_COMMANDS}))
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_SOURCES, ALERT_COMMANDS}))
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
+DEVICE_TABLE = "devices"
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    return (f"{app_id}-{CYLINDER_TABLE}-changelog", f"{app_id}-{ALERT_TABLE}-changelog")
+    return tuple(f"{app_id}-{table}-changelog" for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE))
 
 
 def check_topic(app_id: str) -> str:

@@ -6,6 +6,7 @@ from projections.alerts import AlertsProjection
 from projections.archive import ArchiveProjection
 from projections.audit import AuditProjection
 from projections.cylinders import CylindersProjection
+from projections.devices import DevicesProjection
 from projections.files import FilesProjection
 from projections.ingress import IngressProjection
 from projections.runner import Projection
@@ -13,5 +14,6 @@ from projections.runner import Projection
 
 def all_projections() -> dict[str, Projection]:
     found: list[Projection] = [ArchiveProjection(), IngressProjection(), FilesProjection(), AuditProjection(),
-                               CylindersProjection(), AlertsProjection()]
+                               CylindersProjection(), AlertsProjection(),
+                               DevicesProjection()]
     return {p.name: p for p in found}

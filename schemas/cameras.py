@@ -33,3 +33,55 @@ class CameraStreamChecked(Payload):
         if "@" in parts.netloc:
             raise ValueError("url must not carry credentials (redact it first)")
         return url
+
+
+def rtsp_url_without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("rtsp", "rtsps"):
+        raise ValueError("url must be rtsp:// or rtsps://")
+    if "@" in parts.netloc:
+        raise ValueError("url must not carry credentials (send username and password apart)")
+    if not parts.hostname:
+        raise ValueError("url has no host")
+    if parts.port == 0:  # reading .port also refuses ports out of range and non-numeric ones
+        raise ValueError("url has port 0")
+    return url
+
+
+class CameraSpec(Payload):
+    """A camera as registered. Its username and password are stored encrypted (device_secrets), never here."""
+
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=8, max_length=2000, description="rtsp:// or rtsps://, without credentials")
+    location: str | None = Field(default=None, max_length=200)
+    probe_interval_s: int = Field(default=60, ge=5, le=86_400)
+    credentials_version: int | None = Field(default=None, ge=1, description="None: the stream needs no login")
+
+    @field_validator("url")
+    @classmethod
+    def _rtsp(cls, url: str) -> str:
+        return rtsp_url_without_credentials(url)
+
+
+class CameraRegistered(CameraSpec):
+    """A camera was added (version 1)."""
+
+    camera_id: str = Field(min_length=1, max_length=100)
+    version: int = Field(ge=1, le=1)
+    at: datetime
+
+
+class CameraUpdated(CameraSpec):
+    """A camera's registration changed; `version` is the new version."""
+
+    camera_id: str = Field(min_length=1, max_length=100)
+    version: int = Field(ge=2)
+    at: datetime
+
+
+class CameraRemoved(Payload):
+    """A camera left the registry (its secrets were deleted with it)."""
+
+    camera_id: str = Field(min_length=1, max_length=100)
+    version: int = Field(ge=2)
+    at: datetime

@@ -26,6 +26,7 @@ from schemas.alerts import (
     SilenceExpired,
 )
 from schemas.audit import AuditRecorded
+from schemas.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
 from schemas.cylinders import (
     CustodyCorrected,
     CylinderAdded,
@@ -39,6 +40,19 @@ from schemas.cylinders import (
     RetestDueSoon,
     ScanRecorded,
     ScanRejected,
+)
+from schemas.devices import (
+    DeviceDiscovered,
+    DeviceIdentified,
+    DeviceReachable,
+    DeviceRegistered,
+    DeviceRemoved,
+    DeviceStatusChanged,
+    DeviceUnreachable,
+    DeviceUpdated,
+    InterfaceCountersSampled,
+    InterfaceOperStatusChanged,
+    InterfaceRateComputed,
 )
 from schemas.files import FileUploaded
 from schemas.ingress import (
@@ -77,6 +91,13 @@ for _command in (AlertAcknowledgeRequested, AlertResolveRequested, AlertRaiseReq
 for _lifecycle in (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
                    AlertSilenced, AlertUnsilenced, AlertCommandRefused):
     REGISTRY.register(_lifecycle, topics.ALERT_EVENTS)
+for _registration in (DeviceRegistered, DeviceUpdated, DeviceRemoved, CameraRegistered, CameraUpdated, CameraRemoved):
+    REGISTRY.register(_registration, topics.DEVICE_REGISTRY)
+for _fact in (InterfaceCountersSampled, DeviceReachable, DeviceUnreachable, DeviceIdentified, DeviceDiscovered):
+    REGISTRY.register(_fact, topics.DEVICE_SAMPLES)
+for _derived_device in (InterfaceRateComputed, InterfaceOperStatusChanged, DeviceStatusChanged):
+    REGISTRY.register(_derived_device, topics.DEVICE_RATES)
+REGISTRY.register(CameraStreamChecked, topics.CAMERA_CHECKS)
 
 
 def all_topics() -> list[str]:

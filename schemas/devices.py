@@ -5,10 +5,12 @@ Raw counters are facts as the device reported them; rates are derived by process
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from schemas.envelope import Payload
 
@@ -67,6 +69,7 @@ class InterfaceCountersSampled(Payload):
     hc: bool
     interfaces: tuple[InterfaceCounters, ...]
     partial: bool = Field(default=False, description="the deadline cut the walk: some rows or columns are missing")
+    poll_ms: float | None = Field(default=None, ge=0, description="how long the whole poll took")
 
 
 class DeviceReachable(Payload):
@@ -122,3 +125,114 @@ class InterfaceRateComputed(Payload):
     out_errors_per_s: float | None = Field(default=None, ge=0)
     in_discards_per_s: float | None = Field(default=None, ge=0)
     out_discards_per_s: float | None = Field(default=None, ge=0)
+
+
+# ---- the registry: what an operator declared (commands emit these; secrets never travel in them) ----
+
+class DeviceType(StrEnum):
+    switch = "switch"
+    router = "router"
+    access_point = "access_point"
+    firewall = "firewall"
+    server = "server"
+    other = "other"
+
+
+class SnmpVersion(StrEnum):
+    v2c = "2c"
+    v3 = "3"
+
+
+class DeviceStatus(StrEnum):
+    up = "up"
+    down = "down"
+    unknown = "unknown"
+
+
+def canonical_ip(value: str) -> str:
+    """An IPv4 or IPv6 address in its canonical text (so the same device is not registered twice as two spellings)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from e
+
+
+IpAddress = Annotated[str, Field(min_length=2, max_length=45), AfterValidator(canonical_ip)]
+Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w.:/-]+$")]
+AUTH_PROTOCOLS = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
+PRIV_PROTOCOLS = Literal["none", "DES", "AES-128", "AES-192", "AES-256"]
+
+
+class DeviceSpec(Payload):
+    """A device as registered. The SNMP secrets (community, auth and privacy keys) are stored encrypted in Postgres
+    (device_secrets, row `credentials_version`), never here."""
+
+    name: str = Field(min_length=1, max_length=200)
+    device_type: DeviceType
+    management_ip: IpAddress
+    snmp_port: int = Field(default=161, ge=1, le=65535)
+    vendor: str | None = Field(default=None, max_length=100)
+    model: str | None = Field(default=None, max_length=100)
+    site: str | None = Field(default=None, max_length=100)
+    tags: tuple[Tag, ...] = Field(default=(), max_length=50)
+    polling_interval_s: int = Field(default=60, ge=5, le=86_400)
+    snmp_version: SnmpVersion
+    snmp_user: str | None = Field(default=None, min_length=1, max_length=100, description="SNMPv3 USM user")
+    auth_protocol: AUTH_PROTOCOLS = "none"
+    priv_protocol: PRIV_PROTOCOLS = "none"
+    context_name: str = Field(default="", max_length=100)
+    credentials_version: int = Field(ge=1, description="the device_secrets row holding this version's secrets")
+
+    @model_validator(mode="after")
+    def _v3_needs_a_user(self) -> DeviceSpec:
+        if self.snmp_version is SnmpVersion.v3 and self.snmp_user is None:
+            raise ValueError("SNMPv3 needs snmp_user")
+        if self.priv_protocol != "none" and self.auth_protocol == "none":
+            raise ValueError("SNMPv3 privacy needs authentication (there is no noAuthPriv level)")
+        return self
+
+
+class DeviceRegistered(DeviceSpec):
+    """A device was added to the registry (version 1)."""
+
+    device_id: str = DEVICE_ID
+    version: int = Field(ge=1, le=1)
+    at: datetime
+
+
+class DeviceUpdated(DeviceSpec):
+    """A device's registration changed; `version` is the new version."""
+
+    device_id: str = DEVICE_ID
+    version: int = Field(ge=2)
+    at: datetime
+
+
+class DeviceRemoved(Payload):
+    """A device left the registry (its secrets were deleted with it); `version` is the new version."""
+
+    device_id: str = DEVICE_ID
+    version: int = Field(ge=2)
+    at: datetime
+
+
+class DeviceStatusChanged(Payload):
+    """Derived by the processor from the poll facts: the device went up or down (previous None: first poll)."""
+
+    device_id: str = DEVICE_ID
+    previous: DeviceStatus | None
+    current: DeviceStatus
+    at: datetime
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class DeviceDiscovered(Payload):
+    """A discovery sweep found an SNMP agent answering at `ip`; an admin may register it (POST /api/devices/)."""
+
+    sweep_id: str = Field(min_length=1, max_length=100)
+    ip: IpAddress
+    at: datetime
+    sys_name: str = Field(default="", max_length=255)
+    sys_descr: str = Field(default="", max_length=255)
+    sys_object_id: str = Field(default="", max_length=255)
+    snmp_version: SnmpVersion

@@ -12,3 +12,7 @@ CYLINDER_EVENTS = "cylinders.events"
 ALERT_RULES = "alerts.rules"  # rule and silence definitions: every processor worker reads all of it
 ALERT_COMMANDS = "alerts.commands"  # requests about alerts (acknowledge, resolve, raise), keyed by fingerprint
 ALERT_EVENTS = "alerts.events"  # the lifecycle of alerts, decided by the processor, keyed by fingerprint
+DEVICE_REGISTRY = "devices.registry"  # devices and cameras as registered (commands), keyed by device/camera id
+DEVICE_SAMPLES = "devices.samples"  # what the pollers saw (raw facts), and discovery sweeps, keyed by device id / ip
+DEVICE_RATES = "devices.rates"  # derived by the processor from samples: rates and status changes, keyed by device id
+CAMERA_CHECKS = "cameras.checks"  # RTSP probe results, keyed by camera id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import signal
@@ -39,6 +40,7 @@ def wait_until(check: Callable[[], T], timeout: float = 20.0, interval: float = 
 
 JWT_SECRET = secrets.token_urlsafe(48)  # one per test run
 ADMIN_PASSWORD = secrets.token_urlsafe(24)
+SECRETS_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # a Fernet key, one per test run
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Backbone:
         env.update(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap, DATABASE_URL=self.database_url,
                    OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_LOG_LEVEL="INFO",
                    OPSLEDGER_KAFKA_SESSION_TIMEOUT_S="2", OPSLEDGER_JWT_SECRET=JWT_SECRET, PYTHONUNBUFFERED="1",
+                   OPSLEDGER_SECRETS_KEYS=SECRETS_KEY,
                    OPSLEDGER_CLIENT_RATE="100000/minute")  # one admin drives the whole suite; see test_rate_limits
         env.update(extra)
         return env

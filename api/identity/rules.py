@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
-          "scans:write", "cylinders:read", "metrics:write", "alerts:read")
+          "scans:write", "cylinders:read", "metrics:write", "alerts:read", "devices:read")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ WRITERS = frozenset({"admin", "operator", "worker"})
 ANALYSTS = frozenset({"admin", "operator", "viewer"})
 OPERATORS = Rule(frozenset({"admin", "operator"}))
 ALERTS_READ = Rule(READERS, "alerts:read")
+DEVICES_READ = Rule(READERS, "devices:read")
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
@@ -90,6 +91,25 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/silences"): OPERATORS,
     ("GET", "/api/silences/{silence_id}"): ALERTS_READ,
     ("DELETE", "/api/silences/{silence_id}"): OPERATORS,
+    ("GET", "/api/devices/"): DEVICES_READ,
+    ("POST", "/api/devices/"): OPERATORS,
+    ("GET", "/api/devices/status"): DEVICES_READ,
+    ("POST", "/api/devices/discover"): ADMIN,
+    ("GET", "/api/devices/discovered"): ADMIN,
+    ("GET", "/api/devices/{device_id}"): DEVICES_READ,
+    ("PUT", "/api/devices/{device_id}"): OPERATORS,
+    ("DELETE", "/api/devices/{device_id}"): OPERATORS,
+    ("POST", "/api/devices/{device_id}/poll"): OPERATORS,
+    ("GET", "/api/devices/{device_id}/interfaces"): DEVICES_READ,
+    ("GET", "/api/devices/{device_id}/interfaces/{if_index}/bandwidth"): DEVICES_READ,
+    ("GET", "/api/bandwidth/top"): DEVICES_READ,
+    ("GET", "/api/cameras/"): DEVICES_READ,
+    ("POST", "/api/cameras/"): OPERATORS,
+    ("GET", "/api/cameras/{camera_id}"): DEVICES_READ,
+    ("PUT", "/api/cameras/{camera_id}"): OPERATORS,
+    ("DELETE", "/api/cameras/{camera_id}"): OPERATORS,
+    ("GET", "/api/cameras/{camera_id}/stream"): DEVICES_READ,
+    ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
 }

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pysnmp.hlapi.v3arch.asyncio import ObjectIdentity, ObjectType, SnmpEngine, UdpTransportTarget, bulk_cmd, get_cmd
+from pysnmp.hlapi.v3arch.asyncio import (
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    bulk_cmd,
+    get_cmd,
+)
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from producers.snmp.credentials import Credentials
@@ -119,7 +127,8 @@ def _text(value: Any) -> str:
 
 
 class _Session:
-    def __init__(self, engine: SnmpEngine, transport: UdpTransportTarget, creds: Credentials) -> None:
+    def __init__(self, engine: SnmpEngine, transport: UdpTransportTarget | Udp6TransportTarget,
+                 creds: Credentials) -> None:
         self.engine, self.transport = engine, transport
         self.auth, self.context = creds.auth_data(), creds.context()
         self.requests = 0
@@ -236,8 +245,9 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
 
     try:
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline_s):
-            transport = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout_s,
-                                                        retries=target.retries)
+            transport_type = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
+            transport = await transport_type.create((target.host, target.port), timeout=target.timeout_s,
+                                                    retries=target.retries)
             session = _Session(engine, transport, creds)
             system = dict(await session.get([SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID]))
     except TimeoutError:
@@ -276,7 +286,8 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else str(object_id))
     sample = InterfaceCountersSampled(
         device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
-        interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete)
+        interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete,
+        poll_ms=round(elapsed() * 1000, 1))
     reachable = DeviceReachable(device_id=target.device_id, at=sampled_at, response_ms=response_ms)
     return PollResult(target.device_id, started_at, elapsed(), reachable=reachable, identity=identity,
                       sample=sample, requests=session.requests)

@@ -83,7 +83,7 @@ class Scheduler:
     async def poll_once(self, device: Device) -> PollResult:
         """One bounded poll of one device; updates its state and hands the result to emit."""
         device_id = device.target.device_id
-        state = self.states[device_id]
+        state = self.states.setdefault(device_id, DeviceState())
         async with self.slots:
             result = await self.poll(self.engine, device.target, device.creds, deadline_s=self.policy.deadline_s,
                                      max_repetitions=self.policy.max_repetitions, prefer_hc=state.prefer_hc)
@@ -94,7 +94,8 @@ class Scheduler:
             log.exception("emitting the poll result of %s failed", device_id)
         return result
 
-    async def _device_loop(self, device: Device, stop: asyncio.Event) -> None:
+    async def device_loop(self, device: Device, stop: asyncio.Event) -> None:
+        """Poll one device on its own clock until `stop` is set (devices may join a running scheduler this way)."""
         delay = device.interval_s * self.rng.random()  # spread the first polls over one interval
         while not stop.is_set():
             try:
@@ -103,11 +104,11 @@ class Scheduler:
             except TimeoutError:
                 pass
             await self.poll_once(device)
-            failures = self.states[device.target.device_id].failures
+            failures = self.states.setdefault(device.target.device_id, DeviceState()).failures
             delay = next_delay(device.interval_s, failures, self.policy, self.rng.random())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every device on its schedule until `stop` is set."""
         async with asyncio.TaskGroup() as group:
             for device in self.devices:
-                group.create_task(self._device_loop(device, stop), name=f"snmp-poll-{device.target.device_id}")
+                group.create_task(self.device_loop(device, stop), name=f"snmp-poll-{device.target.device_id}")

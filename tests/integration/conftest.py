@@ -11,8 +11,9 @@ from tests.support import Backbone, Stack, running_stack
 
 @pytest.fixture(scope="session")
 def stack(backbone: Backbone, session_dir: Path) -> Iterator[Stack]:
-    """projections, processors and the API as real processes, shared by the session's tests."""
-    with running_stack(backbone, session_dir) as running:
+    """projections, processors, the API and the pollers as real processes, shared by the session's tests."""
+    with running_stack(backbone, session_dir, ("projections", "processors", "api", "pollers"),
+                       OPSLEDGER_POLLER_RELOAD_S="1") as running:
         yield running
 
 

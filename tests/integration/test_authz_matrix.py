@@ -36,6 +36,7 @@ SCANS = Expect(frozenset({"admin", "operator", "worker"}), "scans:write")
 CYLINDERS_READ = Expect(frozenset(ROLES), "cylinders:read")
 ALERTS_READ = Expect(frozenset(ROLES), "alerts:read")
 OPERATORS = Expect(frozenset({"admin", "operator"}))
+DEVICES_READ = Expect(frozenset(ROLES), "devices:read")
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -100,6 +101,26 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/api/silences"): OPERATORS,
     ("GET", "/api/silences/{silence_id}"): ALERTS_READ,
     ("DELETE", "/api/silences/{silence_id}"): OPERATORS,
+    # devices and cameras: everyone signed in reads; operators manage the registry, poll and probe now
+    ("GET", "/api/devices/"): DEVICES_READ,
+    ("POST", "/api/devices/"): OPERATORS,
+    ("GET", "/api/devices/status"): DEVICES_READ,
+    ("POST", "/api/devices/discover"): ADMIN_ONLY,
+    ("GET", "/api/devices/discovered"): ADMIN_ONLY,
+    ("GET", "/api/devices/{device_id}"): DEVICES_READ,
+    ("PUT", "/api/devices/{device_id}"): OPERATORS,
+    ("DELETE", "/api/devices/{device_id}"): OPERATORS,
+    ("POST", "/api/devices/{device_id}/poll"): OPERATORS,
+    ("GET", "/api/devices/{device_id}/interfaces"): DEVICES_READ,
+    ("GET", "/api/devices/{device_id}/interfaces/{if_index}/bandwidth"): DEVICES_READ,
+    ("GET", "/api/bandwidth/top"): DEVICES_READ,
+    ("GET", "/api/cameras/"): DEVICES_READ,
+    ("POST", "/api/cameras/"): OPERATORS,
+    ("GET", "/api/cameras/{camera_id}"): DEVICES_READ,
+    ("PUT", "/api/cameras/{camera_id}"): OPERATORS,
+    ("DELETE", "/api/cameras/{camera_id}"): OPERATORS,
+    ("GET", "/api/cameras/{camera_id}/stream"): DEVICES_READ,
+    ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
 }
@@ -158,6 +179,8 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
         return f"nobody-{secrets.token_hex(4)}"
     if name == "rule_id":
         return f"no-rule-{secrets.token_hex(4)}"
+    if name == "if_index":
+        return "1"
     raise AssertionError(f"no test value for path parameter {name!r} ({schema}); teach path_value")
 
 

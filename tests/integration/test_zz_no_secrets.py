@@ -19,7 +19,7 @@ import pytest
 from tests.factories import reading_body
 from tests.support import ADMIN_PASSWORD, JWT_SECRET, Stack, bearer, wait_until
 
-LOGS = ("api.log", "projections.log", "processors.log")
+LOGS = ("api.log", "projections.log", "processors.log", "pollers.log")
 
 
 def ok(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -72,6 +72,33 @@ def traffic(stack: Stack) -> dict[str, Any]:
         used["rotated API key"] = rotated["key"]
         ok(client.get("/api/ingress", headers={"X-API-Key": rotated["key"]}, params={"limit": 1}), 200)
         ok(client.delete(f"/api/auth/api-keys/{rotated['id']}", headers=as_admin), 204)
+
+        # Device and camera secrets: an SNMPv2c community, SNMPv3 keys, a camera password and a secret URL query value,
+        # through create, update, an immediate poll and a probe; no response may hold them either.
+        community, auth_key, priv_key = (secrets.token_urlsafe(18) for _ in range(3))
+        camera_password, url_token = secrets.token_urlsafe(18), secrets.token_urlsafe(18)
+        used.update({"SNMP community": community, "SNMPv3 auth key": auth_key, "SNMPv3 privacy key": priv_key,
+                     "camera password": camera_password, "camera URL token": url_token})
+        device = {"name": "no-secrets", "device_type": "router", "management_ip": "127.0.0.1", "snmp_port": 9,
+                  "snmp": {"version": "2c", "community": community}}
+        answers = [client.post("/api/devices/", headers=as_admin, json=device, params={"wait": "true"})]
+        made = ok(answers[-1], 201)
+        v3 = {**device, "snmp": {"version": "3", "user": "ops", "auth_protocol": "SHA-256", "auth_key": auth_key,
+                                 "priv_protocol": "AES-128", "priv_key": priv_key}}
+        answers.append(client.put(f"/api/devices/{made['device_id']}", headers={**as_admin, "If-Match": '"1"'},
+                                  json=v3, params={"wait": "true"}))
+        ok(answers[-1], 200)
+        answers.append(client.post(f"/api/devices/{made['device_id']}/poll", headers=as_admin))
+        answers.append(client.get(f"/api/devices/{made['device_id']}", headers=as_admin))
+        camera = {"name": "no-secrets", "url": f"rtsp://127.0.0.1:9/stream?token={url_token}", "username": "viewer",
+                  "password": camera_password}
+        answers.append(client.post("/api/cameras/", headers=as_admin, json=camera, params={"wait": "true"}))
+        made_camera = ok(answers[-1], 201)
+        answers.append(client.post(f"/api/cameras/{made_camera['camera_id']}/test", headers=as_admin))
+        answers.append(client.get(f"/api/cameras/{made_camera['camera_id']}/stream", headers=as_admin))
+        for answer in answers:
+            leaked = [label for label, secret in used.items() if secret in answer.text]
+            assert not leaked, f"{answer.request.method} {answer.request.url} answered with {leaked}"
 
         # Last, so everything above was recorded once this has been: a wrong password, with a request id of ours.
         request_id = f"nosecrets-{secrets.token_hex(8)}"

@@ -97,6 +97,51 @@ def alert_samples() -> dict[type[Payload], Payload]:
     return {type(s): s for s in samples}
 
 
+def device_samples() -> dict[type[Payload], Payload]:
+    from schemas.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
+    from schemas.devices import (
+        DeviceDiscovered,
+        DeviceIdentified,
+        DeviceReachable,
+        DeviceRegistered,
+        DeviceRemoved,
+        DeviceStatusChanged,
+        DeviceUnreachable,
+        DeviceUpdated,
+        InterfaceCounters,
+        InterfaceCountersSampled,
+        InterfaceOperStatusChanged,
+        InterfaceRateComputed,
+    )
+
+    at, device = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "0192aaaa-0000-7000-8000-000000000001"
+    spec = {"name": "sw-core-1", "device_type": "switch", "management_ip": "10.0.0.1", "site": "HQ",
+            "tags": ("core",), "snmp_version": "3", "snmp_user": "ops", "auth_protocol": "SHA-256",
+            "priv_protocol": "AES-128", "credentials_version": 1}
+    camera = {"camera_id": "cam-1", "name": "Gate", "url": "rtsp://10.0.0.9/stream", "credentials_version": 1}
+    samples: list[Payload] = [
+        DeviceRegistered(device_id=device, version=1, at=at, **spec),
+        DeviceUpdated(device_id=device, version=2, at=at, **{**spec, "credentials_version": 2}),
+        DeviceRemoved(device_id=device, version=3, at=at),
+        CameraRegistered(version=1, at=at, **camera),
+        CameraUpdated(version=2, at=at, **camera),
+        CameraRemoved(camera_id="cam-1", version=3, at=at),
+        InterfaceCountersSampled(device_id=device, sampled_at=at, sys_uptime_ticks=100, hc=True, poll_ms=12.5,
+                                 interfaces=(InterfaceCounters(if_index=1, name="Gi1/0/1", in_octets=10),)),
+        DeviceReachable(device_id=device, at=at, response_ms=3.5),
+        DeviceUnreachable(device_id=device, at=at, reason="no SNMP response"),
+        DeviceIdentified(device_id=device, at=at, sys_name="sw", sys_descr="IOS", sys_object_id="1.3.6.1.4.1.9"),
+        DeviceDiscovered(sweep_id="sweep-1", ip="10.0.0.2", at=at, sys_name="sw2", snmp_version="2c"),
+        InterfaceRateComputed(device_id=device, if_index=1, at=at, interval_s=60, in_bps=1e6, out_bps=5e5,
+                              in_utilisation=0.001),
+        InterfaceOperStatusChanged(device_id=device, if_index=1, previous="up", current="down", at=at),
+        DeviceStatusChanged(device_id=device, previous="up", current="down", at=at, reason="timeout"),
+        CameraStreamChecked(camera_id="cam-1", checked_at=at, url="rtsp://10.0.0.9/stream", reachable=True,
+                            status_code=200, latency_ms=12.0, codec="H264", width=640, height=480),
+    ]
+    return {type(s): s for s in samples}
+
+
 PAYLOADS: dict[type[Payload], Payload] = {
     IngressReadingSubmitted: IngressReadingSubmitted(reading_id=READING_ID, reading=reading(attachments=(SHA,))),
     IngressReadingCorrected: IngressReadingCorrected(reading_id=READING_ID, version=2,
@@ -110,6 +155,7 @@ PAYLOADS: dict[type[Payload], Payload] = {
                                  request_id="req-1"),
     **cylinder_samples(),
     **alert_samples(),
+    **device_samples(),
 }
 
 

@@ -1,0 +1,58 @@
+"""What the device and camera routes share: the consistency wait, the secret box, versions from If-Match, the SNMP
+engine for immediate polls."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+from api.deps import consistent_with
+from api.problems import Problem
+from infra.secrets import SecretBox, SecretsUnavailable
+from schemas.topics import CAMERA_CHECKS, DEVICE_RATES, DEVICE_REGISTRY, DEVICE_SAMPLES
+
+TOPICS = (DEVICE_REGISTRY, DEVICE_SAMPLES, DEVICE_RATES, CAMERA_CHECKS)
+Consistent = Depends(consistent_with("devices", TOPICS))
+ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    box = getattr(request.app.state, "secret_box", None)
+    if box is None:
+        settings = request.app.state.settings
+        try:
+            box = SecretBox(settings.secrets_keys.get_secret_value() if settings.secrets_keys else None)
+        except SecretsUnavailable as e:
+            raise Problem(503, f"Device and camera secrets cannot be kept: {e}.") from e
+        request.app.state.secret_box = box
+    return box
+
+
+def get_snmp_engine(request: Request) -> SnmpEngine:
+    engine = getattr(request.app.state, "snmp_engine", None)
+    if engine is None:
+        engine = request.app.state.snmp_engine = SnmpEngine()
+    return engine
+
+
+Box = Annotated[SecretBox, Depends(get_secret_box)]
+Engine = Annotated[SnmpEngine, Depends(get_snmp_engine)]
+
+
+def if_match_version(if_match: str | None, required: bool) -> int | None:
+    if if_match is None:
+        if required:
+            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
+        return None
+    found = ETAG.match(if_match.strip())
+    if not found:
+        raise Problem(400, "If-Match must be the ETag you read, e.g. \"3\".")
+    return int(found.group(1))
+
+
+def check_version(current: int, seen: int | None, what: str) -> None:
+    if seen is not None and current != seen:
+        raise Problem(412, f"The {what} is at version {current}, not {seen}; read it again.", current_version=current)
