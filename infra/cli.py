@@ -287,6 +287,19 @@ def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each sca
     run_scans_bench(cylinders=cylinders, json_only=json_out)
 
 
+@bench_app.command("alerts")
+def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")] = 1000,
+                 rate: Annotated[float, typer.Option(help="source events/s for the latency run")] = 1000.0,
+                 seconds: Annotated[float, typer.Option(help="length of the latency run")] = 15.0,
+                 events: Annotated[int, typer.Option(help="source events for the drained throughput run")] = 20_000,
+                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Source events to alerts in the read model with 1,000 rules: event_to_alert_p99_ms at 1,000/s, rules_eval_eps."""
+    from infra.bench_alerts import run_alerts_bench
+
+    configure_logging("WARNING")
+    run_alerts_bench(rules=rules, events=events, json_only=json_out, rate=rate, seconds=seconds)
+
+
 @bench_app.command("snmp")
 def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port switches")] = 40,
                rounds: Annotated[int, typer.Option(help="timed rounds (after one warm-up round)")] = 5,
