@@ -16,6 +16,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra.topics import partitions_of
+from processors.alert_index import RuleIndex
+from processors.alert_rules import Observation
 from processors.silences import active, is_silenced
 from schemas.alerts import (
     AlertRule,
@@ -44,6 +46,13 @@ class RuleBook:
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._moved = asyncio.Event()
+        self._index: RuleIndex | None = None
+
+    def candidates(self, observation: Observation) -> list[AlertRule]:
+        """The rules that may look at `observation` (every one that does, perhaps a few that do not)."""
+        if self._index is None:
+            self._index = RuleIndex(self.rules.values())
+        return self._index.candidates(observation)
 
     def apply(self, envelope: Envelope) -> None:
         """Fold one definition event. Rule events name the version they create; a stale or repeated one is a no-op."""
@@ -52,6 +61,7 @@ class RuleBook:
             if data.version <= self.versions.get(data.rule_id, 0):
                 return
             self.versions[data.rule_id] = data.version
+            self._index = None
             if isinstance(data, AlertRuleDeleted):
                 self.rules.pop(data.rule_id, None)
                 self.deleted.add(data.rule_id)

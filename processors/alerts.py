@@ -174,7 +174,7 @@ def register(app: faust.App, settings: Settings, *, sources: Any, observed: Any,
     async def route(envelope: Envelope) -> None:
         now = envelope.occurred_at
         for observation in observations_of(envelope):
-            for rule in list(book.rules.values()):
+            for rule in book.candidates(observation):
                 if classify(rule.params, observation) is None:
                     continue
                 if book.skips(alert_labels(rule, observation.subject, observation.labels), now):

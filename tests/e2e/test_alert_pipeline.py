@@ -148,15 +148,20 @@ def test_an_interface_over_threshold_alerts_once_notifies_once_and_survives_a_ki
         # a burst: three more devices, then a rule over 3 % -> 5 ports x 4 devices = 20 alerts, each its own group
         others = [register(api, agent, d) for d in DEVICES[1:]]
         time.sleep(11)  # two polls each, so every device has rates when the rule arrives
+        smtp.behaviour, hook.behaviour = Behaviour(delay_s=0.15), Behaviour(delay_s=0.15)  # a burst takes seconds
+        before_mail, before_hook = len(smtp.accepted), len(hook.accepted)
+
+        def burst_deliveries() -> int:
+            return len(smtp.accepted) - before_mail + len(hook.accepted) - before_hook
+
         burst_rule = f"busy-{secrets.token_hex(4)}"
         ok(api.post("/api/alerts/rules", params={"wait": "true"}, json={"rule_id": burst_rule, **rule_body(3.0, 2.0)}),
            201)
-        smtp.behaviour, hook.behaviour = Behaviour(delay_s=0.15), Behaviour(delay_s=0.15)  # a burst takes seconds
-        before_mail, before_hook = len(smtp.accepted), len(hook.accepted)
         notifier = stack.components["notifier"]
-        for kills in (4, 14):  # SIGKILL mid-burst twice, restart each time
-            wait_until(lambda n=kills: len(smtp.accepted) - before_mail + len(hook.accepted) - before_hook >= n,
+        for kills in (4, 14):  # SIGKILL mid-burst twice (of 40 deliveries), restart each time
+            wait_until(lambda n=kills: burst_deliveries() >= n,  # type: ignore[misc]
                        timeout=60, interval=0.02, what=f"{kills} burst deliveries before a kill")
+            assert burst_deliveries() < 40, "the burst was over before the kill"
             notifier.kill()
             notifier = stack.start("notifier")
         expected = {(d, str(p)) for d in [first, *others] for p in BURST_PORTS}
