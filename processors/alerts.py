@@ -25,7 +25,7 @@ import structlog
 from infra.settings import Settings
 from processors.alert_book import RuleBook
 from processors.alert_observations import from_wire, observations_of, to_wire
-from processors.alert_rules import alert_labels, classify, fingerprint, lifecycle_event_id
+from processors.alert_rules import alert_labels, classify, fingerprint, lifecycle_event_id, timing
 from processors.alerts_machine import (
     AlertState,
     Phase,
@@ -108,6 +108,19 @@ def with_silence(book: RuleBook, step: Step, now: datetime) -> Step:
     covering = book.covering(state.labels, now)
     return silence(state, events, covering.silence_id if covering else None,
                    covering.ends_at if covering else None, now)
+
+
+def nothing_due(book: RuleBook, stored: dict[str, Any]) -> bool:
+    """True when no timer can fire for this stored state (the table's JSON form): firing, not flapping, not
+    acknowledged, its condition not cleared, its rule known here with no auto-resolve, and no silence anywhere. Read
+    from the dict without validating it, because the timer visits every firing alert each second: with thousands
+    of them, validating each state cost more than the events and blocked the event loop (BENCHMARKS.md)."""
+    if stored["phase"] != Phase.firing or stored["flapping"] or stored["ack"] is not None:
+        return False
+    if stored["clear_since"] is not None or stored["silenced_by"] is not None or book.silences:
+        return False
+    rule = book.rules.get(stored["rule_id"] or "")
+    return rule is not None and timing(rule.params).auto_resolve_s is None
 
 
 def tick_step(book: RuleBook, state: AlertState, now: datetime) -> Step | None:
@@ -234,7 +247,8 @@ def register(app: faust.App, settings: Settings, *, sources: Any, observed: Any,
         decides. Idempotent: once applied, the same tick finds nothing due."""
         now = utc_now()
         for key, raw in list(table.items()):
-            if not raw or (raw["state"]["phase"] == Phase.inactive and not raw["state"]["flapping"]):
+            if not raw or (raw["state"]["phase"] == Phase.inactive and not raw["state"]["flapping"]) \
+                    or nothing_due(book, raw["state"]):
                 continue
             state = AlertState.model_validate(raw["state"])
             step = tick_step(book, state, now)

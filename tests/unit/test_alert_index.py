@@ -1,7 +1,9 @@
-"""The rule index only prunes: every rule that classifies an observation is among its candidates, in book order."""
+"""The rule index only prunes: every rule that classifies an observation is among its candidates, in book order.
+The alert timer's fast path skips only states that a tick would leave as they are."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given
@@ -68,3 +70,30 @@ def test_a_thousand_generic_rules_leave_one_candidate() -> None:
     assert [r.rule_id for r in RuleIndex(rules).candidates(event)] == ["r7"]
     assert RuleIndex(rules).candidates(MetricSample(observation_id="o", subject="s", metric=Metric.utilisation,
                                                     value=3.0)) == []
+
+
+def test_the_timer_skips_only_states_where_a_tick_changes_nothing() -> None:
+    from processors.alert_book import RuleBook
+    from processors.alerts import nothing_due, tick_step
+    from processors.alerts_machine import Ack, evaluate, initial_state
+    from schemas.alerts import AlertRuleCreated
+    from schemas.catalog import REGISTRY
+
+    t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    book = RuleBook()
+    plain = rule(1, {"kind": "generic", "event_type": "AuditRecorded"})
+    expiring = rule(2, {"kind": "generic", "event_type": "AuditRecorded", "auto_resolve_s": 60})
+    for r in (plain, expiring):
+        book.apply(REGISTRY.event(AlertRuleCreated.model_validate(r.model_dump()), source="t", subject=r.rule_id))
+    event = SourceEvent(observation_id="o", subject="s", event_type="AuditRecorded")
+    for r, skipped in ((plain, True), (expiring, False)):
+        state, _ = evaluate(r, initial_state(r.rule_id, "s"), event, t0)
+        stored = state.model_dump(mode="json")
+        assert nothing_due(book, stored) is skipped
+        step = tick_step(book, state, t0 + timedelta(days=2))
+        assert step is not None and (step[0] == state) is skipped  # skipped => a tick would change nothing
+        acked = state.model_copy(update={"ack": Ack(by="a", note="", until=t0 + timedelta(minutes=1))})
+        assert not nothing_due(book, acked.model_dump(mode="json"))
+    gone = rule(3, {"kind": "generic", "event_type": "AuditRecorded"})
+    state, _ = evaluate(gone, initial_state(gone.rule_id, "s"), event, t0)
+    assert not nothing_due(book, state.model_dump(mode="json"))  # a rule unknown here: the full path decides
