@@ -40,11 +40,13 @@ def parse_last_event_id(header: str | None, query: int | None) -> int | None:
 
 async def events_after(hub: Hub, wanted: StreamFilter, after: int | None,
                        heartbeat_s: float) -> AsyncIterator[Pushed | None]:
-    """The filtered events after `after` (all of them still archived), then live ones; None for a heartbeat.
+    """None once subscribed (everything committed from then on will follow), then the filtered events after
+    `after` still in the archive, then live ones, with None as a heartbeat after `heartbeat_s` of quiet.
 
     Ends when the client fell behind (its queue overflowed): it then resumes from the last seq it received."""
     subscription, upto = hub.subscribe(wanted.accepts)
     try:
+        yield None
         if after is not None:
             async for item in backfill(hub.pool, wanted.where, wanted.params, after, upto):
                 if wanted.accepts(item):
@@ -94,9 +96,13 @@ async def stream(
     heartbeat_s = request.app.state.settings.stream_heartbeat_s
 
     async def frames() -> AsyncIterator[bytes]:
-        yield b"retry: 2000\n: live\n\n"
+        live = b"retry: 2000\n: live\n\n"  # the first bytes, sent once subscribed
         async for item in events_after(hub, wanted, after, heartbeat_s):
-            yield b": heartbeat\n\n" if item is None else b"id: %d\ndata: %s\n\n" % (item.seq, item.message)
+            if item is None:
+                yield live
+                live = b": heartbeat\n\n"
+            else:
+                yield b"id: %d\ndata: %s\n\n" % (item.seq, item.message)
 
     return StreamingResponse(frames(), media_type="text/event-stream", headers=SSE_HEADERS)
 
@@ -150,13 +156,17 @@ async def live_socket(websocket: WebSocket) -> None:
                                                 "detail": e.detail}).decode())
         await websocket.close(4000 + e.status, e.title)
         return
-    await websocket.send_text(orjson.dumps({"type": "subscribed", "topics": sorted(wanted.topics),
-                                            "after": asked.after}).decode())
     heartbeat_s = websocket.app.state.settings.stream_heartbeat_s
+    subscribed = orjson.dumps({"type": "subscribed", "topics": sorted(wanted.topics), "after": asked.after}).decode()
 
     async def pump() -> None:
+        first = subscribed  # sent once subscribed: everything committed from then on follows
         async for item in events_after(hub, wanted, asked.after, heartbeat_s):
-            await websocket.send_text(HEARTBEAT if item is None else '{"type":"event",' + item.message[1:].decode())
+            if item is None:
+                await websocket.send_text(first)
+                first = HEARTBEAT
+            else:
+                await websocket.send_text('{"type":"event",' + item.message[1:].decode())
         await websocket.close(1013, "too slow: reconnect with after = the last seq received")
 
     async def drain() -> None:
