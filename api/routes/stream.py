@@ -166,7 +166,7 @@ async def live_socket(websocket: WebSocket) -> None:
                 await websocket.send_text(first)
                 first = HEARTBEAT
             else:
-                await websocket.send_text('{"type":"event",' + item.message[1:].decode())
+                await websocket.send_text('{"type":"event","data":' + item.message.decode() + "}")
         await websocket.close(1013, "too slow: reconnect with after = the last seq received")
 
     async def drain() -> None:
