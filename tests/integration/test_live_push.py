@@ -4,11 +4,16 @@ authorised like the REST reads of their topics."""
 
 from __future__ import annotations
 
+import queue
 import secrets
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -225,3 +230,68 @@ def test_websocket_refusals_close_with_a_problem(stack: Stack, message: dict[str
         with pytest.raises(Exception):  # noqa: B017 - ConnectionClosed, checked below
             socket.recv(timeout=10)
         assert socket.close_code == code
+
+
+CHROMIUM = shutil.which("chromium")
+PAGE = """<!doctype html><html><body><script>
+const socket = new WebSocket(%(url)s);
+socket.onopen = () => socket.send(JSON.stringify(
+  {type: "subscribe", token: %(token)s, topics: ["alerts.events"], after: %(after)d}));
+socket.onmessage = (message) => {
+  const body = JSON.parse(message.data);
+  if (body.type === "event") {
+    fetch(%(report)s, {method: "POST", mode: "no-cors", body: message.data});
+    socket.close();
+  }
+};
+</script></body></html>"""
+
+
+@contextmanager
+def receiver() -> Iterator[tuple[str, queue.Queue[bytes]]]:
+    """A local HTTP endpoint the page reports what it received to."""
+    received: queue.Queue[bytes] = queue.Queue()
+
+    class Report(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+            received.put(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Report)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/report", received
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_a_real_browser_subscribes_with_its_token_in_the_first_message(stack: Stack, api: httpx.Client,
+                                                                        tmp_path: Path) -> None:
+    """Headless Chromium (no way to set headers on a WebSocket) authenticates in the subscribe message and gets the
+    event it resumes from."""
+    summary = f"browser push {secrets.token_hex(4)}"
+    with sse(stack, stack.user("viewer"), {"topic": "alerts.events"}) as stream:
+        raise_manual_alert(api, summary)
+        (event,) = stream.wait_for("AlertRaised", lambda e: e["event"]["data"]["summary"] == summary)
+    token = stack.user("viewer")["Authorization"].removeprefix("Bearer ")
+    with receiver() as (report_url, received):
+        page = tmp_path / "live.html"
+        page.write_text(PAGE % {"url": orjson.dumps(ws_url(stack)).decode(), "token": orjson.dumps(token).decode(),
+                                "after": event["id"] - 1, "report": orjson.dumps(report_url).decode()})
+        browser = subprocess.Popen(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", page.as_uri()],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            reported = orjson.loads(received.get(timeout=30))
+        finally:
+            browser.terminate()
+            browser.wait(timeout=10)
+    assert reported["type"] == "event" and reported["data"]["seq"] == event["id"]
+    assert reported["data"]["event"]["data"]["summary"] == summary
