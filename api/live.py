@@ -22,6 +22,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from api.consistency import encode_token
+from api.metrics import LIVE_CLIENTS, LIVE_DROPPED
 from producers.producer import Position
 from projections.archive import NOTIFY_CHANNEL
 
@@ -101,10 +102,12 @@ class Hub:
         assert self.last_seq is not None, "subscribe after ready()"
         subscription = Subscription(accepts, self.capacity)
         self.subscriptions.add(subscription)  # no await between these two lines: nothing falls in between
+        LIVE_CLIENTS.set(len(self.subscriptions))
         return subscription, self.last_seq
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
+        LIVE_CLIENTS.set(len(self.subscriptions))
 
     @property
     def full(self) -> bool:
@@ -114,7 +117,8 @@ class Hub:
         for item in items:
             for subscription in list(self.subscriptions):
                 if not subscription.offer(item):
-                    self.subscriptions.discard(subscription)
+                    self.unsubscribe(subscription)
+                    LIVE_DROPPED.inc()
                     log.warning("live push client too slow: disconnected", queued=subscription.queue.qsize())
             self.last_seq = item.seq
 
