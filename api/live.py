@@ -126,8 +126,8 @@ class Hub:
         while True:
             try:
                 await self._listen()
-            except (psycopg.OperationalError, OSError) as e:
-                log.warning("live push listener lost the database; retrying in 1 s", error=str(e))
+            except (psycopg.Error, OSError) as e:  # e.g. the database restarting, or not migrated yet
+                log.warning("live push listener failed; retrying in 1 s", error=f"{type(e).__name__}: {e}")
                 await asyncio.sleep(1.0)
 
     async def _listen(self) -> None:
