@@ -127,6 +127,8 @@ async def subscribe_socket(websocket: WebSocket) -> tuple[Subscribe, StreamFilte
         asked = Subscribe.model_validate_json(text)
     except TimeoutError as e:
         raise Problem(408, f"Send a subscribe message within {SUBSCRIBE_TIMEOUT_S} s.") from e
+    except KeyError as e:  # a binary frame: Starlette's receive_text finds no text
+        raise Problem(400, "The subscribe message must be a JSON text frame.") from e
     except ValidationError as e:
         raise Problem(400, "The first message must be {\"type\": \"subscribe\", \"token\", \"topics\", "
                            f"\"subjects\", \"types\", \"after\"}}: {e.error_count()} error(s).") from e
