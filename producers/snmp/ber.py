@@ -78,7 +78,7 @@ def _tlv(tag: int, body: bytes) -> bytes:
 
 
 def encode_integer(value: int) -> bytes:
-    return _tlv(_INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+    return _tlv(_INTEGER, value.to_bytes((value + (value < 0)).bit_length() // 8 + 1, "big", signed=True))
 
 
 _encoded_oids: dict[Oid, bytes] = {}

@@ -16,6 +16,7 @@ import random
 import socket
 import weakref
 from dataclasses import dataclass
+from typing import cast
 
 from producers.snmp import ber
 from producers.snmp.ber import Oid, Value
@@ -45,8 +46,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.dropped = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's selector transport is not a subclass
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         try:
