@@ -149,11 +149,19 @@ def _expect(data: bytes, at: int, end: int, tag: int, what: str) -> tuple[int, i
     return start, stop
 
 
+def _integer32(raw: bytes, what: str) -> int:
+    # up to 9 octets: pyasn1 itself pads some negative numbers (-2^31 is ff 80 00 00 00); the range is what counts
+    if not 1 <= len(raw) <= 9:
+        raise BerError(f"{what} of {len(raw)} octets is not an Integer32")
+    number = int.from_bytes(raw, "big", signed=True)
+    if not -(2**31) <= number <= 2**31 - 1:
+        raise BerError(f"{what} {number} is out of the Integer32 range")
+    return number
+
+
 def _integer(data: bytes, at: int, end: int, what: str) -> tuple[int, int]:
     start, stop = _expect(data, at, end, _INTEGER, what)
-    if not 1 <= stop - start <= 4:
-        raise BerError(f"{what} is {stop - start} octets long, not an Integer32")
-    return int.from_bytes(data[start:stop], "big", signed=True), stop
+    return _integer32(data[start:stop], what), stop
 
 
 _decoded_oids: dict[bytes, Oid] = {}
@@ -190,16 +198,14 @@ def _value(tag: int, raw: bytes) -> Value:
         return raw
     maximum = _UNSIGNED_MAX.get(tag)
     if maximum is not None:
-        if not raw or len(raw) > (9 if tag == _COUNTER64 else 5):
+        if not 1 <= len(raw) <= 9:
             raise BerError(f"application integer (tag {tag:#04x}) of {len(raw)} octets")
         number = int.from_bytes(raw, "big", signed=True)
         if not 0 <= number <= maximum:
             raise BerError(f"application integer (tag {tag:#04x}) out of range: {number}")
         return number
     if tag == _INTEGER:
-        if not 1 <= len(raw) <= 4:
-            raise BerError(f"INTEGER of {len(raw)} octets is not an Integer32")
-        return int.from_bytes(raw, "big", signed=True)
+        return _integer32(raw, "INTEGER")
     if tag == _OID:
         return _oid(raw)
     if tag == _IP_ADDRESS:

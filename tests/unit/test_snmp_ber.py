@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -123,7 +124,7 @@ def test_requests_round_trip_through_pyasn1_and_our_decoder(request_id: int, com
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request_id=st.integers(-(2**31), 2**31 - 1), community=st.binary(max_size=100),
-       varbinds=st.lists(st.tuples(oids, values), max_size=40), error_status=st.integers(0, 18),
+       varbinds=st.lists(st.tuples(oids, values), max_size=12), error_status=st.integers(0, 18),
        error_index=st.integers(0, 40))
 def test_responses_pysnmp_encodes_decode_to_the_same_values(request_id: int, community: bytes,
                                                             varbinds: list[tuple[Oid, tuple[Any, Any]]],
@@ -136,7 +137,7 @@ def test_responses_pysnmp_encodes_decode_to_the_same_values(request_id: int, com
     assert message.varbinds == [(oid, expected) for oid, (_, expected) in varbinds]
 
 
-@settings(max_examples=2000)
+@settings(max_examples=1000)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_decode_or_raise_ber_error(data: bytes) -> None:
     try:
@@ -145,6 +146,7 @@ def test_arbitrary_bytes_decode_or_raise_ber_error(data: bytes) -> None:
         pass
 
 
+@functools.cache
 def _valid_response() -> bytes:
     return pysnmp_response(7, [(SYS_UPTIME, V2C.TimeTicks(99)), ((1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 1),
                                                                  V2C.Counter64(2**40)),
@@ -152,7 +154,7 @@ def _valid_response() -> bytes:
                                ((1, 3, 6, 1, 2, 1, 2, 2, 1, 8, 1), V2C.EndOfMibView(""))])
 
 
-@settings(max_examples=3000)
+@settings(max_examples=500)
 @given(st.data())
 def test_damaged_responses_decode_or_raise_ber_error(data: st.DataObject) -> None:
     """Near-valid input reaches the deep branches random bytes rarely do: flip, cut, insert."""
@@ -196,7 +198,8 @@ def test_malformed_messages_are_refused_with_a_reason(hex_message: str, complain
 @pytest.mark.parametrize(("value_tlv", "complaint"), [
     ("4105ff00000000", "out of range"),  # Counter32 above 2^32-1
     ("4101ff", "out of range"),  # a negative Counter32
-    ("02050100000000", "Integer32"),  # a 5-octet INTEGER
+    ("02050100000000", "out of the Integer32 range"),  # 2^32 as an INTEGER
+    ("020a01000000000000000000", "10 octets"),
     ("4600", "0 octets"),  # an empty Counter64
     ("400300000a", "IpAddress of 3 octets"),
     ("0600", "empty or unterminated"),
