@@ -15,7 +15,7 @@ import pytest
 
 from producers.snmp import ber
 from producers.snmp.v2c import NO_RESPONSE, SnmpRequestError, V2cClient
-from tests.unit.test_snmp_ber import V2C, pysnmp_response
+from tests.snmp_reference import V2C, pysnmp_response
 
 pytestmark = pytest.mark.integration
 UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)

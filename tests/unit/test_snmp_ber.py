@@ -11,12 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder as asn1_decoder
 from pyasn1.codec.ber import encoder as asn1_encoder
-from pysnmp.proto import api
 
 from producers.snmp import ber
 from producers.snmp.ber import BerError, Oid, VarBindException
+from tests.snmp_reference import V2C, pysnmp_response
 
-V2C: Any = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 # A GetResponse to `GET sysUpTime.0 sysName.0`, community "public", request-id 42: 12345 ticks and "sw1",
@@ -28,21 +27,6 @@ KNOWN_RESPONSE = bytes.fromhex(
     "300e" "06082b06010201010300" "43023039"  # sysUpTime.0 = TimeTicks 12345
     "300f" "06082b06010201010500" "0403737731"  # sysName.0 = OCTET STRING "sw1"
 )
-
-
-def pysnmp_response(request_id: int, varbinds: list[tuple[Oid, Any]], community: bytes = b"public",
-                    error_status: int = 0, error_index: int = 0) -> bytes:
-    message = V2C.Message()
-    V2C.apiMessage.set_defaults(message)
-    V2C.apiMessage.set_community(message, community)
-    pdu = V2C.GetResponsePDU()
-    V2C.apiPDU.set_defaults(pdu)
-    V2C.apiPDU.set_request_id(pdu, request_id)
-    V2C.apiPDU.set_error_status(pdu, error_status)
-    V2C.apiPDU.set_error_index(pdu, error_index)
-    V2C.apiPDU.set_varbinds(pdu, varbinds)
-    V2C.apiMessage.set_pdu(message, pdu)
-    return bytes(asn1_encoder.encode(message))
 
 
 def pysnmp_decode(data: bytes) -> tuple[Any, Any]:
