@@ -44,6 +44,7 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.pending = pending
         self.transport: asyncio.DatagramTransport | None = None
         self.dropped = 0
+        self.malformed: dict[tuple[str, int], str] = {}  # the last undecodable answer per source, to explain a timeout
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)  # 3.11's selector transport is not a subclass
@@ -53,6 +54,9 @@ class _Endpoint(asyncio.DatagramProtocol):
             message = ber.decode_response(data)
         except ber.BerError as e:
             self.dropped += 1
+            if len(self.malformed) > 1024:
+                self.malformed.clear()
+            self.malformed[(str(addr[0]), int(str(addr[1])))] = str(e)
             log.debug("dropped a malformed SNMP datagram from %s: %s", addr, e)
             return
         waiting = self.pending.get(message.request_id)
@@ -126,7 +130,9 @@ class V2cClient:
                 if done:
                     break
             else:
-                raise SnmpRequestError(NO_RESPONSE)
+                malformed = endpoint.malformed.pop(address, None)
+                raise SnmpRequestError(NO_RESPONSE + (f" (dropped an undecodable answer: {malformed})"
+                                                      if malformed else ""))
         finally:
             self._pending.pop(request_id, None)
             future.cancel()  # a no-op once answered; otherwise nobody may set it any more

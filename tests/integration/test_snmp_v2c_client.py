@@ -101,6 +101,20 @@ async def test_an_answer_from_another_address_is_not_taken(client: V2cClient) ->
     peer.transport.close()
 
 
+async def test_an_undecodable_answer_is_named_in_the_timeout(client: V2cClient) -> None:
+    def unknown_type(message: ber.Message, addr: Any, transport: Any) -> None:
+        answer = bytearray(ticks_of(message))
+        value_at = len(answer) - len(ber.encode_integer(message.request_id))  # the TimeTicks TLV ends the message
+        assert answer[value_at] == 0x43
+        answer[value_at] = 0x47  # a tag RFC 2578 does not define
+        transport.sendto(bytes(answer), addr)
+
+    peer, where = await responder(unknown_type)
+    with pytest.raises(SnmpRequestError, match="undecodable answer: unknown value type"):
+        await ask(client, where, timeout_s=0.3)
+    peer.transport.close()
+
+
 async def test_a_lost_request_is_resent_under_the_same_request_id(client: V2cClient) -> None:
     ids: list[int] = []
 
