@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 import orjson
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIWebSocketRoute
 from psycopg_pool import AsyncConnectionPool
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.routing import WebSocketRoute
 
 from api import metrics
 from api.identity.principal import Limiter, authorize
 from api.identity.rules import RULES
+from api.live import Hub
 from api.middleware import RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import (
@@ -37,6 +40,7 @@ from api.routes import (
     reports,
     scans,
     silences,
+    stream,
 )
 from infra.settings import Settings
 from producers.producer import EventProducer
@@ -57,6 +61,8 @@ class ProblemCORSMiddleware(CORSMiddleware):
 def check_rules(app: FastAPI) -> None:
     """Refuse to start when a route has no authorization rule (or a rule names no route)."""
     routes = {(method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations}
+    # WebSocket routes are not in OpenAPI: they are registered on the app itself (see create_app) and listed here
+    routes |= {("WS", route.path) for route in app.routes if isinstance(route, WebSocketRoute | APIWebSocketRoute)}
     missing, stale = routes - set(RULES), set(RULES) - routes
     if missing or stale:
         raise RuntimeError(f"authorization rules out of date: missing {sorted(missing)}, stale {sorted(stale)}")
@@ -73,10 +79,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False)
         await pool.open(wait=True, timeout=30)
         await producer.start()
-        app.state.pool, app.state.producer = pool, producer
+        hub = Hub(settings.database_url, pool, capacity=settings.stream_queue, max_clients=settings.stream_max_clients)
+        await hub.start()
+        app.state.pool, app.state.producer, app.state.hub = pool, producer, hub
         try:
             yield
         finally:
+            await hub.stop()
             await producer.stop()
             await pool.close()
 
@@ -89,8 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
     for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, discovery, devices, bandwidth, cameras, events, health, catalog):
+                   alerts, silences, discovery, devices, bandwidth, cameras, events, stream, health, catalog):
         app.include_router(module.router)
+    app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -20,3 +20,7 @@ PROJECTION_LAG = Gauge("opsledger_projection_lag", "Records not yet applied, per
 PROCESSOR_LAG = Gauge("opsledger_processor_lag", "Records the Faust processors have not committed yet",
                       registry=REGISTRY)
 DEADLETTERED = Gauge("opsledger_deadlettered", "Records on the dead-letter topic", registry=REGISTRY)
+LIVE_CLIENTS = Gauge("opsledger_live_clients", "Streaming clients (SSE and WebSocket) of this API process",
+                     registry=REGISTRY)
+LIVE_DROPPED = Counter("opsledger_live_clients_dropped_total", "Streaming clients ended for falling behind",
+                       registry=REGISTRY)

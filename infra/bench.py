@@ -27,7 +27,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from infra.embedded import start_broker, start_database
 from infra.settings import Settings
 from infra.topics import end_offsets
-from processors.inputs import PROCESSOR_INPUTS
 from producers.ingress import submit_reading
 from projections.ingress import IngressProjection
 from projections.replay import replay
@@ -89,7 +88,7 @@ async def wait_committed(settings: Settings, timeout: float = 600) -> None:
     One consumer and one connection, polled every 20 ms, so the measuring costs little of the CPU it measures."""
     deadline = time.monotonic() + timeout
     bootstrap = settings.kafka_bootstrap_servers
-    readings = await end_offsets(bootstrap, PROCESSOR_INPUTS)
+    readings = await end_offsets(bootstrap, (INGRESS_READINGS,))  # the bench's only input
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.processor_id, enable_auto_commit=False)
     await consumer.start()
     try:

@@ -306,6 +306,8 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
                agents: Annotated[int, typer.Option(help="snmpsim processes serving them")] = 2,
                max_concurrent: Annotated[int, typer.Option(help="polls in flight at once")] = 32,
                v3: Annotated[bool, typer.Option("--v3", help="SNMPv3 authPriv (SHA-256/AES-128)")] = False,
+               pysnmp: Annotated[bool, typer.Option("--pysnmp", help="SNMPv2c through pysnmp, not the fast path")
+                                 ] = False,
                json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """Poller CPU per poll against snmpsim on loopback: devices_per_s_per_core and poll_p99_ms (needs dev extras)."""
     import json
@@ -313,7 +315,8 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
     from producers.snmp.bench import bench_snmp as run
 
     configure_logging("WARNING")
-    result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3))
+    result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3,
+                             fast_v2c=not pysnmp))
     print(json.dumps(result, indent=None if json_out else 2), flush=True)
 
 

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     scan_rate: str = Field(default="6000/minute", alias="OPSLEDGER_SCAN_RATE")
     cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
     trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
+    # Live push (/api/stream, /ws): heartbeat period, per-client queue (a client that falls this far behind is
+    # disconnected and resumes from its last event id), and the most streaming clients per API process.
+    stream_heartbeat_s: float = Field(default=15.0, gt=0, le=300, alias="OPSLEDGER_STREAM_HEARTBEAT_S")
+    stream_queue: int = Field(default=1000, ge=1, le=100_000, alias="OPSLEDGER_STREAM_QUEUE")
+    stream_max_clients: int = Field(default=1000, ge=1, le=100_000, alias="OPSLEDGER_STREAM_MAX_CLIENTS")
 
     # Device and camera secrets: Fernet keys, comma-separated; the first encrypts, all decrypt (rotation). No default:
     # `opsledger up` makes one per data directory; without one, no device or camera secret can be stored or read.

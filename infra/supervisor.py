@@ -31,7 +31,7 @@ from infra.embedded import (
 from infra.restore import clamp_projections, restore_broker, restore_group_offsets, save_group_offsets
 from infra.settings import Settings, env_names
 from infra.topics import end_offsets, group_lag
-from processors.inputs import PROCESSOR_INPUTS
+from processors.inputs import PROCESSOR_INPUTS, alert_internal_topics, check_topic
 from projections.archive import platform_topics
 from projections.catalog import all_projections
 
@@ -159,8 +159,11 @@ async def projections_caught_up(s: Settings) -> bool:
 
 
 async def _processors_drained(stack: Stack) -> bool:
+    """Inputs and the internal topics the agents pass work through (alert observations and ticks, cylinder checks):
+    those are not archived, so what is in them at a stop must be processed first."""
     s = stack.settings
-    return await group_lag(s.kafka_bootstrap_servers, s.processor_id, PROCESSOR_INPUTS) == 0
+    internal = (*alert_internal_topics(s.processor_id), check_topic(s.processor_id))
+    return await group_lag(s.kafka_bootstrap_servers, s.processor_id, (*PROCESSOR_INPUTS, *internal)) == 0
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -31,7 +31,7 @@ from producers.devices import poll_events, snmp_credentials, stream_checked
 from producers.producer import EventProducer
 from producers.rtsp import probe
 from producers.snmp.credentials import CredentialsError
-from producers.snmp.poll import PollResult, Target
+from producers.snmp.poll import PollResult, Target, close_engine
 from producers.snmp.scheduler import Device, DeviceState, Policy, Scheduler, jittered
 from schemas.devices import DeviceSpec
 from schemas.envelope import utc_now
@@ -196,7 +196,7 @@ class Pollers:
             for running in everything:
                 running.stop.set()
             await asyncio.gather(*(r.task for r in everything), return_exceptions=True)
-            engine.close_dispatcher()
+            close_engine(engine)
 
 
 async def run_pollers(settings: Settings, stop: asyncio.Event) -> None:

@@ -21,6 +21,12 @@ COPY_ARCHIVE = sql.SQL(
 )
 
 
+NOTIFY_CHANNEL = "opsledger_archive"
+# Sent in the batch's transaction, so Postgres delivers it at commit: a listener (the API's live push) reads the new
+# rows as soon as they are visible. Identical notifications in one transaction are folded into one.
+NOTIFY_ARCHIVED = sql.SQL("NOTIFY {}").format(sql.Identifier(NOTIFY_CHANNEL))
+
+
 def _clean(text: Any) -> str | None:
     return text if isinstance(text, str) and "\x00" not in text and len(text) < 10_000 else None
 
@@ -80,3 +86,4 @@ class ArchiveProjection:
                     value = None if columns[-1] is not None else r.value  # an event's bytes are its envelope text
                     await copy.write_row((r.topic, r.partition, r.offset, r.timestamp_ms, r.key, value,
                                           headers_json(r.headers), *columns))
+        await conn.execute(NOTIFY_ARCHIVED)

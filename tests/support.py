@@ -104,8 +104,17 @@ class Stack:
     api_port: int
     components: dict[str, Component] = field(default_factory=dict)
 
-    admin_token: str = ""
+    admin: tuple[str, str] | None = None  # username, password
     extra_env: dict[str, str] = field(default_factory=dict)
+    _token: tuple[str, float] = ("", 0.0)  # access token, when it was issued (monotonic)
+
+    @property
+    def admin_token(self) -> str:
+        """The admin's access token, signed in again before it expires (15 minutes): a slow run outlives one."""
+        token, issued = self._token
+        if self.admin is not None and (not token or time.monotonic() - issued > 600):
+            self._token = (self.login(*self.admin), time.monotonic())
+        return self._token[0]
 
     @property
     def api_url(self) -> str:
@@ -126,8 +135,8 @@ class Stack:
         return bearer(self.login(username, password))
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        """An HTTP client signed in as the admin."""
-        return httpx.Client(base_url=self.api_url, headers=bearer(self.admin_token), **{"timeout": 15, **kwargs})
+        """An HTTP client signed in as the admin (its token renewed as needed)."""
+        return httpx.Client(base_url=self.api_url, auth=AdminAuth(self), **{"timeout": 15, **kwargs})
 
     def env(self) -> dict[str, str]:
         return self.backbone.env(self.data_dir, OPSLEDGER_API_PORT=str(self.api_port), **self.extra_env)
@@ -156,10 +165,20 @@ def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = (
                     raise AssertionError("api exited:\n" + stack.components["api"].log()[-3000:])
                 return httpx.get(f"{stack.api_url}/healthz", timeout=1).status_code == 200
             wait_until(healthy, timeout=60, what="the API to answer /healthz")
-            stack.admin_token = stack.login(*ensure_admin(backbone))
+            stack.admin = ensure_admin(backbone)
+            assert stack.admin_token
         yield stack
     finally:
         stack.stop_all()
+
+
+class AdminAuth(httpx.Auth):
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Bearer {self.stack.admin_token}"
+        yield request
 
 
 def bearer(token: str) -> dict[str, str]:

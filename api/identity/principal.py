@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request, WebSocketException
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.requests import HTTPConnection
 
 from api.identity import store
 from api.identity.rules import RULES, Rule
@@ -55,7 +56,7 @@ class Limiter:
                           title="Too Many Requests")
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     if request.app.state.settings.trust_forwarded:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
@@ -63,19 +64,22 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def credentials(request: Request) -> str | None:
+def credentials(request: HTTPConnection) -> str | None:
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return request.headers.get("x-api-key") or None
 
 
-async def authenticate(request: Request) -> Principal | None:
+async def authenticate(request: HTTPConnection) -> Principal | None:
     secret = credentials(request)
-    if secret is None:
-        return None
-    settings = request.app.state.settings
-    async with request.app.state.pool.connection() as conn:
+    return None if secret is None else await authenticate_secret(request.app, secret)
+
+
+async def authenticate_secret(app: FastAPI, secret: str) -> Principal:
+    """A Bearer JWT or an API key, checked against the database (also for WebSocket first-message tokens)."""
+    settings = app.state.settings
+    async with app.state.pool.connection() as conn:
         if secret.startswith(API_KEY_PREFIX):
             key = await store.key_by_secret(conn, secret)
             if key is None:
@@ -91,13 +95,26 @@ async def authenticate(request: Request) -> Principal | None:
         return Principal("user", user.id, user.username, user.role, frozenset(), claims.jti, claims.expires_at)
 
 
-def rule_for(request: Request) -> Rule | None:
+def permits(principal: Principal, rule: Rule) -> bool:
+    """Whether the rule lets this principal through (a by-topic rule lets every key through to its topic check)."""
+    if principal.kind == "user":
+        return principal.role in rule.roles
+    return rule.by_topic or rule.scope in principal.scopes
+
+
+def rule_for(request: HTTPConnection) -> Rule | None:
     route = request.scope.get("route")
-    return RULES.get((request.method, getattr(route, "path", "")))
+    return RULES.get((request.scope["method"], getattr(route, "path", "")))
 
 
-async def authorize(request: Request) -> Principal | None:
+async def authorize(request: HTTPConnection) -> Principal | None:
     """The one place every route's rule is enforced; also the per-client rate cap."""
+    if request.scope["type"] == "websocket":
+        # A browser cannot set headers on a WebSocket: the handler authenticates (header or first message) and
+        # applies the same rule with `permits`; here we only make sure the route has one.
+        if ("WS", getattr(request.scope.get("route"), "path", "")) not in RULES:
+            raise WebSocketException(1008, "This route has no authorization rule.")
+        return None
     rule = rule_for(request)
     if rule is None:
         raise Problem(403, "This route has no authorization rule.")
@@ -110,8 +127,7 @@ async def authorize(request: Request) -> Principal | None:
     if principal is None:
         raise Problem(401, "Sign in: send `Authorization: Bearer <token>` or an API key.", headers=BEARER)
     request.state.principal = principal  # known even when refused below, so the audit names who was refused
-    allowed = (principal.role in rule.roles) if principal.kind == "user" else (rule.scope in principal.scopes)
-    if not allowed:
+    if not permits(principal, rule):
         raise Problem(403, "You are not allowed to do this.")
     return principal
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas import topics
+
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
           "scans:write", "cylinders:read", "metrics:write", "alerts:read", "devices:read")
@@ -18,6 +20,9 @@ class Rule:
     roles: frozenset[str]
     scope: str | None = None  # the API-key scope that grants it; None: no API key may call it
     public: bool = False
+    # Live push: any signed-in principal passes the route; each topic it streams is then checked against
+    # TOPIC_READ (and TYPE_READ), so the route itself names no single scope.
+    by_topic: bool = False
 
 
 PUBLIC = Rule(frozenset(), public=True)
@@ -29,6 +34,7 @@ ANALYSTS = frozenset({"admin", "operator", "viewer"})
 OPERATORS = Rule(frozenset({"admin", "operator"}))
 ALERTS_READ = Rule(READERS, "alerts:read")
 DEVICES_READ = Rule(READERS, "devices:read")
+STREAM = Rule(READERS, by_topic=True)
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
@@ -112,8 +118,33 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
+    ("GET", "/api/stream"): STREAM,
+    ("WS", "/ws"): STREAM,  # WebSocket routes are not in OpenAPI: check_rules lists them from app.routes
 }
 
 # Where ownership matters: these roles see and change every reading; the others only their own.
 SEES_ALL_READINGS = frozenset({"admin", "operator", "viewer"})
 EDITS_ALL_READINGS = frozenset({"admin", "operator"})
+
+# Live push: who may receive the events of a topic — the same people as the REST reads of what the topic feeds.
+INGRESS_READ_ALL = Rule(SEES_ALL_READINGS, "ingress:read")  # workers read only their own readings: no live feed
+TOPIC_READ: dict[str, Rule] = {
+    topics.ALERT_EVENTS: ALERTS_READ,
+    topics.ALERT_COMMANDS: ALERTS_READ,  # requests and refusals are in every alert's history
+    topics.ALERT_RULES: ADMIN,  # rules are admin's (silences travel on this topic too)
+    topics.CYLINDER_EVENTS: Rule(READERS, "cylinders:read"),
+    topics.CYLINDER_SCANS: Rule(READERS, "cylinders:read"),
+    topics.DEVICE_REGISTRY: DEVICES_READ,
+    topics.DEVICE_SAMPLES: DEVICES_READ,
+    topics.DEVICE_RATES: DEVICES_READ,
+    topics.CAMERA_CHECKS: DEVICES_READ,
+    topics.INGRESS_READINGS: INGRESS_READ_ALL,
+    topics.INGRESS_EVALUATIONS: INGRESS_READ_ALL,
+    topics.FILES: Rule(READERS, "files:read"),
+    topics.AUDIT: ADMIN,
+    topics.DEADLETTER: ADMIN,
+}
+# Event types narrower than their topic (checked on top of TOPIC_READ).
+TYPE_READ: dict[str, Rule] = {
+    "DeviceDiscovered": ADMIN,  # GET /api/devices/discovered is admin's
+}

@@ -8,6 +8,7 @@ the recorded switch in tests/fixtures/snmp; run `python -m producers.snmp.bench 
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Any
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from producers.snmp.credentials import AuthProtocol, Credentials, PrivProtocol, V2cCredentials, V3Credentials
-from producers.snmp.poll import PollResult, Target
+from producers.snmp.poll import PollResult, Target, close_engine, poll_device
 from producers.snmp.scheduler import Device, Policy, Scheduler
 
 
@@ -25,8 +26,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def poll_rounds(devices: list[Device], *, rounds: int, max_concurrent: int,
-                      deadline_s: float) -> dict[str, Any]:
+async def poll_rounds(devices: list[Device], *, rounds: int, max_concurrent: int, deadline_s: float,
+                      fast_v2c: bool = True) -> dict[str, Any]:
     """One warm-up round (engine set-up, SNMPv3 discovery), then `rounds` timed rounds of every device at once."""
     results: list[PollResult] = []
 
@@ -34,7 +35,8 @@ async def poll_rounds(devices: list[Device], *, rounds: int, max_concurrent: int
         results.append(result)
 
     engine = SnmpEngine()
-    scheduler = Scheduler(engine, devices, keep, policy=Policy(deadline_s=deadline_s, max_concurrent=max_concurrent))
+    scheduler = Scheduler(engine, devices, keep, policy=Policy(deadline_s=deadline_s, max_concurrent=max_concurrent),
+                          poll=functools.partial(poll_device, fast_v2c=fast_v2c))
     try:
         await asyncio.gather(*(scheduler.poll_once(device) for device in devices))
         results.clear()
@@ -43,7 +45,7 @@ async def poll_rounds(devices: list[Device], *, rounds: int, max_concurrent: int
             await asyncio.gather(*(scheduler.poll_once(device) for device in devices))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
-        engine.close_dispatcher()
+        close_engine(engine)
     ok = [result for result in results if result.ok and not result.partial]
     elapsed_ms = [result.elapsed_s * 1000 for result in ok] or [0.0]
     return {
@@ -63,7 +65,7 @@ async def poll_rounds(devices: list[Device], *, rounds: int, max_concurrent: int
 
 
 async def bench_snmp(devices: int = 40, rounds: int = 5, agents: int = 2, max_concurrent: int = 32,
-                     v3: bool = False, deadline_s: float = 30.0) -> dict[str, Any]:
+                     v3: bool = False, deadline_s: float = 30.0, fast_v2c: bool = True) -> dict[str, Any]:
     """Start `agents` snmpsim processes sharing `devices` copies of the 48-port switch, then poll them."""
     from tests.snmpsim import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, start_agent, stop_agent  # dev-only helper
 
@@ -79,13 +81,16 @@ async def bench_snmp(devices: int = 40, rounds: int = 5, agents: int = 2, max_co
                 creds = V3Credentials(V3_USER, AuthProtocol.sha256, V3_AUTH_KEY, PrivProtocol.aes128, V3_PRIV_KEY,
                                       context_name=name)
             fleet.append(Device(Target(name, agent.host, agent.port, timeout_s=5, retries=1), creds))
-        figures = await poll_rounds(fleet, rounds=rounds, max_concurrent=max_concurrent, deadline_s=deadline_s)
+        figures = await poll_rounds(fleet, rounds=rounds, max_concurrent=max_concurrent, deadline_s=deadline_s,
+                                    fast_v2c=fast_v2c)
     finally:
         for agent in started:
             stop_agent(agent)
-    return {"snmp_version": "3 (SHA-256/AES-128)" if v3 else "2c", "agents": agents, **figures}
+    path = "pysnmp" if v3 or not fast_v2c else "fast v2c (producers/snmp/ber.py)"
+    return {"snmp_version": "3 (SHA-256/AES-128)" if v3 else "2c", "path": path, "agents": agents, **figures}
 
 
 if __name__ == "__main__":
     counts = [int(value) for value in sys.argv[1:] if value.isdigit()] + [40, 5]
-    print(asyncio.run(bench_snmp(devices=counts[0], rounds=counts[1], v3="--v3" in sys.argv)))
+    print(asyncio.run(bench_snmp(devices=counts[0], rounds=counts[1], v3="--v3" in sys.argv,
+                                 fast_v2c="--pysnmp" not in sys.argv)))

@@ -1,6 +1,8 @@
 """One SNMP poll of one device: the system group, then GETBULK walks of only the interface columns we need.
 
-pysnmp 7 asyncio hlapi with numeric OIDs and lookupMib=False (no MIB work on responses). The walk asks for all
+SNMPv2c goes through our own BER codec and one shared UDP socket (producers/snmp/v2c.py): pysnmp spent most of a
+poll's CPU decoding and wrapping answers. SNMPv3 goes through pysnmp 7's asyncio hlapi with numeric OIDs and
+lookupMib=False. Both paths give the walk the same (oid, value) pairs. The walk asks for all
 wanted columns in each GETBULK and keeps going per column until that column leaves its subtree, so a 48-port switch
 takes a handful of requests. The whole poll is bounded by a deadline: what arrived by then is kept, flagged partial.
 """
@@ -9,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pysnmp.hlapi.v3arch.asyncio import (
     ObjectIdentity,
@@ -25,7 +27,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
-from producers.snmp.credentials import Credentials
+from producers.snmp import ber
+from producers.snmp.credentials import Credentials, V2cCredentials
+from producers.snmp.v2c import SnmpRequestError, V2cSession, close_shared_client, shared_client
 from schemas.devices import (
     ADMIN_STATUS_BY_NUMBER,
     OPER_STATUS_BY_NUMBER,
@@ -66,7 +70,7 @@ LEGACY_COLUMNS: dict[str, Oid] = {
     "out_octets": (*IF_ENTRY, 16),
     "speed_bps": (*IF_ENTRY, 5),
 }
-EXCEPTION_VALUES = (EndOfMibView, NoSuchObject, NoSuchInstance)
+EXCEPTION_VALUES = (EndOfMibView, NoSuchObject, NoSuchInstance, ber.VarBindException)
 TEXT_COLUMNS = {"name", "alias"}
 MAX_RESPONSE_VARBINDS = 250  # keeps a GETBULK answer under typical agents' message size with 11 columns
 
@@ -108,10 +112,6 @@ class PollResult:
         return [event for event in found if event is not None]
 
 
-class SnmpRequestError(Exception):
-    """The agent did not answer, refused the credentials, or answered with an SNMP error status."""
-
-
 @dataclass
 class _Walk:
     """Rows gathered so far; kept outside the timed coroutine so a deadline leaves them readable."""
@@ -123,17 +123,32 @@ class _Walk:
 
 
 def _text(value: Any) -> str:
-    return bytes(value.asOctets()).decode("utf-8", "replace").replace("\x00", "")[:255]
+    raw = value if isinstance(value, bytes) else bytes(value.asOctets()) if hasattr(value, "asOctets") else b""
+    return raw.decode("utf-8", "replace").replace("\x00", "")[:255]
 
 
-class _Session:
+def _oid_text(value: Any) -> str:
+    """Dotted text of an OBJECT IDENTIFIER value, whichever path decoded it."""
+    return ".".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+class _Session(Protocol):
+    requests: int
+
+    async def get(self, oids: list[Oid]) -> list[tuple[Oid, Any]]: ...
+
+    async def bulk(self, non_repeaters: list[Oid], oids: list[Oid], max_repetitions: int) -> list[tuple[Oid, Any]]:
+        ...
+
+
+class _PysnmpSession:
     def __init__(self, engine: SnmpEngine, transport: UdpTransportTarget | Udp6TransportTarget,
                  creds: Credentials) -> None:
         self.engine, self.transport = engine, transport
         self.auth, self.context = creds.auth_data(), creds.context()
         self.requests = 0
 
-    async def get(self, oids: Iterable[Oid]) -> list[tuple[Oid, Any]]:
+    async def get(self, oids: list[Oid]) -> list[tuple[Oid, Any]]:
         self.requests += 1
         request = [ObjectType(ObjectIdentity(oid)) for oid in oids]
         indication, status, index, varbinds = await get_cmd(self.engine, self.auth, self.transport, self.context,
@@ -166,7 +181,10 @@ async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int,
     while pending:
         repetitions = max(1, min(max_repetitions, MAX_RESPONSE_VARBINDS // len(pending)))
         # sysUpTime rides along as a non-repeater (GETNEXT of its parent), giving each response its own timestamp
-        uptime, *varbinds = await session.bulk([SYS_UPTIME[:-1]], [last[name] for name in pending], repetitions)
+        answer = await session.bulk([SYS_UPTIME[:-1]], [last[name] for name in pending], repetitions)
+        if not answer:
+            raise SnmpRequestError("GETBULK answered no var-binds")
+        uptime, *varbinds = answer
         uptime_ticks = int(uptime[1]) if uptime[0] == SYS_UPTIME else None
         walk.requests += 1
         finished: set[str] = set()
@@ -226,12 +244,30 @@ async def _walk_interfaces(session: _Session, prefer_hc: bool, max_repetitions: 
     return False
 
 
+async def _open_session(engine: SnmpEngine, target: Target, creds: Credentials, fast_v2c: bool) -> _Session:
+    if fast_v2c and isinstance(creds, V2cCredentials):
+        client = shared_client(engine)  # one socket per engine, i.e. per poller
+        family, address = await client.resolve(target.host, target.port)
+        return V2cSession(client, family, address, creds.community.encode(), target.timeout_s, target.retries)
+    transport_type = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
+    transport = await transport_type.create((target.host, target.port), timeout=target.timeout_s,
+                                            retries=target.retries)
+    return _PysnmpSession(engine, transport, creds)
+
+
+def close_engine(engine: SnmpEngine) -> None:
+    """Release what polling through `engine` opened: pysnmp's dispatcher and the v2c fast path's sockets."""
+    close_shared_client(engine)
+    engine.close_dispatcher()
+
+
 async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *, deadline_s: float,
                       max_repetitions: int = 25, prefer_hc: bool = True,
-                      clock: Callable[[], datetime] = utc_now) -> PollResult:
+                      clock: Callable[[], datetime] = utc_now, fast_v2c: bool = True) -> PollResult:
     """Poll one device. Never raises for SNMP trouble: an unreachable device is a result saying why.
 
     `prefer_hc=False` skips straight to the 32-bit counters (for a device an earlier poll found without HC).
+    `fast_v2c=False` sends SNMPv2c through pysnmp too (to compare the two paths).
     """
     started_at, started = clock(), time.monotonic()
     deadline = started + deadline_s
@@ -245,10 +281,7 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
 
     try:
         async with asyncio.timeout_at(asyncio.get_running_loop().time() + deadline_s):
-            transport_type = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
-            transport = await transport_type.create((target.host, target.port), timeout=target.timeout_s,
-                                                    retries=target.retries)
-            session = _Session(engine, transport, creds)
+            session = await _open_session(engine, target, creds, fast_v2c)
             system = dict(await session.get([SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID]))
     except TimeoutError:
         return unreachable(f"no answer within the {deadline_s:g} s deadline", 1)
@@ -283,7 +316,7 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
     object_id = system.get(SYS_OBJECT_ID)
     identity = DeviceIdentified(
         device_id=target.device_id, at=sampled_at, sys_name=text(SYS_NAME), sys_descr=text(SYS_DESCR),
-        sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else str(object_id))
+        sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else _oid_text(object_id))
     sample = InterfaceCountersSampled(
         device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
         interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete,

@@ -13,7 +13,8 @@ from tests.support import Backbone, Stack, running_stack
 def stack(backbone: Backbone, session_dir: Path) -> Iterator[Stack]:
     """projections, processors, the API and the pollers as real processes, shared by the session's tests."""
     with running_stack(backbone, session_dir, ("projections", "processors", "api", "pollers"),
-                       OPSLEDGER_POLLER_RELOAD_S="1") as running:
+                       OPSLEDGER_POLLER_RELOAD_S="1",
+                       OPSLEDGER_STREAM_HEARTBEAT_S="1") as running:  # test_live_push waits for a heartbeat
         yield running
 
 

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.support import Stack
 
@@ -24,6 +27,7 @@ class Expect:
     roles: frozenset[str] = frozenset()
     scope: str | None = None  # the API-key scope that may call it; None: no key may
     public: bool = False
+    key_scopes: frozenset[str] = frozenset()  # by-topic routes: any of these lets a key through
 
 
 PUBLIC = Expect(public=True)
@@ -37,6 +41,9 @@ CYLINDERS_READ = Expect(frozenset(ROLES), "cylinders:read")
 ALERTS_READ = Expect(frozenset(ROLES), "alerts:read")
 OPERATORS = Expect(frozenset({"admin", "operator"}))
 DEVICES_READ = Expect(frozenset(ROLES), "devices:read")
+# live push: every role streams (the topics it may read); a key needs the read scope of at least one topic
+STREAMING = Expect(frozenset(ROLES), key_scopes=frozenset({"alerts:read", "cylinders:read", "devices:read",
+                                                           "ingress:read", "files:read"}))
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -123,9 +130,12 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
+    ("GET", "/api/stream"): STREAMING,
 }
+WEBSOCKETS: dict[str, Expect] = {"/ws": STREAMING}
 OPERATIONS = sorted(EXPECTED)
-KEY_SCOPES = sorted({e.scope for e in EXPECTED.values() if e.scope is not None})
+KEY_SCOPES = sorted({e.scope for e in EXPECTED.values() if e.scope is not None}
+                    | {s for e in EXPECTED.values() for s in e.key_scopes})
 LOGOUT = ("POST", "/api/auth/logout")
 
 
@@ -198,7 +208,13 @@ def call(client: httpx.Client, operation: tuple[str, str], live: dict[tuple[str,
         body["files"] = {"file": ("matrix.txt", b"authorization matrix\n", "text/plain")}
     elif method in ("POST", "PUT", "PATCH"):
         body["json"] = {}
-    return client.request(method, url, headers=headers, **body)
+    response = client.send(client.build_request(method, url, headers=headers, **body), stream=True)
+    try:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.read()  # a stream that was let through never ends: its status and headers are the answer
+    finally:
+        response.close()
+    return response
 
 
 def assert_let_through(response: httpx.Response, who: str, operation: tuple[str, str]) -> None:
@@ -258,7 +274,48 @@ def test_api_key(operation: tuple[str, str], scope: str, style: str, anonymous: 
     expect = EXPECTED[operation]
     answer = call(anonymous, operation, live_operations, headers)
     who = f"an API key with {scope} ({style})"
-    if expect.public or expect.scope == scope:
+    if expect.public or expect.scope == scope or scope in expect.key_scopes:
         assert_let_through(answer, who, operation)
     else:
         assert_status(answer, 403, who, operation)
+
+
+def ws_answer(stack: Stack, path: str, *, headers: dict[str, str] | None = None, token: str | None = None
+              ) -> dict[str, Any]:
+    """The first message /ws sends after a subscribe to the default topics: `subscribed` or an `error`."""
+    url = stack.api_url.replace("http://", "ws://") + path
+    with connect(url, additional_headers=headers or {}, open_timeout=10) as socket:
+        socket.send(orjson.dumps({"type": "subscribe", **({"token": token} if token else {})}).decode())
+        answer: dict[str, Any] = orjson.loads(socket.recv(timeout=10))
+        if answer["type"] == "error":
+            with pytest.raises(ConnectionClosed) as closed:
+                socket.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000 + answer["status"]
+        return answer
+
+
+@pytest.mark.parametrize("path", sorted(WEBSOCKETS))
+def test_websocket_without_credentials(stack: Stack, path: str) -> None:
+    assert ws_answer(stack, path)["status"] == 401
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("path", sorted(WEBSOCKETS))
+def test_websocket_role(stack: Stack, users: dict[str, dict[str, str]], path: str, role: str) -> None:
+    token = users[role]["Authorization"].removeprefix("Bearer ")
+    by_header, by_message = ws_answer(stack, path, headers=users[role]), ws_answer(stack, path, token=token)
+    for answer in (by_header, by_message):
+        if role in WEBSOCKETS[path].roles:
+            assert answer["type"] == "subscribed", answer
+        else:
+            assert answer["status"] == 403, answer
+
+
+@pytest.mark.parametrize("scope", KEY_SCOPES)
+@pytest.mark.parametrize("path", sorted(WEBSOCKETS))
+def test_websocket_api_key(stack: Stack, api_keys: dict[str, str], path: str, scope: str) -> None:
+    answer = ws_answer(stack, path, token=api_keys[scope])
+    if scope in WEBSOCKETS[path].key_scopes or scope == WEBSOCKETS[path].scope:
+        assert answer["type"] == "subscribed", answer
+    else:
+        assert answer["status"] == 403, answer

@@ -1,4 +1,7 @@
-"""The poller against real SNMP agents (snmpsim serving tests/fixtures/snmp), v2c and v3."""
+"""The poller against real SNMP agents (snmpsim serving tests/fixtures/snmp), v2c and v3.
+
+SNMPv2c tests that are cheap run twice: through the fast path (producers/snmp/ber.py, v2c.py) and through pysnmp.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from processors.rates import NoRate, counter_sample, interface_rates, rates_between
 from producers.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
-from producers.snmp.poll import PollResult, Target, poll_device
+from producers.snmp.poll import PollResult, Target, close_engine, poll_device
 from producers.snmp.scheduler import Device, Policy, Scheduler
 from schemas.devices import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
 from tests.fixtures.snmp.make_snmprec import (
@@ -48,16 +51,22 @@ def slow_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
 async def engine() -> AsyncIterator[SnmpEngine]:
     snmp_engine = SnmpEngine()
     yield snmp_engine
-    snmp_engine.close_dispatcher()
+    close_engine(snmp_engine)
+
+
+@pytest.fixture(params=[True, False], ids=["fast-v2c", "pysnmp-v2c"])
+def fast_v2c(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
 
 
 def v2c_target(agent: Agent, community: str, **kwargs: float) -> tuple[Target, V2cCredentials]:
     return Target(community, agent.host, agent.port, **kwargs), V2cCredentials(community)  # type: ignore[arg-type]
 
 
-async def poll(engine: SnmpEngine, agent: Agent, community: str, deadline_s: float = 10) -> PollResult:
+async def poll(engine: SnmpEngine, agent: Agent, community: str, deadline_s: float = 10,
+               fast_v2c: bool = True) -> PollResult:
     target, creds = v2c_target(agent, community)
-    return await poll_device(engine, target, creds, deadline_s=deadline_s)
+    return await poll_device(engine, target, creds, deadline_s=deadline_s, fast_v2c=fast_v2c)
 
 
 def sampled(result: PollResult) -> InterfaceCountersSampled:
@@ -66,8 +75,9 @@ def sampled(result: PollResult) -> InterfaceCountersSampled:
     return result.sample
 
 
-async def test_v2c_poll_reads_the_system_group_and_every_wanted_column(engine: SnmpEngine, agent: Agent) -> None:
-    result = await poll(engine, agent, "switch48")
+async def test_v2c_poll_reads_the_system_group_and_every_wanted_column(engine: SnmpEngine, agent: Agent,
+                                                                        fast_v2c: bool) -> None:
+    result = await poll(engine, agent, "switch48", fast_v2c=fast_v2c)
     sample = sampled(result)
     assert result.identity is not None
     assert (result.identity.sys_name, result.identity.sys_object_id) == ("sw-core-48", "1.3.6.1.4.1.9.1.2694")
@@ -105,38 +115,42 @@ async def test_a_wrong_v3_key_is_unreachable_with_the_agents_reason(agent: Agent
     assert "digest" in result.unreachable.reason.lower() or "timeout" in result.unreachable.reason.lower()
 
 
-async def test_an_agent_without_hc_counters_is_read_through_32_bit_ones(engine: SnmpEngine, agent: Agent) -> None:
-    sample = sampled(await poll(engine, agent, "legacy32"))
+async def test_an_agent_without_hc_counters_is_read_through_32_bit_ones(engine: SnmpEngine, agent: Agent,
+                                                                         fast_v2c: bool) -> None:
+    sample = sampled(await poll(engine, agent, "legacy32", fast_v2c=fast_v2c))
     assert not sample.hc and not sample.partial and len(sample.interfaces) == 8
     assert all(i.in_octets is not None and i.in_octets > 0 for i in sample.interfaces)
     assert {i.high_speed_mbps for i in sample.interfaces} == {100}  # from ifSpeed: it has no ifHighSpeed
 
 
-async def test_hc_counters_that_answer_zero_fall_back_to_32_bit(engine: SnmpEngine, agent: Agent) -> None:
-    sample = sampled(await poll(engine, agent, "fastwrap32"))
+async def test_hc_counters_that_answer_zero_fall_back_to_32_bit(engine: SnmpEngine, agent: Agent,
+                                                                 fast_v2c: bool) -> None:
+    sample = sampled(await poll(engine, agent, "fastwrap32", fast_v2c=fast_v2c))
     assert not sample.hc
     assert all(i.in_octets for i in sample.interfaces)
 
 
-async def test_a_silent_community_is_unreachable_within_its_deadline(engine: SnmpEngine, agent: Agent) -> None:
+async def test_a_silent_community_is_unreachable_within_its_deadline(engine: SnmpEngine, agent: Agent,
+                                                                     fast_v2c: bool) -> None:
     target, creds = v2c_target(agent, "nobody-home", timeout_s=0.5, retries=1)
     started = time.monotonic()
-    result = await poll_device(engine, target, creds, deadline_s=3)
+    result = await poll_device(engine, target, creds, deadline_s=3, fast_v2c=fast_v2c)
     assert result.unreachable is not None and "no snmp response" in result.unreachable.reason.lower()
     assert time.monotonic() - started < 2.5
 
 
-async def test_a_port_nobody_listens_on_is_cut_by_the_deadline(engine: SnmpEngine) -> None:
+async def test_a_port_nobody_listens_on_is_cut_by_the_deadline(engine: SnmpEngine, fast_v2c: bool) -> None:
     target = Target("closed", "127.0.0.1", free_udp_port(), timeout_s=5, retries=3)
     started = time.monotonic()
-    result = await poll_device(engine, target, V2cCredentials("public"), deadline_s=1)
+    result = await poll_device(engine, target, V2cCredentials("public"), deadline_s=1, fast_v2c=fast_v2c)
     assert result.unreachable is not None and "deadline" in result.unreachable.reason
     assert time.monotonic() - started < 1.5
 
 
-async def test_the_deadline_cuts_a_slow_walk_and_keeps_what_arrived(engine: SnmpEngine, slow_agent: Agent) -> None:
+async def test_the_deadline_cuts_a_slow_walk_and_keeps_what_arrived(engine: SnmpEngine, slow_agent: Agent,
+                                                                    fast_v2c: bool) -> None:
     started = time.monotonic()
-    result = await poll(engine, slow_agent, "slow48", deadline_s=1.5)
+    result = await poll(engine, slow_agent, "slow48", deadline_s=1.5, fast_v2c=fast_v2c)
     sample = sampled(result)
     assert time.monotonic() - started < 2.0
     assert sample.partial
