@@ -41,6 +41,7 @@ from api.routes import (
     scans,
     silences,
     stream,
+    topology,
 )
 from infra.settings import Settings
 from producers.producer import EventProducer
@@ -98,7 +99,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
     for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, discovery, devices, bandwidth, cameras, events, stream, health, catalog):
+                   alerts, silences, discovery, devices, bandwidth, topology, cameras, events, stream, health,
+                   catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)

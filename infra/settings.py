@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     poller_reload_s: float = Field(default=10.0, gt=0, le=3600, alias="OPSLEDGER_POLLER_RELOAD_S")
     poller_deadline_s: float = Field(default=30.0, gt=0, le=600, alias="OPSLEDGER_POLLER_DEADLINE_S")
     poller_max_concurrent: int = Field(default=64, ge=1, le=10_000, alias="OPSLEDGER_POLLER_MAX_CONCURRENT")
+    # GET /api/topology leaves out an LLDP link its device has not reported for this many of its poll intervals.
+    topology_stale_intervals: float = Field(default=3.0, gt=0, le=1000, alias="OPSLEDGER_TOPOLOGY_STALE_INTERVALS")
     snmp_timeout_s: float = Field(default=2.0, gt=0, le=60, alias="OPSLEDGER_SNMP_TIMEOUT_S")
     snmp_retries: int = Field(default=1, ge=0, le=5, alias="OPSLEDGER_SNMP_RETRIES")
     camera_probe_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="OPSLEDGER_CAMERA_PROBE_TIMEOUT_S")

@@ -1,9 +1,9 @@
 """Device and camera read models: the registry, each device's status and interfaces, every rate interval, cameras'
-last probe, discovered agents.
+last probe, discovered agents, LLDP neighbours (topology_links).
 
 Idempotent under redelivery: registry changes need a higher version; poll facts need a later time than the one
 already applied (a redelivered poll changes nothing, an old one arriving late cannot undo a newer one); rate
-intervals are keyed by (device, interface, time).
+intervals are keyed by (device, interface, time); a neighbour sighting by (device, local port), newest wins.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from schemas.devices import (
     DeviceUpdated,
     InterfaceCountersSampled,
     InterfaceRateComputed,
+    TopologyLinkObserved,
 )
 from schemas.envelope import Envelope
 from schemas.topics import CAMERA_CHECKS, DEVICE_RATES, DEVICE_REGISTRY, DEVICE_SAMPLES
@@ -84,6 +85,15 @@ CHECKED = sql.SQL(
     "UPDATE {cameras} SET status_since = CASE WHEN status = %s THEN status_since ELSE %s END, status = %s,"
     " checked_at = %s, reachable = %s, status_code = %s, latency_ms = %s, codec = %s, width = %s, height = %s,"
     " error = %s WHERE camera_id = %s AND (checked_at IS NULL OR checked_at < %s)")
+LINK_SEEN = sql.SQL(
+    "INSERT INTO {links} AS l (device_id, local_port, remote_chassis_id, remote_port, remote_sys_name, first_seen_at,"
+    " last_seen_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (device_id, local_port) DO UPDATE SET"
+    " first_seen_at = CASE WHEN (l.remote_chassis_id, l.remote_port) = (EXCLUDED.remote_chassis_id,"
+    " EXCLUDED.remote_port) THEN l.first_seen_at ELSE EXCLUDED.first_seen_at END,"
+    " remote_chassis_id = EXCLUDED.remote_chassis_id, remote_port = EXCLUDED.remote_port,"
+    " remote_sys_name = EXCLUDED.remote_sys_name, last_seen_at = EXCLUDED.last_seen_at"
+    " WHERE l.last_seen_at < EXCLUDED.last_seen_at")
 DISCOVERED = sql.SQL(
     "INSERT INTO {discovered} (sweep_id, ip, at, sys_name, sys_descr, sys_object_id, snmp_version)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
@@ -100,7 +110,7 @@ def camera_status(check: CameraStreamChecked) -> str:
 class DevicesProjection:
     name = "devices"
     topics = (DEVICE_REGISTRY, DEVICE_SAMPLES, DEVICE_RATES, CAMERA_CHECKS)
-    tables = ("devices", "device_interfaces", "interface_rates", "cameras", "discovered_devices")
+    tables = ("devices", "device_interfaces", "interface_rates", "cameras", "discovered_devices", "topology_links")
     decode = True
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
@@ -140,6 +150,10 @@ class DevicesProjection:
         elif isinstance(d, DeviceIdentified):
             await cur.execute(IDENTIFIED.format(devices=devices), (d.sys_name, d.sys_descr, d.sys_object_id,
                                                                    d.device_id))
+        elif isinstance(d, TopologyLinkObserved):
+            await cur.execute(LINK_SEEN.format(links=tables["topology_links"]),
+                              (d.device_id, d.local_port, d.remote_chassis_id, d.remote_port, d.remote_sys_name, d.at,
+                               d.at))
         elif isinstance(d, DeviceRegistered):
             await cur.execute(INSERT_DEVICE.format(devices=devices),
                               (d.device_id, d.version, spec_json(d), d.name, d.device_type.value, d.management_ip,

@@ -53,6 +53,7 @@ from schemas.devices import (
     InterfaceCountersSampled,
     InterfaceOperStatusChanged,
     InterfaceRateComputed,
+    TopologyLinkObserved,
 )
 from schemas.files import FileUploaded
 from schemas.ingress import (
@@ -93,7 +94,8 @@ for _lifecycle in (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertRes
     REGISTRY.register(_lifecycle, topics.ALERT_EVENTS)
 for _registration in (DeviceRegistered, DeviceUpdated, DeviceRemoved, CameraRegistered, CameraUpdated, CameraRemoved):
     REGISTRY.register(_registration, topics.DEVICE_REGISTRY)
-for _fact in (InterfaceCountersSampled, DeviceReachable, DeviceUnreachable, DeviceIdentified, DeviceDiscovered):
+for _fact in (InterfaceCountersSampled, DeviceReachable, DeviceUnreachable, DeviceIdentified, DeviceDiscovered,
+              TopologyLinkObserved):
     REGISTRY.register(_fact, topics.DEVICE_SAMPLES)
 for _derived_device in (InterfaceRateComputed, InterfaceOperStatusChanged, DeviceStatusChanged):
     REGISTRY.register(_derived_device, topics.DEVICE_RATES)

@@ -109,6 +109,20 @@ class DeviceIdentified(Payload):
     sys_object_id: str = Field(max_length=255, pattern=r"^([0-9]+(\.[0-9]+)*)?$")
 
 
+class TopologyLinkObserved(Payload):
+    """One LLDP neighbour as a poll saw it (LLDP-MIB lldpRemTable), emitted per neighbour per poll.
+
+    Identifiers are as the devices report them: text, or colon-separated hex where the agent gave binary (a MAC).
+    """
+
+    device_id: str = DEVICE_ID
+    local_port: str = Field(min_length=1, max_length=255, description="lldpLocPortId, else the LLDP port number")
+    remote_chassis_id: str = Field(max_length=255, description="lldpRemChassisId")
+    remote_port: str = Field(max_length=255, description="lldpRemPortId")
+    remote_sys_name: str = Field(max_length=255, description="lldpRemSysName; empty if the neighbour sends none")
+    at: datetime
+
+
 class InterfaceRateComputed(Payload):
     """Rates over one interval between two samples of one interface (no reset, no reboot inside it)."""
 

@@ -109,6 +109,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/devices/{device_id}/interfaces"): DEVICES_READ,
     ("GET", "/api/devices/{device_id}/interfaces/{if_index}/bandwidth"): DEVICES_READ,
     ("GET", "/api/bandwidth/top"): DEVICES_READ,
+    ("GET", "/api/topology"): DEVICES_READ,
     ("GET", "/api/cameras/"): DEVICES_READ,
     ("POST", "/api/cameras/"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}"): DEVICES_READ,

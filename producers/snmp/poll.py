@@ -5,6 +5,8 @@ poll's CPU decoding and wrapping answers. SNMPv3 goes through pysnmp 7's asyncio
 lookupMib=False. Both paths give the walk the same (oid, value) pairs. The walk asks for all
 wanted columns in each GETBULK and keeps going per column until that column leaves its subtree, so a 48-port switch
 takes a handful of requests. The whole poll is bounded by a deadline: what arrived by then is kept, flagged partial.
+LLDP-MIB neighbours are walked last, best effort: an agent without LLDP-MIB, an error or the deadline means no
+neighbours this poll, never an unreachable device.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from schemas.devices import (
     InterfaceCounters,
     InterfaceCountersSampled,
     OperStatus,
+    TopologyLinkObserved,
 )
 from schemas.envelope import Payload, utc_now
 
@@ -70,6 +73,14 @@ LEGACY_COLUMNS: dict[str, Oid] = {
     "out_octets": (*IF_ENTRY, 16),
     "speed_bps": (*IF_ENTRY, 5),
 }
+LLDP_REM_ENTRY: Oid = (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1)  # indexed by (timeMark, localPortNum, remIndex)
+LLDP_LOC_PORT_ID: Oid = (1, 0, 8802, 1, 1, 2, 1, 3, 7, 1, 3)  # indexed by localPortNum
+LLDP_COLUMNS: dict[str, Oid] = {
+    "chassis_id": (*LLDP_REM_ENTRY, 5),
+    "port_id": (*LLDP_REM_ENTRY, 7),
+    "sys_name": (*LLDP_REM_ENTRY, 9),
+    "local_port_id": LLDP_LOC_PORT_ID,
+}
 EXCEPTION_VALUES = (EndOfMibView, NoSuchObject, NoSuchInstance, ber.VarBindException)
 TEXT_COLUMNS = {"name", "alias"}
 MAX_RESPONSE_VARBINDS = 250  # keeps a GETBULK answer under typical agents' message size with 11 columns
@@ -97,6 +108,7 @@ class PollResult:
     unreachable: DeviceUnreachable | None = None
     identity: DeviceIdentified | None = None
     sample: InterfaceCountersSampled | None = None
+    neighbours: tuple[TopologyLinkObserved, ...] = ()
     requests: int = 0
 
     @property
@@ -109,14 +121,14 @@ class PollResult:
 
     def events(self) -> list[Payload]:
         found: list[Payload | None] = [self.unreachable, self.reachable, self.identity, self.sample]
-        return [event for event in found if event is not None]
+        return [event for event in found if event is not None] + list(self.neighbours)
 
 
 @dataclass
 class _Walk:
     """Rows gathered so far; kept outside the timed coroutine so a deadline leaves them readable."""
 
-    columns: dict[str, dict[int, Any]] = field(default_factory=dict)
+    columns: dict[str, dict[Any, Any]] = field(default_factory=dict)  # by ifIndex, or by index tuple (tables=True)
     row_uptimes: dict[int, int] = field(default_factory=dict)  # sysUpTime of the response carrying a row's in_octets
     requests: int = 0
     complete: bool = False
@@ -172,8 +184,12 @@ class _PysnmpSession:
         return [(tuple(oid), value) for oid, value in varbinds]
 
 
-async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int, walk: _Walk) -> None:
-    """GETBULK all unfinished columns together until each one has left its subtree."""
+async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int, walk: _Walk,
+                tables: bool = False) -> None:
+    """GETBULK all unfinished columns together until each one has left its subtree.
+
+    Rows are keyed by ifIndex (the interface tables' only index), or with `tables` by the whole index tuple.
+    """
     last = dict(wanted)
     for name in wanted:
         walk.columns.setdefault(name, {})
@@ -197,7 +213,9 @@ async def _walk(session: _Session, wanted: dict[str, Oid], max_repetitions: int,
             if isinstance(value, EXCEPTION_VALUES) or oid[: len(prefix)] != prefix or oid <= last[name]:
                 finished.add(name)
                 continue
-            if len(oid) == len(prefix) + 1:  # ifIndex is the only index of both tables
+            if tables and len(oid) > len(prefix):
+                walk.columns[name][oid[len(prefix):]] = value
+            elif len(oid) == len(prefix) + 1:  # ifIndex is the only index of both interface tables
                 walk.columns[name][oid[-1]] = value
                 if name == "in_octets" and uptime_ticks is not None:
                     walk.row_uptimes[oid[-1]] = uptime_ticks
@@ -244,6 +262,58 @@ async def _walk_interfaces(session: _Session, prefer_hc: bool, max_repetitions: 
     return False
 
 
+def _identifier(value: Any) -> str:
+    """An LLDP chassis or port id: its text if printable, else colon-separated hex (a MAC address, say)."""
+    raw = value if isinstance(value, bytes) else bytes(value.asOctets()) if hasattr(value, "asOctets") else b""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        text = ""
+    if raw and text.isprintable():
+        return text[:255]
+    return ":".join(f"{byte:02x}" for byte in raw)[:255]
+
+
+def _neighbours(device_id: str, columns: dict[str, dict[Any, Any]], at: datetime) -> tuple[TopologyLinkObserved, ...]:
+    """One TopologyLinkObserved per lldpRemTable row with a chassis id; the local port named by lldpLocPortId."""
+    local_ports = {index[0]: _identifier(value) for index, value in columns.get("local_port_id", {}).items()
+                   if len(index) == 1 and not isinstance(value, EXCEPTION_VALUES)}
+
+    def column(name: str, index: Oid, render: Callable[[Any], str] = _identifier) -> str:
+        value = columns.get(name, {}).get(index)
+        return "" if value is None or isinstance(value, EXCEPTION_VALUES) else render(value)
+
+    found: dict[str, TopologyLinkObserved] = {}
+    for index in sorted(columns.get("chassis_id", {})):
+        if len(index) != 3:
+            continue
+        chassis = column("chassis_id", index)
+        if not chassis:
+            continue
+        local_port = local_ports.get(index[1]) or str(index[1])
+        found[local_port] = TopologyLinkObserved(  # one neighbour per local port: the newest row wins
+            device_id=device_id, local_port=local_port, remote_chassis_id=chassis, remote_port=column("port_id", index),
+            remote_sys_name=column("sys_name", index, _text), at=at)
+    return tuple(found.values())
+
+
+async def _walk_neighbours(session: _Session, device_id: str, at: datetime, max_repetitions: int,
+                           deadline: float) -> tuple[TopologyLinkObserved, ...]:
+    """Best effort: no LLDP-MIB, an SNMP error or the deadline give no neighbours (a cut walk is not half-used)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return ()
+    walk = _Walk()
+    try:
+        async with asyncio.timeout(remaining):
+            await _walk(session, LLDP_COLUMNS, max_repetitions, walk, tables=True)
+    except (TimeoutError, SnmpRequestError):
+        return ()
+    except Exception:  # an odd answer to an optional MIB must not fail the poll
+        return ()
+    return _neighbours(device_id, walk.columns, at)
+
+
 async def _open_session(engine: SnmpEngine, target: Target, creds: Credentials, fast_v2c: bool) -> _Session:
     if fast_v2c and isinstance(creds, V2cCredentials):
         client = shared_client(engine)  # one socket per engine, i.e. per poller
@@ -263,11 +333,13 @@ def close_engine(engine: SnmpEngine) -> None:
 
 async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *, deadline_s: float,
                       max_repetitions: int = 25, prefer_hc: bool = True,
-                      clock: Callable[[], datetime] = utc_now, fast_v2c: bool = True) -> PollResult:
+                      clock: Callable[[], datetime] = utc_now, fast_v2c: bool = True,
+                      lldp: bool = True) -> PollResult:
     """Poll one device. Never raises for SNMP trouble: an unreachable device is a result saying why.
 
     `prefer_hc=False` skips straight to the 32-bit counters (for a device an earlier poll found without HC).
-    `fast_v2c=False` sends SNMPv2c through pysnmp too (to compare the two paths).
+    `fast_v2c=False` sends SNMPv2c through pysnmp too (to compare the two paths). `lldp=False` skips the LLDP-MIB
+    neighbour walk (done only after a complete interface walk, within what is left of the deadline).
     """
     started_at, started = clock(), time.monotonic()
     deadline = started + deadline_s
@@ -321,6 +393,8 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
         interfaces=_counters(walk.columns, walk.row_uptimes), partial=not walk.complete,
         poll_ms=round(elapsed() * 1000, 1))
+    neighbours = await _walk_neighbours(session, target.device_id, sampled_at, max_repetitions, deadline) \
+        if lldp and walk.complete else ()
     reachable = DeviceReachable(device_id=target.device_id, at=sampled_at, response_ms=response_ms)
     return PollResult(target.device_id, started_at, elapsed(), reachable=reachable, identity=identity,
-                      sample=sample, requests=session.requests)
+                      sample=sample, neighbours=neighbours, requests=session.requests)

@@ -121,6 +121,7 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/devices/{device_id}/interfaces"): DEVICES_READ,
     ("GET", "/api/devices/{device_id}/interfaces/{if_index}/bandwidth"): DEVICES_READ,
     ("GET", "/api/bandwidth/top"): DEVICES_READ,
+    ("GET", "/api/topology"): DEVICES_READ,
     ("GET", "/api/cameras/"): DEVICES_READ,
     ("POST", "/api/cameras/"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}"): DEVICES_READ,

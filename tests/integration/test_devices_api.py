@@ -13,7 +13,14 @@ import psycopg
 import pytest
 
 from infra.embedded import free_port
-from tests.fixtures.snmp.make_snmprec import switch_in_octets_per_s, switch_out_octets_per_s
+from tests.fixtures.snmp.make_snmprec import (
+    LLDP_A,
+    LLDP_B,
+    LLDP_C,
+    LLDP_PHONE,
+    switch_in_octets_per_s,
+    switch_out_octets_per_s,
+)
 from tests.rtsp_server import RtspTestServer
 from tests.snmpsim import Agent, free_udp_port, running_agent
 from tests.support import Stack, wait_until
@@ -28,6 +35,15 @@ PORT = 7  # a busy port of the simulated switch: 56 Mb/s in, 28 Mb/s out
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     with running_agent({COMMUNITY: "switch48"}, workdir=tmp_path_factory.mktemp("snmpsim-devices"),
                        log_level="error") as running:
+        yield running
+
+
+LLDP_COMMUNITIES = {f"c{secrets.token_hex(12)}": fixture for fixture in ("lldp_a", "lldp_b", "lldp_c")}
+
+
+@pytest.fixture(scope="module")
+def lldp_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    with running_agent(LLDP_COMMUNITIES, workdir=tmp_path_factory.mktemp("snmpsim-lldp"), log_level="error") as running:
         yield running
 
 
@@ -204,3 +220,42 @@ def test_discovery_sweeps_a_bounded_range_and_finds_the_agent(api: httpx.Client,
     for cidr in ("10.0.0.0/16", "10.0.0.300/24", "not-a-cidr"):
         answer = api.post("/api/devices/discover", json={**body, "cidr": cidr})
         assert answer.status_code == 400 and answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_lldp_neighbours_give_the_topology_with_links_confirmed_from_both_ends(
+        api: httpx.Client, lldp_agent: Agent) -> None:
+    ids: dict[str, str] = {}
+    for community, fixture in LLDP_COMMUNITIES.items():
+        made = ok(api.post("/api/devices/", params={"wait": "true"},
+                           json=device_body(lldp_agent.host, lldp_agent.port, community=community)), 201)
+        ids[fixture] = made["device_id"]
+        polled = ok(api.post(f"/api/devices/{made['device_id']}/poll"), 200)  # the pollers would, within 5 s
+        assert polled["reachable"]
+    a, b, c = ids["lldp_a"], ids["lldp_b"], ids["lldp_c"]
+
+    def ours() -> dict[str, Any] | None:
+        found = ok(api.get("/api/topology"), 200)
+        edges = [e for e in found["edges"] if e["from"] in ids.values()]
+        return {**found, "edges": edges} if len(edges) == 2 and edges[0]["confirmed"] != edges[1]["confirmed"] \
+            else None
+
+    topology = wait_until(ours, timeout=30, interval=0.5, what="both LLDP links, one of them confirmed")
+    edges = {e["confirmed"]: e for e in topology["edges"]}
+    confirmed, unconfirmed = edges[True], edges[False]
+    # a and b name each other (port Gi1/0/1 of a to Gi1/0/2 of b): one edge, whichever end reported it first
+    assert {(confirmed["from"], confirmed["from_port"]), (confirmed["to"], confirmed["to_port"])} == {
+        (a, "Gi1/0/1"), (b, "Gi1/0/2")}
+    # c names a phone nobody registered: an unknown node, named by its sysName
+    phone = f"lldp:{LLDP_PHONE[0]}"
+    assert (unconfirmed["from"], unconfirmed["from_port"], unconfirmed["to"], unconfirmed["to_port"]) == (
+        c, "Gi1/0/1", phone, "eth0")
+    nodes = {n["id"]: n for n in topology["nodes"]}
+    assert {a, b, c} <= nodes.keys() and all(nodes[i]["registered"] for i in (a, b, c))
+    assert (nodes[a]["sys_name"], nodes[b]["sys_name"], nodes[c]["sys_name"]) == (LLDP_A[0], LLDP_B[0], LLDP_C[0])
+    assert nodes[phone]["registered"] is False and nodes[phone]["chassis_id"] == LLDP_PHONE[1]
+
+    # a removed device takes its links with it: b's view of a is no longer confirmed by anyone registered
+    ok(api.delete(f"/api/devices/{a}", params={"wait": "true"}), 200)
+    after = ok(api.get("/api/topology"), 200)
+    assert a not in {n["id"] for n in after["nodes"]}
+    assert not any(e["confirmed"] for e in after["edges"] if e["from"] in ids.values())

@@ -112,6 +112,7 @@ def device_samples() -> dict[type[Payload], Payload]:
         InterfaceCountersSampled,
         InterfaceOperStatusChanged,
         InterfaceRateComputed,
+        TopologyLinkObserved,
     )
 
     at, device = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "0192aaaa-0000-7000-8000-000000000001"
@@ -132,6 +133,8 @@ def device_samples() -> dict[type[Payload], Payload]:
         DeviceUnreachable(device_id=device, at=at, reason="no SNMP response"),
         DeviceIdentified(device_id=device, at=at, sys_name="sw", sys_descr="IOS", sys_object_id="1.3.6.1.4.1.9"),
         DeviceDiscovered(sweep_id="sweep-1", ip="10.0.0.2", at=at, sys_name="sw2", snmp_version="2c"),
+        TopologyLinkObserved(device_id=device, local_port="Gi1/0/1", remote_chassis_id="00:11:22:33:44:55",
+                             remote_port="Gi0/1", remote_sys_name="sw-dist", at=at),
         InterfaceRateComputed(device_id=device, if_index=1, at=at, interval_s=60, in_bps=1e6, out_bps=5e5,
                               in_utilisation=0.001),
         InterfaceOperStatusChanged(device_id=device, if_index=1, previous="up", current="down", at=at),
