@@ -150,6 +150,24 @@ def spawn(name: str, env: dict[str, str], logs: Path) -> Any:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def stop_children(children: list[Any]) -> None:
+    """Terminate the component processes a bench started; kill what does not stop within 10 s."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def report(result: dict[str, Any], root: Path, json_only: bool) -> dict[str, Any]:
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
+    if not json_only:
+        print(f"logs and data in {root}", file=sys.stderr)
+    return result
+
+
 def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
                        fresh_seconds: float = 10.0) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="opsledger-bench-"))
@@ -190,17 +208,8 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
             "replay_eps": round(replayed.events / replayed.seconds),
             "cpus": os.cpu_count(),
         }
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
-        if not json_only:
-            print(f"logs and data in {root}", file=sys.stderr)
-        return result
+        return report(result, root, json_only)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_children(children)
         broker.stop()
         database.stop()

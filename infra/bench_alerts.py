@@ -21,18 +21,16 @@ import asyncio
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from infra.bench import percentile, spawn
+from infra.bench import percentile, report, spawn, stop_children
 from infra.bench_scans import _cpu, cpu_seconds, drained, shares
 from infra.embedded import start_broker, start_database
 from infra.settings import Settings
@@ -246,17 +244,8 @@ def run_alerts_bench(rules: int, events: int, json_only: bool, rate: float = 100
         pids["broker"] = broker.process.pid
         result = asyncio.run(drive(settings, bench_rules(rules), rate, seconds, events, pids,
                                    _postmaster(root / "pg")))
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
-        if not json_only:
-            print(f"logs and data in {root}", file=sys.stderr)
-        return result
+        return report(result, root, json_only)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except Exception:
-                child.kill()
+        stop_children(children)
         broker.stop()
         database.stop()

@@ -13,7 +13,6 @@ import asyncio
 import os
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -22,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import psycopg
 
-from infra.bench import percentile, spawn
+from infra.bench import percentile, report, spawn, stop_children
 from infra.embedded import free_port, start_broker, start_database
 from infra.settings import Settings
 
@@ -250,17 +248,8 @@ def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight
         pids = {name: child.pid for name, child in zip(names, children, strict=True)}
         pids["broker"] = broker.process.pid
         result = asyncio.run(drive(api_url, settings, password, cylinders, batch, in_flight, rate, seconds, pids))
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
-        if not json_only:
-            print(f"logs and data in {root}", file=sys.stderr)
-        return result
+        return report(result, root, json_only)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except Exception:
-                child.kill()
+        stop_children(children)
         broker.stop()
         database.stop()
