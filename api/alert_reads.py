@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from api.consistency import HEADER, Span, encode_token, not_consistent
+from api.consistency import HEADER, Span, encode_token, wait_decided
 from api.deps import consistent_with
 from producers.producer import EventProducer
 from schemas.envelope import Envelope
@@ -33,22 +33,7 @@ ALERT_COLUMNS = ("SELECT alert_id, fingerprint, rule_id, subject, severity, summ
 async def wait_commands_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> None:
     """After the requests are projected: wait until the processor's decision on each (a lifecycle event or a
     refusal naming it as its cause) is projected too. 504 problem after timeout_s."""
-    pending = [s for s in spans if s.topic == ALERT_COMMANDS]
-    deadline, delay = time.monotonic() + timeout_s, 0.002
-    async with pool.connection() as conn:
-        while pending:
-            still = []
-            for s in pending:
-                if await (await conn.execute(UNDECIDED, (s.partition, s.first, s.last))).fetchone() is not None:
-                    still.append(s)
-            pending = still
-            if not pending:
-                return
-            if time.monotonic() >= deadline:
-                raise not_consistent("alerts", timeout_s)
-            await conn.rollback()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.025)
+    await wait_decided(pool, spans, timeout_s, topic=ALERT_COMMANDS, undecided=UNDECIDED, projection="alerts")
 
 
 Consistent = Depends(consistent_with("alerts", TOPICS, wait_commands_decided))

@@ -103,20 +103,27 @@ UNDECIDED = ("SELECT 1 FROM cylinder_scans s WHERE s.src_partition = %s AND s.sr
 async def wait_scans_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> None:
     """After the scans are recorded: wait until the processor's decision on each (its derived events) is projected
     too, so a scanner sees the state its own scans set. 504 problem after timeout_s."""
-    pending = [s for s in spans if s.topic == CYLINDER_SCANS]
+    await wait_decided(pool, spans, timeout_s, topic=CYLINDER_SCANS, undecided=UNDECIDED, projection="cylinders")
+
+
+async def wait_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float, *, topic: str,
+                       undecided: str, projection: str) -> None:
+    """Poll `undecided` (partition, first offset, last offset -> a row while something in that span has no
+    decision projected yet) for each of the token's spans on `topic` until none is left; 504 after timeout_s."""
+    pending = [s for s in spans if s.topic == topic]
     deadline = time.monotonic() + timeout_s
     delay = 0.002
     async with pool.connection() as conn:
         while pending:
             still = []
             for s in pending:
-                if await (await conn.execute(UNDECIDED, (s.partition, s.first, s.last))).fetchone() is not None:
+                if await (await conn.execute(undecided, (s.partition, s.first, s.last))).fetchone() is not None:
                     still.append(s)
             pending = still
             if not pending:
                 return
             if time.monotonic() >= deadline:
-                raise not_consistent("cylinders", timeout_s)
+                raise not_consistent(projection, timeout_s)
             await conn.rollback()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.025)

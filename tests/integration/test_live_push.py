@@ -269,11 +269,11 @@ def receiver() -> Iterator[tuple[str, queue.Queue[bytes]]]:
         server.shutdown()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_a_real_browser_subscribes_with_its_token_in_the_first_message(stack: Stack, api: httpx.Client,
                                                                         tmp_path: Path) -> None:
     """Headless Chromium (no way to set headers on a WebSocket) authenticates in the subscribe message and gets the
-    event it resumes from."""
+    event it resumes from. `make test` installs Debian's chromium (tests/deps.sh)."""
+    assert CHROMIUM, "chromium is not installed: run tests/deps.sh (apt-get install chromium)"
     summary = f"browser push {secrets.token_hex(4)}"
     with sse(stack, stack.user("viewer"), {"topic": "alerts.events"}) as stream:
         raise_manual_alert(api, summary)
