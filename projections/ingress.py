@@ -114,9 +114,13 @@ class IngressProjection:
         retractions: dict[uuid.UUID, tuple[int, datetime, uuid.UUID]] = {}  # retractions of rows not in `rows`
         history: list[tuple[object, ...]] = []
         exceeded: list[tuple[object, ...]] = []
+        seen: set[uuid.UUID] = set()
         for record in reading_events:
             e = record.event
             assert e is not None
+            if e.event_id in seen:  # a redelivery in the same batch: the first one decided; the history keeps it
+                continue  # (two rows of one id in one INSERT would leave the winner to the stage table's scan order)
+            seen.add(e.event_id)
             data = e.data
             if isinstance(data, IngressLimitExceeded):
                 exceeded.append((data.reading_id, data.version, data.limit_dbmv, data.exceeded_by_db,
