@@ -171,8 +171,11 @@ class IngressProjection:
 
 async def copy_into_stage(cur: psycopg.AsyncCursor[Any], stage: str, like: sql.Identifier, columns: Sequence[str],
                           rows: Iterable[Sequence[object]]) -> None:
-    """COPY rows into a transaction-scoped temp table shaped like `like`, to merge them with one statement."""
+    """COPY rows into a transaction-scoped temp table shaped like `like`, to merge them with one statement. Emptied
+    first: when the runner isolates a poison record it applies record by record in savepoints of ONE transaction,
+    and rows staged by the records before would be merged again (stale rows, or one id twice)."""
     await cur.execute(STAGE.format(stage=sql.Identifier(stage), table=like))
+    await cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(stage)))
     async with cur.copy(COPY_STAGE.format(stage=sql.Identifier(stage), cols=_columns(columns))) as copy:
         for row in rows:
             await copy.write_row(row)

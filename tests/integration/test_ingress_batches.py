@@ -1,5 +1,6 @@
 """The ingress projection folds the same records to the same tables whatever the batch boundaries: one record per
-batch (a live projection keeping up) or everything at once (a replay). Redeliveries inside one batch included."""
+batch (a live projection keeping up), everything at once (a replay), or record by record in savepoints of one
+transaction (the runner isolating a poison record). Redeliveries inside one batch included."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def as_records(rounds: list[list[object]]) -> list[Record]:
             for offset, e in enumerate(events)]
 
 
-async def fold(database_url: str, records: list[Record], batches: list[int], suffix: str) -> dict[str, list[object]]:
+async def fold(database_url: str, records: list[Record], batches: list[int], suffix: str,
+               isolated: bool = False) -> dict[str, list[object]]:
     tables = {t: sql.Identifier(f"{t}_{suffix}") for t in TABLES}
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         for table, fresh in tables.items():
@@ -33,7 +35,12 @@ async def fold(database_url: str, records: list[Record], batches: list[int], suf
         start = 0
         for size in batches:
             async with conn.transaction():
-                await IngressProjection().apply(conn, records[start:start + size], tables)
+                if isolated:  # what the runner does after a batch failed: a savepoint per record, one transaction
+                    for record in records[start:start + size]:
+                        async with conn.transaction():
+                            await IngressProjection().apply(conn, [record], tables)
+                else:
+                    await IngressProjection().apply(conn, records[start:start + size], tables)
             start += size
         found = {}
         for table, fresh in tables.items():
@@ -57,6 +64,9 @@ def test_batch_boundaries_do_not_change_the_read_model(backbone: Backbone) -> No
     tag = uuid.uuid4().hex[:8]
     folded = {name: asyncio.run(fold(backbone.database_url, records, sizes, f"{name.replace('-', '_')}_{tag}"))
               for name, sizes in splits.items()}
+    folded["isolated"] = asyncio.run(fold(backbone.database_url, records, [len(records)], f"isolated_{tag}",
+                                          isolated=True))
     for table in TABLES:
         assert folded["all-at-once"][table] == folded["one-by-one"][table], table
         assert folded["random"][table] == folded["one-by-one"][table], table
+        assert folded["isolated"][table] == folded["one-by-one"][table], table
