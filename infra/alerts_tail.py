@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
+from contextlib import aclosing
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from infra.topics import partitions_of
+from infra.tail import print_line, records
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError
 from schemas.topics import ALERT_EVENTS
@@ -39,28 +38,16 @@ def line_of(event_type: str, data: dict[str, Any]) -> str:
 
 
 async def tail_alerts(bootstrap: str, *, from_beginning: bool, as_json: bool, limit: int = 0) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
     printed = 0
-    try:
-        partitions = [TopicPartition(ALERT_EVENTS, p) for p in await partitions_of(consumer, ALERT_EVENTS)]
-        consumer.assign(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await consumer.seek_to_end(*partitions)
-        async for message in consumer:
+    async with aclosing(records(bootstrap, ALERT_EVENTS, from_beginning=from_beginning)) as stream:
+        async for message in stream:
             try:
                 event = REGISTRY.decode(message.value)
             except EventDecodeError:
                 continue  # not an alert event: the projection dead-letters it
             data = event.data.model_dump(mode="json")
-            text = orjson.dumps({"type": event.type, "event_id": str(event.event_id), **data}).decode() if as_json \
-                else line_of(event.type, data)
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+            print_line(orjson.dumps({"type": event.type, "event_id": str(event.event_id), **data}).decode()
+                       if as_json else line_of(event.type, data))
             printed += 1
             if limit and printed >= limit:
                 return
-    finally:
-        await consumer.stop()
