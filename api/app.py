@@ -20,31 +20,17 @@ from api.identity.rules import RULES
 from api.live import Hub
 from api.middleware import RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
-from api.routes import (
-    admin_cylinders,
-    alert_rules,
-    alerts,
-    api_keys,
-    audit,
-    auth,
-    bandwidth,
-    cameras,
-    catalog,
-    cylinders,
-    devices,
-    discovery,
-    events,
-    files,
-    health,
-    ingress,
-    reports,
-    scans,
-    silences,
-    stream,
-    topology,
-)
+from api.routes import catalog, events, health, stream
+from api.routes.alerts import alerts, silences
+from api.routes.alerts import rules as alert_rules
+from api.routes.cylinders import admin as admin_cylinders
+from api.routes.cylinders import cylinders, reports, scans
+from api.routes.devices import bandwidth, cameras, devices, discovery, topology
+from api.routes.files import files
+from api.routes.identity import api_keys, audit, auth
+from api.routes.ingress import readings as ingress
+from infra.producer import EventProducer
 from infra.settings import Settings
-from producers.producer import EventProducer
 
 
 class ProblemCORSMiddleware(CORSMiddleware):

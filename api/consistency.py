@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
-from producers.producer import Position
+from infra.producer import Position
 from schemas.topics import CYLINDER_SCANS
 
 HEADER = "Opsledger-Consistency"

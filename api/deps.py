@@ -11,8 +11,8 @@ from fastapi import Depends, Header, Query, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.consistency import HEADER, Span, decode_token, wait_applied
+from infra.producer import EventProducer
 from infra.settings import Settings
-from producers.producer import EventProducer
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]*$"  # base64url
 

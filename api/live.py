@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.consistency import encode_token
 from api.metrics import LIVE_CLIENTS, LIVE_DROPPED
-from producers.producer import Position
+from infra.producer import Position
 from projections.archive import NOTIFY_CHANNEL
 
 log = structlog.get_logger("api.live")

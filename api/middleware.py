@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit import record
+from api.identity.audit import record
 from api.metrics import REQUEST_LATENCY
 
 log = structlog.get_logger("api.access")

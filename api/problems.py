@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from producers.producer import ProduceError
+from infra.producer import ProduceError
 
 log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"

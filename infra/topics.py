@@ -1,113 +1,40 @@
-"""Create the platform's topics explicitly, so partition counts are what keys and Faust expect."""
+"""The topics the Faust processors consume (their consumer-group lag is what "drained" means), and the
+internal topics Faust writes (table changelogs), which the archive keeps so an embedded broker can be restored."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Mapping
+from schemas.catalog import REGISTRY
+from schemas.topics import (
+    ALERT_COMMANDS,
+    ALERT_EVENTS,
+    ALERT_RULES,
+    CYLINDER_SCANS,
+    DEADLETTER,
+    DEVICE_SAMPLES,
+    INGRESS_READINGS,
+)
 
-import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-
-log = structlog.get_logger(__name__)
-
-
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, replication: int = 1,
-                        compacted: bool = False) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="opsledger-admin")
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if missing:
-            try:
-                configs = {"cleanup.policy": "compact"} if compacted else {}
-                await admin.create_topics([NewTopic(n, partitions, replication, topic_configs=configs)
-                                           for n in missing])
-            except TopicAlreadyExistsError:
-                pass  # another component created it first
-            log.info("topics.created", topics=missing, partitions=partitions)
-        return missing
-    finally:
-        await admin.close()
+# Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own (device and
+# camera topics included).
+ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_SOURCES, ALERT_COMMANDS}))
+CYLINDER_TABLE = "cylinders"
+ALERT_TABLE = "alerts"
+DEVICE_TABLE = "devices"
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[int]:
-    """The partitions of a topic, refreshing metadata until the broker knows it."""
-    for _ in range(attempts):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return sorted(found)
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call for this
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return sorted(found)
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"topic {topic} has no partitions (was it created?)")
+def changelog_topics(app_id: str) -> tuple[str, ...]:
+    return tuple(f"{app_id}-{table}-changelog" for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE))
 
 
-async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
-    """The next offset of every partition of these topics (where a caught-up consumer would stand)."""
-    consumer = _offsets_consumer(bootstrap)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(name, p) for name in names for p in await partitions_of(consumer, name)]
-        return await _exact(consumer, partitions, timeout_s)
-    finally:
-        await consumer.stop()
+def check_topic(app_id: str) -> str:
+    """The daily check's ticks, one per cylinder, keyed like the scans: a Faust table may only change inside a
+    stream's iteration, so the timer sends ticks and an agent applies them. Ticks are not facts: not archived (a
+    lost tick is sent again by the next run)."""
+    return f"{app_id}-cylinder-checks"
 
 
-async def exact_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition], timeout_s: float = 5.0
-                            ) -> dict[TopicPartition, int]:
-    consumer = _offsets_consumer(bootstrap)
-    await consumer.start()
-    try:
-        return await _exact(consumer, [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout_s)
-    finally:
-        await consumer.stop()
-
-
-def _offsets_consumer(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
-                            max_partition_fetch_bytes=1024)
-
-
-async def _exact(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], timeout_s: float
-                 ) -> dict[TopicPartition, int]:
-    """End offsets that are right on Tansu too.
-
-    Tansu 0.6 answers ListOffsets(latest) with the last *batch's* base offset + 1, which is too low after batched
-    produces; the high watermark in a fetch response is right. So: ask ListOffsets, fetch from just below its
-    answer, and take the fetch's high watermark (exact on Apache Kafka too).
-    """
-    if not partitions:
-        return {}
-    listed = await consumer.end_offsets(partitions)
-    consumer.assign(partitions)
-    for tp in partitions:
-        consumer.seek(tp, max(0, listed[tp] - 1))
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while any(consumer.highwater(tp) is None for tp in partitions):
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("the broker did not report high watermarks in time")
-        await consumer.getmany(timeout_ms=50, max_records=1)
-    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in partitions}
-
-
-async def group_lag(bootstrap: str, group_id: str, names: Iterable[str],
-                    known_ends: Mapping[TopicPartition, int] | None = None) -> int:
-    """Records on these topics not yet committed by a consumer group (the Faust processors).
-    Pass `known_ends` when the caller already fetched the end offsets."""
-    wanted = set(names)
-    ends = ({tp: end for tp, end in known_ends.items() if tp.topic in wanted} if known_ends is not None
-            else await end_offsets(bootstrap, wanted))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        lag = 0
-        for tp, end in ends.items():
-            lag += max(0, end - ((await consumer.committed(tp)) or 0))
-        return lag
-    finally:
-        await consumer.stop()
+def alert_internal_topics(app_id: str) -> tuple[str, str]:
+    """The alert agents' internal topics, keyed by fingerprint like the alert table: observations routed from source
+    events (with their rule), and timer ticks. Not facts (they follow from archived events): not archived."""
+    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"

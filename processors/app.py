@@ -6,11 +6,14 @@ from typing import Any
 
 import faust
 
+from infra.kafka import exact_end_offsets
 from infra.settings import Settings
-from infra.topics import exact_end_offsets
-from processors import alerts, cylinders, devices, ingress
+from infra.topics import ALERT_SOURCES, alert_internal_topics, check_topic
+from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
-from processors.inputs import ALERT_SOURCES, alert_internal_topics, check_topic
+from processors.cylinders import agents as cylinders
+from processors.devices import agents as devices
+from processors.ingress import agents as ingress
 from schemas import topics
 
 

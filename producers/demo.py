@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from producers.ingress import submit_reading
-from producers.producer import EventProducer
+from infra.producer import EventProducer
+from producers.ingress.commands import submit_reading
 from schemas.envelope import Envelope, utc_now
-from schemas.ingress import IngressReading, InstallPhase, SplitPlan, TestPoint
+from schemas.ingress.events import IngressReading, InstallPhase, SplitPlan, TestPoint
 
 NODES = ("N-ALDER-01", "N-ALDER-02", "N-BIRCH-07", "N-CEDAR-03", "N-DOGWOOD-11", "N-ELM-05", "N-FIR-09")
 STREETS = ("Maple Ave", "Oak St", "Pine Rd", "Harbor Way", "Mill Ln", "Station Rd", "Orchard Ct")

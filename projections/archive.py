@@ -63,7 +63,7 @@ def headers_json(headers: tuple[tuple[str, bytes], ...]) -> str | None:
 def platform_topics() -> tuple[str, ...]:
     """Every topic of the platform, Faust's table changelogs included (they too must survive a broker restore)."""
     from infra.settings import get_settings
-    from processors.inputs import changelog_topics
+    from infra.topics import changelog_topics
 
     return (*all_topics(), *changelog_topics(get_settings().processor_id))
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from projections.alerts import AlertsProjection
+from projections.alerts.projection import AlertsProjection
 from projections.archive import ArchiveProjection
-from projections.audit import AuditProjection
-from projections.cylinders import CylindersProjection
-from projections.devices import DevicesProjection
-from projections.files import FilesProjection
-from projections.ingress import IngressProjection
+from projections.cylinders.projection import CylindersProjection
+from projections.devices.projection import DevicesProjection
+from projections.files.projection import FilesProjection
+from projections.identity.projection import AuditProjection
+from projections.ingress.projection import IngressProjection
 from projections.runner import Projection
 
 

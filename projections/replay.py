@@ -16,7 +16,7 @@ import structlog
 from aiokafka import TopicPartition
 from psycopg import sql
 
-from infra.topics import end_offsets
+from infra.kafka import end_offsets
 from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_offsets, lock_key
 
 log = structlog.get_logger(__name__)

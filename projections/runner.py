@@ -12,8 +12,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
-from infra.topics import partitions_of
-from projections.deadletter import RawSender, send_to_deadletter
+from infra.deadletter import RawSender, send_to_deadletter
+from infra.kafka import partitions_of
 from projections.records import Record, Tables
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError

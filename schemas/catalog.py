@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import topics
-from schemas.alerts import (
+from schemas.alerts.events import (
     AlertAcknowledged,
     AlertAcknowledgeRequested,
     AlertCommandRefused,
@@ -25,9 +25,7 @@ from schemas.alerts import (
     SilenceDeleted,
     SilenceExpired,
 )
-from schemas.audit import AuditRecorded
-from schemas.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
-from schemas.cylinders import (
+from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,
     CylinderOverdue,
@@ -41,7 +39,8 @@ from schemas.cylinders import (
     ScanRecorded,
     ScanRejected,
 )
-from schemas.devices import (
+from schemas.devices.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
+from schemas.devices.events import (
     DeviceDiscovered,
     DeviceIdentified,
     DeviceReachable,
@@ -55,8 +54,9 @@ from schemas.devices import (
     InterfaceRateComputed,
     TopologyLinkObserved,
 )
-from schemas.files import FileUploaded
-from schemas.ingress import (
+from schemas.files.events import FileUploaded
+from schemas.identity.events import AuditRecorded
+from schemas.ingress.events import (
     IngressLimitExceeded,
     IngressReadingCorrected,
     IngressReadingRetracted,

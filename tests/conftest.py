@@ -14,7 +14,7 @@ from tests.support import Backbone
 
 
 def _prepare(backbone: Backbone) -> None:
-    from infra.components import prepare
+    from infra.entry.components import prepare
     from infra.settings import Settings
 
     settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": backbone.bootstrap,
@@ -33,7 +33,7 @@ def backbone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backbone]:
             _prepare(found)
             yield found
         return
-    from infra.embedded import start_broker, start_database
+    from infra.entry.embedded import start_broker, start_database
 
     root = tmp_path_factory.mktemp("backbone")
     database = start_database(root / "pg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from schemas.ingress import IngressReading
+from schemas.ingress.events import IngressReading
 
 
 def reading_body(**overrides: Any) -> dict[str, Any]:

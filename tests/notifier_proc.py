@@ -9,11 +9,11 @@ import os
 import signal
 
 from infra.logs import configure_logging
-from processors.notify.channel import Channel
-from processors.notify.email import EmailChannel
-from processors.notify.runner import run_notifier
-from processors.notify.settings import NotifySettings
-from processors.notify.webhook import WebhookChannel
+from projections.alerts.notify.channel import Channel
+from projections.alerts.notify.email import EmailChannel
+from projections.alerts.notify.runner import run_notifier
+from projections.alerts.notify.settings import NotifySettings
+from projections.alerts.notify.webhook import WebhookChannel
 
 
 async def main() -> None:

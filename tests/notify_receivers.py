@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from aiosmtpd.controller import Controller
 
-from infra.embedded import free_port
-from processors.notify.webhook import SIGNATURE_HEADER, verify
+from infra.entry.embedded import free_port
+from projections.alerts.notify.webhook import SIGNATURE_HEADER, verify
 
 
 @dataclass

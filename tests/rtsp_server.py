@@ -67,7 +67,7 @@ class RtspTestServer:
         if self.username is not None and self.password is not None:
             command += ["--username", self.username]
             env["RTSP_TEST_PASSWORD"] = self.password
-        from infra.embedded import die_with_parent  # here: the server side runs without the venv
+        from infra.entry.embedded import die_with_parent  # here: the server side runs without the venv
 
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env,
                                          preexec_fn=die_with_parent)  # no orphan server if pytest is killed

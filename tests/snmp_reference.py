@@ -7,7 +7,7 @@ from typing import Any
 from pyasn1.codec.ber import encoder as asn1_encoder
 from pysnmp.proto import api
 
-from producers.snmp.ber import Oid
+from producers.devices.snmp.ber import Oid
 
 V2C: Any = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 

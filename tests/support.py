@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from infra.embedded import free_port
+from infra.entry.embedded import free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +69,8 @@ class Component:
 
     def start(self) -> Component:
         with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "infra.cli", *self.args], env=self.env, cwd=ROOT,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", *self.args], env=self.env,
+                                            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
     def alive(self) -> bool:
@@ -205,8 +205,8 @@ def run(coro: Any) -> Any:
 def own_backbone(root: Path) -> Iterator[Backbone]:
     """A broker and a database of its own, prepared (topics, migrations): for tests that need other settings for
     the processors, or that may leave the log in a state other tests should not see."""
-    from infra.components import prepare
-    from infra.embedded import start_broker, start_database
+    from infra.entry.components import prepare
+    from infra.entry.embedded import start_broker, start_database
     from infra.settings import Settings
 
     database = start_database(root / "pg")

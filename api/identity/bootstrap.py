@@ -13,7 +13,9 @@ from api.identity.passwords import hash_password
 
 
 async def create_user(database_url: str, username: str, password: str, role: str) -> store.User:
-    from api.routes.auth import NewUser  # the same rules as the API: username pattern, length, not the username
+    from api.routes.identity.auth import (
+        NewUser,  # the same rules as the API: username pattern, length, not the username
+    )
 
     NewUser.model_validate({"username": username, "password": password, "role": role})
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:

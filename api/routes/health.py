@@ -10,8 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api import metrics
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
-from infra.topics import end_offsets, group_lag
-from processors.inputs import PROCESSOR_INPUTS
+from infra.kafka import end_offsets, group_lag
+from infra.topics import PROCESSOR_INPUTS
 from projections.archive import platform_topics
 from projections.catalog import all_projections
 from schemas.topics import DEADLETTER

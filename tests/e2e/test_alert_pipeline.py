@@ -2,7 +2,7 @@
 rates from the processor, a metric_threshold rule made through the API, the alert engine, the alerts read model,
 and the notifier process delivering to a real SMTP server (aiosmtpd) and a real HTTP receiver.
 
-legacy32 (tests/fixtures/snmp) has 8 ports of 100 Mb/s; port p carries p * 100,000 octets/s in, so its utilisation
+legacy32 (infra/bench/snmpdata) has 8 ports of 100 Mb/s; port p carries p * 100,000 octets/s in, so its utilisation
 is p * 0.8 %: only port 8 (6.4 %) is above 6 %, and ports 4-8 (3.2-6.4 %) are above 3 %.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.bench.snmpsim import Agent, running_agent
 from tests.notify_receivers import Behaviour, HttpReceiver, SmtpReceiver
-from tests.snmpsim import Agent, running_agent
 from tests.support import Stack, own_backbone, running_stack, wait_until
 
 SECRET = "e2e-webhook-secret-" + uuid.uuid4().hex

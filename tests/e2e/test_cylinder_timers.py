@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from producers.qrcodes import new_code
+from producers.cylinders.qrcodes import new_code
 from tests.support import own_backbone, running_stack, wait_until
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from infra.embedded import free_port
+from infra.entry.embedded import free_port
 from tests.factories import reading_body
 from tests.support import ADMIN_PASSWORD, ROOT, wait_until
 
@@ -22,7 +22,7 @@ def start_up(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env.update(OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_API_PORT=str(port), PYTHONUNBUFFERED="1",
                OPSLEDGER_DEMO_ADMIN_PASSWORD=ADMIN_PASSWORD)
     log = open(data_dir.parent / f"up-{port}.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "up"], env=env, cwd=ROOT, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "up"], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200, timeout=90,
                what="opsledger up to be ready")

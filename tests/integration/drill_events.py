@@ -6,10 +6,10 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from producers.ingress import correct_reading, retract_reading, submit_reading
+from producers.ingress.commands import correct_reading, retract_reading, submit_reading
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, derived_event_id
-from schemas.ingress import IngressLimitExceeded
+from schemas.ingress.events import IngressLimitExceeded
 from tests.factories import reading
 
 

@@ -256,7 +256,7 @@ def test_operators_act_on_alerts_but_only_admins_manage_rules(stack: Stack) -> N
 
 def test_alerts_tail_prints_lifecycle_events(stack: Stack, api: httpx.Client) -> None:
     subject = f"tail-{secrets.token_hex(4)}"
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "alerts", "tail", "--from-beginning", "--json"],
+    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "alerts", "tail", "--from-beginning", "--json"],
                             cwd=ROOT, env=stack.env(), stdout=subprocess.PIPE, text=True)
     try:
         made = api.post("/api/alerts/", json={"subject": subject, "severity": "low", "summary": "tail me"})

@@ -183,7 +183,7 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
     if name == "sha256":
         return secrets.token_hex(32)
     if name == "qr_code":
-        from producers.qrcodes import new_code
+        from producers.cylinders.qrcodes import new_code
 
         return new_code()
     if name == "customer":

@@ -15,14 +15,14 @@ from tests.support import ROOT, Stack
 
 
 def opsledger(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "infra.entry.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
 def test_events_tail_prints_the_topic_as_json_lines(stack: Stack, api: httpx.Client) -> None:
     created = api.post("/api/ingress", params={"wait": "true"}, json=reading_body(customer_name="Tail household"))
     assert created.status_code == 201
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "events", "tail", "ingress.readings",
+    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "events", "tail", "ingress.readings",
                              "--from-beginning"], cwd=ROOT, env=stack.env(), stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 
-from infra.embedded import free_port
+from infra.entry.embedded import free_port
 from tests.support import ROOT, Stack
 
 
 def scan_cli(stack: Stack, key: str, stdin: str, *args: str, api_url: str | None = None
              ) -> subprocess.CompletedProcess[str]:
     env = {**stack.env(), "OPSLEDGER_API_KEY": key, "OPSLEDGER_API_URL": api_url or stack.api_url}
-    return subprocess.run([sys.executable, "-m", "infra.cli", "scan", *args], input=stdin, env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "infra.entry.cli", "scan", *args], input=stdin, env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -56,7 +56,7 @@ def test_an_api_key_cannot_trash_and_the_cli_needs_a_key(stack: Stack, api: http
     trash = httpx.post(f"{stack.api_url}/api/scans", headers={"X-API-Key": key}, json={"scans": [
         {"client_scan_id": "t", "qr_code": code, "action": "trash", "scanned_at": "2026-03-02T08:00:00+00:00"}]})
     assert trash.status_code == 403
-    no_key = subprocess.run([sys.executable, "-m", "infra.cli", "scan", "--action", "ship"], input="", cwd=ROOT,
+    no_key = subprocess.run([sys.executable, "-m", "infra.entry.cli", "scan", "--action", "ship"], input="", cwd=ROOT,
                             env={k: v for k, v in stack.env().items() if k != "OPSLEDGER_API_KEY"},
                             capture_output=True, text=True, timeout=60)
     assert no_key.returncode != 0 and "OPSLEDGER_API_KEY" in no_key.stderr + no_key.stdout

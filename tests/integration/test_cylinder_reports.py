@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from producers.qrcodes import new_code
+from producers.cylinders.qrcodes import new_code
 from tests.integration.test_cli_scan import scan_cli
 from tests.support import Stack
 

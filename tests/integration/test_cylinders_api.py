@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from producers.qrcodes import new_code
+from producers.cylinders.qrcodes import new_code
 from tests.support import Stack
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from infra.embedded import free_port
+from infra.bench.snmpsim import Agent, free_udp_port, running_agent
+from infra.entry.embedded import free_port
 from tests.fixtures.snmp.make_snmprec import (
     LLDP_A,
     LLDP_B,
@@ -22,7 +23,6 @@ from tests.fixtures.snmp.make_snmprec import (
     switch_out_octets_per_s,
 )
 from tests.rtsp_server import RtspTestServer
-from tests.snmpsim import Agent, free_udp_port, running_agent
 from tests.support import Stack, wait_until
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.filestore import path_for
+from api.routes.files.store import path_for
 from tests.support import Stack
 
 MIB = 1024 * 1024

@@ -11,7 +11,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from projections.ingress import IngressProjection
+from projections.ingress.projection import IngressProjection
 from projections.records import Record
 from schemas.catalog import REGISTRY
 from tests.integration.drill_events import drill_rounds

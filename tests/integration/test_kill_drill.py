@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from infra.components import prepare
-from infra.embedded import start_broker
+from infra.entry.components import prepare
+from infra.entry.embedded import start_broker
+from infra.producer import EventProducer
 from infra.settings import Settings
-from producers.producer import EventProducer
 from tests.integration.drill_events import drill_rounds
 from tests.support import Backbone, Component, wait_until
 

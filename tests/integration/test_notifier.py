@@ -27,14 +27,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
-from infra.topics import end_offsets, ensure_topics
-from processors.notify.channel import Channel
-from processors.notify.email import EmailChannel
-from processors.notify.runner import run_notifier
-from processors.notify.settings import NotifySettings
-from processors.notify.webhook import WebhookChannel
-from producers.producer import EventProducer
-from schemas.alerts import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced, Severity
+from infra.kafka import end_offsets, ensure_topics
+from infra.producer import EventProducer
+from projections.alerts.notify.channel import Channel
+from projections.alerts.notify.email import EmailChannel
+from projections.alerts.notify.runner import run_notifier
+from projections.alerts.notify.settings import NotifySettings
+from projections.alerts.notify.webhook import WebhookChannel
+from schemas.alerts.events import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced, Severity
 from schemas.catalog import REGISTRY
 from schemas.envelope import utc_now
 from schemas.topics import DEADLETTER

@@ -10,8 +10,8 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from infra.topics import partitions_of
-from producers.ingress import submit_reading
+from infra.kafka import partitions_of
+from producers.ingress.commands import submit_reading
 from schemas.catalog import REGISTRY
 from schemas.topics import DEADLETTER, INGRESS_READINGS
 from tests.factories import reading

@@ -113,7 +113,7 @@ def test_the_cap_is_per_caller_not_per_token(private_stack: Stack, anon: httpx.C
 
 
 def test_scans_are_counted_one_by_one_per_caller_whatever_the_batch(private_stack: Stack) -> None:
-    from producers.qrcodes import new_code
+    from producers.cylinders.qrcodes import new_code
 
     def batch(n: int) -> dict[str, Any]:
         return {"scans": [{"client_scan_id": secrets.token_hex(8), "qr_code": new_code(), "action": "ship",

@@ -12,7 +12,7 @@ import time
 import httpx
 import psycopg
 
-from producers.producer import EventProducer
+from infra.producer import EventProducer
 from tests.factories import reading
 from tests.integration.drill_events import drill_rounds
 from tests.support import ROOT, Stack, wait_until
@@ -68,7 +68,7 @@ def test_rebuilt_projection_equals_live_row_for_row(stack: Stack, api: httpx.Cli
     reader = threading.Thread(target=keep_reading)
     reader.start()
     try:
-        done = subprocess.run([sys.executable, "-m", "infra.cli", "replay", "ingress"], env=stack.env(), cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "infra.entry.cli", "replay", "ingress"], env=stack.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
     finally:
         stop.set()

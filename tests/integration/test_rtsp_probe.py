@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from structlog.testing import capture_logs
 
-from infra.embedded import free_port
-from producers.rtsp import probe
+from infra.entry.embedded import free_port
+from producers.devices.rtsp.probe import probe
 from tests.rtsp_server import RtspTestServer
 
 USERNAME = "camviewer"

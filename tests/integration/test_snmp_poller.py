@@ -1,4 +1,4 @@
-"""The poller against real SNMP agents (snmpsim serving tests/fixtures/snmp), v2c and v3.
+"""The poller against real SNMP agents (snmpsim serving infra/bench/snmpdata), v2c and v3.
 
 SNMPv2c tests that are cheap run twice: through the fast path (producers/snmp/ber.py, v2c.py) and through pysnmp.
 """
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
-from processors.rates import NoRate, counter_sample, interface_rates, rates_between
-from producers.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
-from producers.snmp.poll import PollResult, Target, close_engine, poll_device
-from producers.snmp.scheduler import Device, Policy, Scheduler
-from schemas.devices import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
+from infra.bench.snmpsim import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Agent, free_udp_port, running_agent
+from processors.devices.rates import NoRate, counter_sample, interface_rates, rates_between
+from producers.devices.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
+from producers.devices.snmp.poll import PollResult, Target, close_engine, poll_device
+from producers.devices.snmp.scheduler import Device, Policy, Scheduler
+from schemas.devices.events import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
 from tests.fixtures.snmp.make_snmprec import (
     FASTWRAP_OCTETS_PER_S,
     REBOOT_PERIOD_S,
@@ -26,7 +27,6 @@ from tests.fixtures.snmp.make_snmprec import (
     switch_in_octets_per_s,
     switch_out_octets_per_s,
 )
-from tests.snmpsim import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Agent, free_udp_port, running_agent
 
 pytestmark = pytest.mark.integration
 AGENTS = ["switch48", "legacy32", "fastwrap32", "reboots"]

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from producers.snmp import ber
-from producers.snmp.v2c import NO_RESPONSE, SnmpRequestError, V2cClient
+from producers.devices.snmp import ber
+from producers.devices.snmp.v2c import NO_RESPONSE, SnmpRequestError, V2cClient
 from tests.snmp_reference import V2C, pysnmp_response
 
 pytestmark = pytest.mark.integration

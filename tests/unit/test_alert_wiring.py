@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from processors.alert_book import RuleBook
-from processors.alert_observations import from_wire, observations_of, to_wire
-from processors.alert_rules import MetricSample, Reachability, SourceEvent, classify, fingerprint
-from processors.alerts import decide_command
-from processors.alerts_machine import Phase, evaluate, initial_state, silence
-from schemas.alerts import (
+from processors.alerts.agents import decide_command
+from processors.alerts.book import RuleBook
+from processors.alerts.machine import Phase, evaluate, initial_state, silence
+from processors.alerts.observations import from_wire, observations_of, to_wire
+from processors.alerts.rules import MetricSample, Reachability, SourceEvent, classify, fingerprint
+from schemas.alerts.events import (
     AlertAcknowledgeRequested,
     AlertCommandRefused,
     AlertRaised,
@@ -30,12 +30,12 @@ from schemas.alerts import (
     SilenceCreated,
     SilenceExpired,
 )
-from schemas.cameras import CameraStreamChecked
 from schemas.catalog import REGISTRY
-from schemas.cylinders import CylinderStatus, ScanAction, ScanRejected
-from schemas.devices import DeviceUnreachable, InterfaceRateComputed
+from schemas.cylinders.events import CylinderStatus, ScanAction, ScanRejected
+from schemas.devices.cameras import CameraStreamChecked
+from schemas.devices.events import DeviceUnreachable, InterfaceRateComputed
 from schemas.envelope import Envelope, Payload
-from schemas.ingress import IngressLimitExceeded
+from schemas.ingress.events import IngressLimitExceeded
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 CODE = "CYL-0123456789ABC"

@@ -16,17 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from processors.alert_rules import (
-    ALERT_NAMESPACE,
-    MetricSample,
-    Observation,
-    Reachability,
-    SourceEvent,
-    alert_id,
-    fingerprint,
-    lifecycle_event_id,
-)
-from processors.alerts_machine import (
+from processors.alerts.machine import (
     AlertState,
     Phase,
     acknowledge,
@@ -36,7 +26,17 @@ from processors.alerts_machine import (
     resolve,
     tick,
 )
-from schemas.alerts import (
+from processors.alerts.rules import (
+    ALERT_NAMESPACE,
+    MetricSample,
+    Observation,
+    Reachability,
+    SourceEvent,
+    alert_id,
+    fingerprint,
+    lifecycle_event_id,
+)
+from schemas.alerts.events import (
     AlertAcknowledged,
     AlertEvent,
     AlertFlapping,

@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 
-from projections import deadletter
+from infra import deadletter
 from schemas import topics
 from schemas.asyncapi import asyncapi_document, channel_id, write_document
 from schemas.catalog import REGISTRY, all_topics
 from schemas.envelope import Payload
-from schemas.files import FileUploaded
+from schemas.files.events import FileUploaded
 from schemas.registry import Registry
 
 

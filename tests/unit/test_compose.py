@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from infra.settings import env_names
-from processors.notify.settings import env_names as notify_env_names
+from projections.alerts.notify.settings import env_names as notify_env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -97,10 +97,10 @@ def cli() -> Any:
     import typer
     import typer.main
 
-    import infra.cli  # imported for real: a missing or broken CLI fails here
+    import infra.entry.cli  # imported for real: a missing or broken CLI fails here
 
-    assert isinstance(infra.cli.app, typer.Typer)
-    return typer.main.get_command(infra.cli.app)
+    assert isinstance(infra.entry.cli.app, typer.Typer)
+    return typer.main.get_command(infra.entry.cli.app)
 
 
 def _is_group(cmd: Any) -> bool:

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from processors.cylinders_machine import Cylinder, Rules, decide, evolve, timers
-from producers.qrcodes import new_code
-from schemas.cylinders import (
+from processors.cylinders.machine import Cylinder, Rules, decide, evolve, timers
+from producers.cylinders.qrcodes import new_code
+from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,
     CylinderEvent,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.cylinders_machine import Cylinder, Rules, decide, evolve, timers
-from producers.qrcodes import ALPHABET, PREFIX, check_character, is_valid, new_code
-from schemas.cylinders import (
+from processors.cylinders.machine import Cylinder, Rules, decide, evolve, timers
+from producers.cylinders.qrcodes import ALPHABET, PREFIX, check_character, is_valid, new_code
+from schemas.cylinders.events import (
     QR_CODE,
     CustodyCorrected,
     CylinderEvent,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from processors.cylinders_machine import RECENT_OUTCOMES_KEPT, Cylinder, Rules, decide, evolve, recent_outcome, remember
-from producers.qrcodes import new_code
+from processors.cylinders.machine import RECENT_OUTCOMES_KEPT, Cylinder, Rules, decide, evolve, recent_outcome, remember
+from producers.cylinders.qrcodes import new_code
 from schemas.catalog import REGISTRY
-from schemas.cylinders import CylinderEvent, ScanAction, ScanRecorded
+from schemas.cylinders.events import CylinderEvent, ScanAction, ScanRecorded
 
 T0 = datetime(2026, 5, 1, 7, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from processors.device_samples import DeviceMemory, on_reachability, on_sample
-from schemas.devices import (
+from processors.devices.machine import DeviceMemory, on_reachability, on_sample
+from schemas.devices.events import (
     DeviceReachable,
     DeviceStatus,
     DeviceStatusChanged,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from api.device_models import CameraIn, DeviceIn, split_camera_url
+from api.routes.devices.models import CameraIn, DeviceIn, split_camera_url
 from infra.secrets import SecretBox, SecretsUnavailable, new_key
-from schemas.cameras import CameraSpec
-from schemas.devices import DeviceSpec
+from schemas.devices.cameras import CameraSpec
+from schemas.devices.events import DeviceSpec
 
 
 def test_sealed_secrets_open_with_any_configured_key_and_rotate_to_the_first() -> None:

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.ingress import Head, next_head
+from projections.ingress.projection import Head, next_head
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload
-from schemas.ingress import IngressReadingCorrected, IngressReadingRetracted, IngressReadingSubmitted
+from schemas.ingress.events import IngressReadingCorrected, IngressReadingRetracted, IngressReadingSubmitted
 from tests.factories import reading
 
 READING_ID = uuid.UUID("01920000-0000-7000-8000-0000000000aa")

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from infra.settings import Settings
-from processors.ingress_limits import LimitLine, evaluate, limit_for, parse_limits
+from processors.ingress.machine import LimitLine, evaluate, limit_for, parse_limits
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload
-from schemas.ingress import (
+from schemas.ingress.events import (
     IngressLimitExceeded,
     IngressReadingCorrected,
     IngressReadingRetracted,

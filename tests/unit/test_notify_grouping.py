@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.notify.grouping import (
+from projections.alerts.notify.grouping import (
     AlertView,
     GroupClock,
     Timers,

@@ -14,12 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from processors.notify.email import build_email, message_id
-from processors.notify.grouping import AlertView, Message
-from processors.notify.message import notice, subject_line, text_body, webhook_payload
-from processors.notify.sender import backoff
-from processors.notify.settings import NotifySettings, env_names
-from processors.notify.webhook import sign, verify
+from projections.alerts.notify.email import build_email, message_id
+from projections.alerts.notify.grouping import AlertView, Message
+from projections.alerts.notify.message import notice, subject_line, text_body, webhook_payload
+from projections.alerts.notify.sender import backoff
+from projections.alerts.notify.settings import NotifySettings, env_names
+from projections.alerts.notify.webhook import sign, verify
 
 SECRET = "s3cr3t-" + "x" * 40
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

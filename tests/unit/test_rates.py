@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.rates import (
+from processors.devices.rates import (
     UPTIME_MODULUS,
     CounterSample,
     InterfaceRates,
@@ -16,7 +16,7 @@ from processors.rates import (
     interface_rates,
     rates_between,
 )
-from schemas.devices import InterfaceCounters, InterfaceCountersSampled
+from schemas.devices.events import InterfaceCounters, InterfaceCountersSampled
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GIGABIT = 1000

@@ -12,9 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.audit import AuditRecorded
 from schemas.catalog import REGISTRY
-from schemas.cylinders import (
+from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,
     CylinderOverdue,
@@ -31,8 +30,9 @@ from schemas.cylinders import (
     ScanRejected,
 )
 from schemas.envelope import Envelope, Payload, derived_event_id
-from schemas.files import FileUploaded
-from schemas.ingress import (
+from schemas.files.events import FileUploaded
+from schemas.identity.events import AuditRecorded
+from schemas.ingress.events import (
     IngressLimitExceeded,
     IngressReadingCorrected,
     IngressReadingRetracted,
@@ -66,7 +66,7 @@ def cylinder_samples() -> dict[type[Payload], Payload]:
 
 
 def alert_samples() -> dict[type[Payload], Payload]:
-    from schemas import alerts as a
+    from schemas.alerts import events as a
 
     at, fp, alert = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "0f" * 16, uuid.UUID(int=7)
     rule = {"rule_id": "uplink-hot", "name": "Uplink hot", "severity": a.Severity.high, "labels": {"team": "noc"},
@@ -98,8 +98,8 @@ def alert_samples() -> dict[type[Payload], Payload]:
 
 
 def device_samples() -> dict[type[Payload], Payload]:
-    from schemas.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
-    from schemas.devices import (
+    from schemas.devices.cameras import CameraRegistered, CameraRemoved, CameraStreamChecked, CameraUpdated
+    from schemas.devices.events import (
         DeviceDiscovered,
         DeviceIdentified,
         DeviceReachable,

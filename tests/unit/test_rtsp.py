@@ -7,9 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from producers.h264_sps import BitReader, sprop_dimensions, sps_dimensions, unescape_rbsp
-from producers.rtsp import ProbeResult, _target, probe, redact_url
-from producers.rtsp_auth import (
+from producers.devices.rtsp.auth import (
     Challenge,
     authorization,
     basic_authorization,
@@ -17,8 +15,10 @@ from producers.rtsp_auth import (
     digest_response,
     parse_challenges,
 )
-from producers.sdp import VideoFormat, video_format
-from schemas.cameras import CameraStreamChecked
+from producers.devices.rtsp.h264_sps import BitReader, sprop_dimensions, sps_dimensions, unescape_rbsp
+from producers.devices.rtsp.probe import ProbeResult, _target, probe, redact_url
+from producers.devices.rtsp.sdp import VideoFormat, video_format
+from schemas.devices.cameras import CameraStreamChecked
 
 # RFC 7616 section 3.9.1
 RFC7616_NONCE = "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"

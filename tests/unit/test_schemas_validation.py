@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas.ingress import IngressReading
+from schemas.ingress.events import IngressReading
 from tests.factories import reading_body
 
 

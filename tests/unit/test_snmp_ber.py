@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder as asn1_decoder
 from pyasn1.codec.ber import encoder as asn1_encoder
 
-from producers.snmp import ber
-from producers.snmp.ber import BerError, Oid, VarBindException
+from producers.devices.snmp import ber
+from producers.devices.snmp.ber import BerError, Oid, VarBindException
 from tests.snmp_reference import V2C, pysnmp_response
 
 SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -64,7 +64,7 @@ def test_a_known_response_decodes_to_plain_values() -> None:
 
 
 def test_the_snmpsim_helpers_hand_built_get_is_what_we_encode() -> None:
-    from tests.snmpsim import _get_request
+    from infra.bench.snmpsim import _get_request
 
     assert ber.encode_request(ber.GET_REQUEST, 1, b"public", [SYS_UPTIME]) == _get_request("public")
 

@@ -10,7 +10,7 @@ import pytest
 from api.consistency import Span, decode_token, encode_token
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
-from producers.producer import Position
+from infra.producer import Position
 
 
 def b64(raw: bytes) -> str:

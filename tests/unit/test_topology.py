@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.routes.topology import build_topology
-from producers.snmp.poll import _neighbours
+from api.routes.devices.topology import build_topology
+from producers.devices.snmp.poll import _neighbours
 
 AT = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 

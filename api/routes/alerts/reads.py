@@ -1,0 +1,112 @@
+"""What the alert routes share: the consistency wait (requests decided by the processor), response models, the
+accepted-command answer, and waiting for one request's outcome (?wait=true)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, Request, Response
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from api.consistency import HEADER, Span, encode_token, wait_decided
+from api.deps import consistent_with
+from infra.producer import EventProducer
+from schemas.envelope import Envelope
+from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES
+
+TOPICS = (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS)
+UNDECIDED = ("SELECT 1 FROM alert_commands c WHERE c.src_partition = %s AND c.src_offset BETWEEN %s AND %s"
+             " AND NOT EXISTS (SELECT 1 FROM alert_history h WHERE h.causation_id = c.event_id) LIMIT 1")
+OUTCOME = "SELECT type, envelope->'data'->>'reason' FROM alert_history WHERE causation_id = %s ORDER BY at LIMIT 1"
+ALERT_COLUMNS = ("SELECT alert_id, fingerprint, rule_id, subject, severity, summary, labels, value, state,"
+                 " acknowledged, acknowledged_at, ack_by, ack_note, ack_until, silenced_by, flapping, raised_at,"
+                 " resolved_at, resolve_reason, updated_at FROM alerts")
+
+
+async def wait_commands_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> None:
+    """After the requests are projected: wait until the processor's decision on each (a lifecycle event or a
+    refusal naming it as its cause) is projected too. 504 problem after timeout_s."""
+    await wait_decided(pool, spans, timeout_s, topic=ALERT_COMMANDS, undecided=UNDECIDED, projection="alerts")
+
+
+Consistent = Depends(consistent_with("alerts", TOPICS, wait_commands_decided))
+
+
+class AlertOut(BaseModel):
+    alert_id: uuid.UUID
+    fingerprint: str
+    rule_id: str | None
+    subject: str
+    severity: str
+    summary: str
+    labels: dict[str, str]
+    value: float | None
+    state: str
+    status: str  # firing (unacknowledged), acknowledged, resolved
+    acknowledged: bool
+    acknowledged_at: datetime | None
+    ack_by: str | None
+    ack_note: str | None
+    ack_until: datetime | None
+    silenced: bool
+    silenced_by: uuid.UUID | None
+    flapping: bool
+    raised_at: datetime
+    resolved_at: datetime | None
+    resolve_reason: str | None
+    updated_at: datetime
+
+
+def to_alert(row: dict[str, Any]) -> AlertOut:
+    status = "resolved" if row["state"] == "resolved" else "acknowledged" if row["acknowledged"] else "firing"
+    return AlertOut(**row, status=status, silenced=row["silenced_by"] is not None)
+
+
+async def load_alert(pool: AsyncConnectionPool, alert_id: uuid.UUID) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(ALERT_COLUMNS + " WHERE alert_id = %s", (alert_id,))
+        return await cur.fetchone()
+
+
+class Accepted(BaseModel):
+    event_ids: list[uuid.UUID]
+    consistency_token: str | None
+    subject: str | None = None
+    location: str | None = None
+
+
+async def emit(request: Request, response: Response, producer: EventProducer, events: Sequence[Envelope],
+               location: str | None = None) -> Accepted:
+    """Emit the events; answer 202 with their consistency token (also as a header)."""
+    positions = await producer.emit_many(events) if events else []
+    token = encode_token(positions) if positions else None
+    if token:
+        response.headers[HEADER] = token
+    if location:
+        response.headers["Location"] = location
+    response.status_code = 202
+    subject = events[0].subject if len(events) == 1 else None
+    if subject:
+        request.state.audit_subject = subject
+    return Accepted(event_ids=[e.event_id for e in events], consistency_token=token, subject=subject,
+                    location=location)
+
+
+async def outcome(pool: AsyncConnectionPool, command_id: uuid.UUID, timeout_s: float) -> tuple[str, str | None] | None:
+    """The processor's decision on a request: (event type, refusal reason); None when not decided in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with pool.connection() as conn:
+            row = await (await conn.execute(OUTCOME, (command_id,))).fetchone()
+        if row is not None:
+            return row[0], row[1]
+        if time.monotonic() > deadline:
+            return None
+        await asyncio.sleep(0.02)

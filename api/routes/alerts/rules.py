@@ -1,0 +1,159 @@
+"""Alert rules (admin): stored as events (AlertRuleCreated / Updated / Deleted) on alerts.rules, which every processor
+worker reads. Versions as ETags: PUT needs If-Match (428 without, 412 when stale), DELETE takes it when given."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request, Response
+from psycopg.rows import dict_row
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.consistency import decode_token, wait_applied
+from api.deps import DbConn, Pool, Producer, SettingsDep
+from api.identity.principal import CurrentPrincipal
+from api.problems import Problem
+from api.routes.alerts.reads import TOPICS, Accepted, Consistent, emit
+from api.text import Text
+from producers.alerts import commands
+from schemas.alerts.events import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, Severity
+
+router = APIRouter(prefix="/api/alerts/rules", tags=["alerts"])
+RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+RuleId = Annotated[str, Path(pattern=RULE_ID)]
+ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+SELECT = ("SELECT rule_id, version, definition, deleted, created_at, created_by, updated_at, updated_by,"
+          " last_event_id FROM alert_rules")
+SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the rule as stored"}}
+
+
+class RuleIn(BaseModel):
+    """A rule's definition. Kinds (params.kind): metric_threshold, device_unreachable, camera_down,
+    ingress_over_limit, cylinder, generic."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text = Field(min_length=1, max_length=200)
+    severity: Severity
+    labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[Text, Field(max_length=500)]] = Field(
+        default_factory=dict, max_length=50)
+    params: RuleParams
+    flapping: FlapPolicy | None = Field(default_factory=FlapPolicy)
+
+
+class NewRuleIn(RuleIn):
+    rule_id: str | None = Field(default=None, pattern=RULE_ID, description="lower-case slug; a new one by default")
+
+
+class RuleOut(RuleIn):
+    model_config = ConfigDict(extra="ignore")
+    rule_id: str
+    version: int
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime
+    updated_by: str | None
+
+
+def to_out(row: dict[str, Any]) -> RuleOut:
+    return RuleOut.model_validate({**row["definition"], **{k: v for k, v in row.items() if k != "definition"}})
+
+
+async def load(pool: Pool, rule_id: str) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SELECT + " WHERE rule_id = %s", (rule_id,))
+        return await cur.fetchone()
+
+
+async def current(pool: Pool, rule_id: str) -> dict[str, Any]:
+    row = await load(pool, rule_id)
+    if row is None or row["deleted"]:
+        raise Problem(404, f"No alert rule {rule_id}.")
+    return row
+
+
+def if_match_version(if_match: str | None, required: bool) -> int | None:
+    if if_match is None:
+        if required:
+            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
+        return None
+    found = ETAG.match(if_match.strip())
+    if not found:
+        raise Problem(400, "If-Match must be the ETag of the rule, e.g. \"3\".")
+    return int(found.group(1))
+
+
+async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
+                rule_id: str, version: int, event: Any, wait: bool) -> Accepted | RuleOut:
+    accepted = await emit(request, response, producer, [event], location=f"/api/alerts/rules/{rule_id}")
+    if not wait or accepted.consistency_token is None:
+        return accepted
+    await wait_applied(pool, "alerts", TOPICS, decode_token(accepted.consistency_token),
+                       settings.consistency_timeout_s)
+    row = await load(pool, rule_id)
+    if row is None or row["last_event_id"] != event.event_id:
+        raise Problem(409 if version == 1 else 412, "Another change to this rule was applied first; read it again.")
+    response.headers["ETag"] = f'"{row["version"]}"'
+    if row["deleted"]:
+        response.status_code = 200
+        return accepted
+    response.status_code = 201 if version == 1 else 200
+    return to_out(row)
+
+
+@router.get("", response_model=list[RuleOut], dependencies=[Consistent])
+async def list_rules(conn: DbConn) -> list[RuleOut]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SELECT + " WHERE NOT deleted ORDER BY rule_id")
+        return [to_out(r) for r in await cur.fetchall()]
+
+
+@router.post("", response_model=Accepted | RuleOut, status_code=202, responses=SAVED)
+async def create_rule(body: NewRuleIn, request: Request, response: Response, pool: Pool, producer: Producer,
+                      settings: SettingsDep, principal: CurrentPrincipal, wait: bool = False) -> Accepted | RuleOut:
+    rule_id = body.rule_id or f"rule-{uuid.uuid4().hex[:12]}"
+    if await load(pool, rule_id) is not None:
+        raise Problem(409, f"Alert rule {rule_id} exists (or existed); choose another id or PUT to change it.")
+    rule = AlertRule(rule_id=rule_id, version=1, **body.model_dump(exclude={"rule_id"}))
+    event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
+    return await saved(request, response, pool, producer, settings, rule_id, 1, event, wait)
+
+
+@router.get("/{rule_id}", response_model=RuleOut, dependencies=[Consistent])
+async def get_rule(rule_id: RuleId, pool: Pool, response: Response) -> RuleOut:
+    row = await current(pool, rule_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return to_out(row)
+
+
+@router.put("/{rule_id}", response_model=Accepted | RuleOut, status_code=202,
+            responses={200: {"description": "with ?wait=true: the rule as stored"}})
+async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response: Response, pool: Pool,
+                      producer: Producer, settings: SettingsDep, principal: CurrentPrincipal,
+                      if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
+    seen = if_match_version(if_match, required=True)
+    row = await current(pool, rule_id)
+    if row["version"] != seen:
+        raise Problem(412, f"The rule is at version {row['version']}, not {seen}; read it again.",
+                      current_version=row["version"])
+    rule = AlertRule(rule_id=rule_id, version=row["version"] + 1, **body.model_dump())
+    event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
+    return await saved(request, response, pool, producer, settings, rule_id, rule.version, event, wait)
+
+
+@router.delete("/{rule_id}", response_model=Accepted, status_code=202,
+               responses={200: {"description": "with ?wait=true: deleted"}})
+async def delete_rule(rule_id: RuleId, request: Request, response: Response, pool: Pool, producer: Producer,
+                      settings: SettingsDep, principal: CurrentPrincipal,
+                      if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
+    """Delete the rule; its firing alerts resolve (reason rule_deleted)."""
+    seen = if_match_version(if_match, required=False)
+    row = await current(pool, rule_id)
+    if seen is not None and row["version"] != seen:
+        raise Problem(412, f"The rule is at version {row['version']}, not {seen}; read it again.",
+                      current_version=row["version"])
+    event = commands.delete_rule(rule_id, row["version"], actor=principal.actor,
+                                 correlation_id=request.state.request_id)
+    return await saved(request, response, pool, producer, settings, rule_id, row["version"] + 1, event, wait)

@@ -1,0 +1,196 @@
+"""IP cameras: the registry as events (CameraRegistered / Updated / Removed on devices.registry), the login and any
+secret query values encrypted in device_secrets, stream info from the last probe, a probe now."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from api.consistency import HEADER, decode_token, encode_token, wait_applied
+from api.deps import DbConn, Pool, Producer, SettingsDep
+from api.identity.principal import CurrentPrincipal
+from api.problems import Problem
+from api.routes.alerts.reads import Accepted, emit
+from api.routes.devices.deps import TOPICS, Box, Consistent, check_version, if_match_version
+from api.routes.devices.models import CameraIn, CameraOut, StreamOut, camera_out, split_camera_url
+from infra import secrets as secret_store
+from infra.secrets import SecretsUnavailable
+from producers.devices import commands
+from producers.devices.rtsp.probe import probe
+from schemas.devices.cameras import CameraSpec
+from schemas.envelope import utc_now
+
+router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+COLUMNS = ("SELECT camera_id, version, name, url, location, probe_interval_s, credentials_version, removed,"
+           " registered_at, updated_at, last_event_id, status, status_since, checked_at, reachable, status_code,"
+           " latency_ms, codec, width, height, error FROM cameras")
+SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the camera as stored"}}
+
+
+class ProbeOut(BaseModel):
+    camera_id: uuid.UUID
+    checked_at: datetime
+    url: str
+    reachable: bool
+    status_code: int | None
+    latency_ms: float | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    error: str | None
+    consistency_token: str
+
+
+async def load(pool: Pool, camera_id: str) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(COLUMNS + " WHERE camera_id = %s", (camera_id,))
+        return await cur.fetchone()
+
+
+async def current(pool: Pool, camera_id: uuid.UUID) -> dict[str, Any]:
+    row = await load(pool, str(camera_id))
+    if row is None or row["removed"]:
+        raise Problem(404, f"No camera {camera_id}.")
+    return row
+
+
+def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
+    """(URL to register, secrets to keep or None when there are none)."""
+    public_url, secret_url = split_camera_url(body.url)
+    secrets: dict[str, str | None] = {}
+    if body.username is not None:
+        secrets["username"] = body.username
+    if body.password is not None:
+        secrets["password"] = body.password.get_secret_value()
+    if secret_url is not None:
+        secrets["url"] = secret_url
+    return public_url, secrets or None
+
+
+async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
+                camera_id: str, version: int, event: Any, wait: bool) -> Accepted | CameraOut:
+    accepted = await emit(request, response, producer, [event], location=f"/api/cameras/{camera_id}")
+    if not wait or accepted.consistency_token is None:
+        return accepted
+    await wait_applied(pool, "devices", TOPICS, decode_token(accepted.consistency_token),
+                       settings.consistency_timeout_s)
+    row = await load(pool, camera_id)
+    if row is None or row["last_event_id"] != event.event_id:
+        raise Problem(409 if version == 1 else 412, "Another change to this camera was applied first; read it again.")
+    response.headers["ETag"] = f'"{row["version"]}"'
+    if row["removed"]:
+        response.status_code = 200
+        return accepted
+    response.status_code = 201 if version == 1 else 200
+    return camera_out(row)
+
+
+def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
+    try:
+        return CameraSpec(name=body.name, url=url, location=body.location, probe_interval_s=body.probe_interval_s,
+                          credentials_version=credentials_version)
+    except ValueError as e:
+        raise Problem(422, f"The camera is not valid: {e}") from e
+
+
+@router.get("/", response_model=list[CameraOut], dependencies=[Consistent])
+async def list_cameras(conn: DbConn) -> list[CameraOut]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(COLUMNS + " WHERE NOT removed ORDER BY name, camera_id")
+        return [camera_out(r) for r in await cur.fetchall()]
+
+
+@router.post("/", response_model=Accepted | CameraOut, status_code=202, responses=SAVED)
+async def register_camera(body: CameraIn, request: Request, response: Response, pool: Pool, producer: Producer,
+                          settings: SettingsDep, principal: CurrentPrincipal, box: Box,
+                          wait: bool = False) -> Accepted | CameraOut:
+    camera_id = str(uuid.uuid4())
+    url, secrets = secrets_of(body)
+    spec = spec_of(body, url, 1 if secrets else None)
+    if secrets:
+        async with pool.connection() as conn:
+            await secret_store.put(conn, box, camera_id, 1, secrets)
+    event = commands.save_camera(camera_id, 1, spec, actor=principal.actor, correlation_id=request.state.request_id)
+    return await saved(request, response, pool, producer, settings, camera_id, 1, event, wait)
+
+
+@router.get("/{camera_id}", response_model=CameraOut, dependencies=[Consistent])
+async def get_camera(camera_id: uuid.UUID, pool: Pool, response: Response) -> CameraOut:
+    row = await current(pool, camera_id)
+    response.headers["ETag"] = f'"{row["version"]}"'
+    return camera_out(row)
+
+
+@router.put("/{camera_id}", response_model=Accepted | CameraOut, status_code=202,
+            responses={200: {"description": "with ?wait=true: the camera as stored"}})
+async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, response: Response, pool: Pool,
+                        producer: Producer, settings: SettingsDep, principal: CurrentPrincipal, box: Box,
+                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
+    """Replace a camera's registration; with no username and password the stored login (if any) is kept."""
+    seen = if_match_version(if_match, required=True)
+    row = await current(pool, camera_id)
+    check_version(row["version"], seen, "camera")
+    version = row["version"] + 1
+    url, secrets = secrets_of(body)
+    credentials_version = row["credentials_version"]
+    if secrets:
+        credentials_version = version
+        async with pool.connection() as conn:
+            await secret_store.put(conn, box, str(camera_id), version, secrets)
+    event = commands.save_camera(str(camera_id), version, spec_of(body, url, credentials_version),
+                                 actor=principal.actor, correlation_id=request.state.request_id)
+    return await saved(request, response, pool, producer, settings, str(camera_id), version, event, wait)
+
+
+@router.delete("/{camera_id}", response_model=Accepted, status_code=202,
+               responses={200: {"description": "with ?wait=true: removed"}})
+async def remove_camera(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
+                        settings: SettingsDep, principal: CurrentPrincipal,
+                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
+    seen = if_match_version(if_match, required=False)
+    row = await current(pool, camera_id)
+    check_version(row["version"], seen, "camera")
+    event = commands.remove_camera(str(camera_id), row["version"], actor=principal.actor,
+                                   correlation_id=request.state.request_id)
+    answer = await saved(request, response, pool, producer, settings, str(camera_id), row["version"] + 1, event, wait)
+    async with pool.connection() as conn:
+        await secret_store.forget(conn, str(camera_id))
+    return answer
+
+
+@router.get("/{camera_id}/stream", response_model=StreamOut, dependencies=[Consistent])
+async def stream(camera_id: uuid.UUID, pool: Pool) -> StreamOut:
+    """The stream as the last probe saw it: URL without credentials, codec, resolution, status."""
+    row = await current(pool, camera_id)
+    return StreamOut(**{k: v for k, v in row.items() if k in StreamOut.model_fields})
+
+
+@router.post("/{camera_id}/test", response_model=ProbeOut)
+async def test_camera(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
+                      settings: SettingsDep, principal: CurrentPrincipal, box: Box, conn: DbConn) -> ProbeOut:
+    """Probe the stream now (RTSP OPTIONS + DESCRIBE) and record the result as CameraStreamChecked."""
+    row = await current(pool, camera_id)
+    secrets: dict[str, str | None] = {}
+    if row["credentials_version"] is not None:
+        try:
+            secrets = await secret_store.get(conn, box, str(camera_id), row["credentials_version"])
+        except SecretsUnavailable as e:
+            raise Problem(409, f"The stored camera login cannot be read ({e}); send it again.") from e
+    checked_at = utc_now()
+    try:
+        result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),
+                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s)
+    except ValueError as e:  # a URL the probe cannot use (registered before a stricter check): say so
+        raise Problem(409, f"The camera URL cannot be probed: {e}") from e
+    event = commands.stream_checked(str(camera_id), row["url"], checked_at, result, actor=principal.actor,
+                                    correlation_id=request.state.request_id, source="api.cameras.test")
+    token = encode_token([await producer.emit(event)])
+    response.headers[HEADER] = token
+    return ProbeOut(camera_id=camera_id, checked_at=checked_at, url=row["url"], reachable=result.reachable,
+                    status_code=result.status_code, latency_ms=result.latency_ms, codec=result.codec,
+                    width=result.width, height=result.height, error=result.error, consistency_token=token)

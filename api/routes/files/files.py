@@ -1,0 +1,66 @@
+"""Attachments: upload (content-addressed), download."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from api.consistency import HEADER, encode_token, wait_applied
+from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.identity.principal import CurrentPrincipal
+from api.problems import Problem
+from api.routes.files.store import TooLarge, WrongContent, path_for, store
+from api.routes.ingress.models import Accepted
+from schemas.catalog import REGISTRY
+from schemas.files.events import FileUploaded
+from schemas.topics import FILES
+
+router = APIRouter(prefix="/api/files", tags=["files"])
+SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+
+
+@router.post("", response_model=Accepted, status_code=202,
+             responses={201: {"model": Accepted, "description": "with ?wait=true: stored and visible"}})
+async def upload(file: Annotated[UploadFile, File()], request: Request, response: Response, pool: Pool,
+                 settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
+                 wait: bool = False) -> Accepted:
+    content_type = (file.content_type or "").split(";")[0].strip().lower()
+    if content_type not in settings.upload_types:
+        raise Problem(415, f"Files of type {content_type or 'unknown'!r} are not accepted; allowed: "
+                           f"{', '.join(sorted(settings.upload_types))}.")
+    try:
+        sha, size = await asyncio.to_thread(store, settings.upload_dir, file.file, settings.max_upload_bytes,
+                                            content_type)
+    except TooLarge as e:
+        raise Problem(413, f"Files may be at most {settings.max_upload_bytes} bytes.") from e
+    except WrongContent as e:
+        raise Problem(415, f"The content is not {content_type}.") from e
+    name = (file.filename or "").replace("\x00", "")[-255:]
+    event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
+                           source="api.files", subject=sha, actor=principal.actor,
+                           correlation_id=request.state.request_id)
+    request.state.audit_subject = sha
+    position = await producer.emit(event)
+    token = encode_token([position])
+    response.headers[HEADER] = token
+    response.headers["Location"] = f"/api/files/{sha}"
+    if wait:
+        await wait_applied(pool, "files", (FILES,), [position], settings.consistency_timeout_s)
+        response.status_code = 201
+    return Accepted(event_id=event.event_id, subject=sha, consistency_token=token, location=f"/api/files/{sha}")
+
+
+@router.get("/{sha256}", response_class=FileResponse, dependencies=[Depends(consistent_with("files", (FILES,)))],
+            responses={200: {"description": "the file, with the content type it was uploaded as",
+                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
+async def download(sha256: SHA, conn: DbConn, settings: SettingsDep) -> Response:
+    row = await (await conn.execute("SELECT content_type, size_bytes FROM files WHERE sha256 = %s",
+                                    (sha256,))).fetchone()
+    path = path_for(settings.upload_dir, sha256)
+    if row is None or not path.is_file():
+        raise Problem(404, f"No file {sha256}.")
+    return FileResponse(path, media_type=row[0], filename=f"{sha256}",
+                        headers={"Cache-Control": "private, immutable"})  # nosniff: api.middleware, on all

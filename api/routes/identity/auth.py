@@ -1,0 +1,176 @@
+"""Registration, login, token refresh and logout, the caller's profile, user administration."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.deps import Pool, SettingsDep
+from api.identity import store
+from api.identity.passwords import hash_password, verify_password
+from api.identity.principal import CurrentPrincipal, client_address
+from api.identity.tokens import issue_access_token
+from api.problems import Problem
+from api.text import Secret, Text
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
+Role = Literal["admin", "operator", "worker", "viewer"]
+BAD_LOGIN = "The username or password is not correct."
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=USERNAME, description="3–32 letters, digits, '.', '_' or '-'")
+    password: Secret = Field(min_length=12, max_length=128)
+
+    @model_validator(mode="after")
+    def _not_the_username(self) -> Credentials:
+        if self.password.get_secret_value().lower() == self.username.lower():
+            raise ValueError("the password must not be the username")
+        return self
+
+
+class NewUser(Credentials):
+    role: Role = "viewer"
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Text = Field(min_length=1, max_length=64)
+    password: Secret = Field(min_length=1, max_length=128)
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: Secret = Field(min_length=1, max_length=200)
+
+
+class LogoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: Secret | None = Field(default=None, max_length=200)
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role | None = None
+    active: bool | None = None
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    username: str
+    role: str
+    active: bool
+    created_at: datetime
+
+
+class Tokens(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+def user_out(user: store.User) -> UserOut:
+    return UserOut(id=user.id, username=user.username, role=user.role, active=user.active, created_at=user.created_at)
+
+
+async def create(pool: Pool, body: Credentials, role: str) -> store.User:
+    password_hash = await asyncio.to_thread(hash_password, body.password.get_secret_value())
+    async with pool.connection() as conn:
+        try:
+            return await store.create_user(conn, body.username, password_hash, role)
+        except store.UsernameTaken as e:
+            raise Problem(409, "That username is taken.") from e
+
+
+async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, family: uuid.UUID | None = None) -> Tokens:
+    access, _ = issue_access_token(user.id, user.role, settings)
+    async with pool.connection() as conn:
+        refresh = await store.issue_refresh(conn, user.id, settings.refresh_token_ttl_s, family)
+    return Tokens(access_token=access, expires_in=settings.access_token_ttl_s, refresh_token=refresh)
+
+
+@router.post("/register", response_model=UserOut, status_code=201)
+async def register(body: Credentials, request: Request, pool: Pool) -> UserOut:
+    """Open self-registration: the new user is a viewer; only an admin grants other roles."""
+    request.state.audit_subject = body.username
+    return user_out(await create(pool, body, "viewer"))
+
+
+@router.post("/login", response_model=Tokens)
+async def login(body: Login, request: Request, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
+    request.state.audit_subject = body.username
+    await request.app.state.limiter.hit(settings.login_rate, "login", body.username.lower(), client_address(request))
+    async with pool.connection() as conn:
+        user = await store.user_by_name(conn, body.username)
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
+                                 body.password.get_secret_value())
+    if not ok or user is None or not user.active:
+        raise Problem(401, BAD_LOGIN)
+    response.headers["Cache-Control"] = "no-store"
+    return await tokens_for(pool, settings, user)
+
+
+@router.post("/refresh", response_model=Tokens)
+async def refresh(body: RefreshRequest, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
+    """Rotate: the old refresh token stops working; presenting it again revokes the whole family."""
+    async with pool.connection() as conn:
+        used = await store.use_refresh(conn, body.refresh_token.get_secret_value())
+        user = await store.user_by_id(conn, used[0]) if used else None
+    if used is None or user is None or not user.active:
+        raise Problem(401, "The refresh token is not valid; sign in again.")
+    response.headers["Cache-Control"] = "no-store"
+    return await tokens_for(pool, settings, user, family=used[1])
+
+
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(principal: CurrentPrincipal, pool: Pool, body: LogoutRequest | None = None) -> Response:
+    if principal.kind != "user" or principal.token_jti is None or principal.token_expires_at is None:
+        raise Problem(400, "Only a signed-in user can log out; revoke API keys instead.")
+    async with pool.connection() as conn:
+        await store.revoke_access(conn, principal.token_jti, principal.token_expires_at)
+        if body is not None and body.refresh_token is not None:
+            await store.revoke_refresh_family(conn, body.refresh_token.get_secret_value(), principal.id)
+    return Response(status_code=204)
+
+
+@router.get("/profile", response_model=UserOut)
+async def profile(principal: CurrentPrincipal, pool: Pool) -> UserOut:
+    if principal.kind != "user":
+        raise Problem(400, "API keys have no profile.")
+    async with pool.connection() as conn:
+        user = await store.user_by_id(conn, principal.id)
+    assert user is not None
+    return user_out(user)
+
+
+@router.get("/users", response_model=list[UserOut])
+async def list_users(pool: Pool, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> list[UserOut]:
+    async with pool.connection() as conn:
+        return [user_out(u) for u in await store.list_users(conn, limit, offset)]
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+async def create_user(body: NewUser, request: Request, pool: Pool) -> UserOut:
+    request.state.audit_subject = body.username
+    return user_out(await create(pool, body, body.role))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+async def change_user(user_id: uuid.UUID, body: UserChange, principal: CurrentPrincipal, pool: Pool) -> UserOut:
+    """Change a role or (de)activate; a deactivated user is refused at once and loses every session."""
+    if user_id == principal.id and (body.active is False or (body.role not in (None, "admin"))):
+        raise Problem(409, "Admins cannot demote or deactivate themselves; ask another admin.")
+    async with pool.connection() as conn:
+        user = await store.update_user(conn, user_id, role=body.role, active=body.active)
+    if user is None:
+        raise Problem(404, f"No user {user_id}.")
+    return user_out(user)

@@ -1,0 +1,215 @@
+"""`opsledger bench pipeline`: figures for the backbone, measured on embedded services in one process tree.
+
+- raw_produce_eps: aiokafka producing the same encoded payloads to a plain topic (the ceiling);
+- e2e_eps: producer -> Faust processor -> projections, until every reading and every verdict is committed;
+- freshness_p50_ms / p99_ms: at a fixed 2,000 events/s, produce -> visible in the ingress read model;
+- replay_eps: rebuilding the ingress projection from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.entry.embedded import start_broker, start_database
+from infra.kafka import end_offsets
+from infra.settings import Settings
+from producers.ingress.commands import submit_reading
+from projections.ingress.projection import IngressProjection
+from projections.replay import replay
+from schemas.catalog import REGISTRY
+from schemas.ingress.events import IngressReading, InstallPhase, SplitPlan, TestPoint
+from schemas.topics import INGRESS_EVALUATIONS, INGRESS_READINGS
+
+APPLIED = "SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = 'ingress'"
+
+
+def payloads(count: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
+    """(key, value) of realistic readings; about one in five exceeds its limit line."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        reading = IngressReading(
+            customer_name=f"Customer {i}", address=f"{i} Bench St", node_id=f"N-BENCH-{i % 40}",
+            level_dbmv=round(rng.uniform(-45, -12), 1), freq_start_mhz=20.0, freq_end_mhz=30.0,
+            split_plan=SplitPlan.sub, test_point=TestPoint.tap, home_connected=True,
+            install_phase=InstallPhase.after, technician="bench",
+        )
+        event = submit_reading(reading, actor=None, correlation_id=None, source="bench")
+        out.append((event.subject.encode(), REGISTRY.encode(event)))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]], rate: float | None = None
+                  ) -> list[tuple[int, int, float]]:
+    """Send everything; returns (partition, offset, send time) per record."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        pending = []
+        for i, (key, value) in enumerate(items):
+            if rate is not None:
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            pending.append((time.perf_counter(), await producer.send(topic, value, key=key)))
+        metas = await asyncio.gather(*(f for _, f in pending))
+        return [(m.partition, m.offset, sent) for (sent, _), m in zip(pending, metas, strict=True)]
+    finally:
+        await producer.stop()
+
+
+async def raw_ceiling(bootstrap: str, items: list[tuple[bytes, bytes]], partitions: int) -> float:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic("bench.raw", partitions, 1)])
+    await admin.close()
+    started = time.perf_counter()
+    await produce(bootstrap, "bench.raw", items)
+    return len(items) / (time.perf_counter() - started)
+
+
+async def wait_committed(settings: Settings, timeout: float = 600) -> None:
+    """Until the processor committed every reading and the ingress projection applied readings and verdicts.
+    One consumer and one connection, polled every 20 ms, so the measuring costs little of the CPU it measures."""
+    deadline = time.monotonic() + timeout
+    bootstrap = settings.kafka_bootstrap_servers
+    readings = await end_offsets(bootstrap, (INGRESS_READINGS,))  # the bench's only input
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.processor_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while sum([(await consumer.committed(tp)) or 0 for tp in readings]) < sum(readings.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the processor did not commit everything in time")
+            await asyncio.sleep(0.02)
+    finally:
+        await consumer.stop()
+    targets = {(tp.topic, tp.partition): end for tp, end in
+               {**readings, **await end_offsets(bootstrap, (INGRESS_EVALUATIONS,))}.items()}
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        while True:
+            applied = {(t, p): o for t, p, o in await (await conn.execute(APPLIED)).fetchall()}
+            if all(applied.get(key, 0) >= end for key, end in targets.items()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the projection did not apply everything in time")
+            await asyncio.sleep(0.02)
+
+
+async def freshness(settings: Settings, items: list[tuple[bytes, bytes]], rate: float) -> list[float]:
+    """Per record: seconds from send to visible in the ingress read model (offsets polled every 2 ms)."""
+    seen: dict[int, list[tuple[int, float]]] = {}  # partition -> (next_offset, first seen at)
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+            while not done.is_set():
+                now = time.perf_counter()
+                for topic, partition, offset in await (await conn.execute(APPLIED)).fetchall():
+                    if topic == INGRESS_READINGS:
+                        history = seen.setdefault(partition, [])
+                        if not history or history[-1][0] != offset:
+                            history.append((offset, now))
+                await asyncio.sleep(0.002)
+
+    watcher = asyncio.create_task(watch())
+    sent = await produce(settings.kafka_bootstrap_servers, INGRESS_READINGS, items, rate=rate)
+    await wait_committed(settings)
+    await asyncio.sleep(0.05)
+    done.set()
+    await watcher
+    latencies = []
+    for partition, offset, at in sent:
+        visible = next(t for o, t in seen[partition] if o > offset)
+        latencies.append(max(0.0, visible - at))
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def spawn(name: str, env: dict[str, str], logs: Path) -> Any:
+    with open(logs / f"{name}.log", "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "infra.entry.cli", name], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_children(children: list[Any]) -> None:
+    """Terminate the component processes a bench started; kill what does not stop within 10 s."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def report(result: dict[str, Any], root: Path, json_only: bool) -> dict[str, Any]:
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
+    if not json_only:
+        print(f"logs and data in {root}", file=sys.stderr)
+    return result
+
+
+def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
+                       fresh_seconds: float = 10.0) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-"))
+    (root / "logs").mkdir()
+    database = start_database(root / "pg")
+    broker = start_broker(log_path=root / "logs" / "broker.log")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+           "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING"}
+    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url})
+    children = []
+    try:
+        from infra.entry.components import prepare
+
+        asyncio.run(prepare(settings))
+        items = payloads(events)
+        raw_eps = asyncio.run(raw_ceiling(broker.bootstrap, items, settings.topic_partitions))
+        children = [spawn(name, env, root / "logs") for name in ("processors", "projections")]
+        warm = payloads(200, seed=99)
+        asyncio.run(produce(broker.bootstrap, INGRESS_READINGS, warm))
+        asyncio.run(wait_committed(settings))
+        started = time.perf_counter()
+        asyncio.run(produce(broker.bootstrap, INGRESS_READINGS, items))
+        asyncio.run(wait_committed(settings))
+        e2e_eps = events / (time.perf_counter() - started)
+        latencies = asyncio.run(freshness(settings, payloads(int(rate * fresh_seconds), seed=5), rate))
+        replayed = asyncio.run(replay(IngressProjection(), bootstrap=broker.bootstrap,
+                                      database_url=database.url))
+        result = {
+            "events": events,
+            "raw_produce_eps": round(raw_eps),
+            "e2e_eps": round(e2e_eps),
+            "e2e_ratio_to_raw": round(e2e_eps / raw_eps, 3),
+            "freshness_rate_eps": rate,
+            "freshness_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+            "freshness_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+            "freshness_mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+            "replay_events": replayed.events,
+            "replay_eps": round(replayed.events / replayed.seconds),
+            "cpus": os.cpu_count(),
+        }
+        return report(result, root, json_only)
+    finally:
+        stop_children(children)
+        broker.stop()
+        database.stop()

@@ -1,0 +1,255 @@
+"""`opsledger bench scans`: cylinder scans end to end on embedded services, driven through the real HTTP API.
+
+- scans_per_s: handheld batches (500 scans, a few in flight) through POST /api/scans -> broker -> Faust state
+  machine -> cylinder projection, until every scan's decision is committed in the read model (checked with the
+  batches' consistency tokens, the way a scanner UI reads its own writes);
+- scan_to_visible_p99_ms: one scan per request at a steady rate (200/s), from the request leaving the client to its
+  decision being visible in the read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from infra.bench.pipeline import percentile, report, spawn, stop_children
+from infra.entry.embedded import free_port, start_broker, start_database
+from infra.settings import Settings
+
+CYCLE = (("ship", "Bench customer"), ("return", "Bench customer"), ("refill_send", "Bench fill"),
+         ("refill_receive", "Bench fill"))
+DECIDED = "SELECT scan_id FROM cylinder_history WHERE worker = %s AND scan_id = ANY(%s)"
+
+
+def scan(code: str, action: str, counterparty: str) -> dict[str, Any]:
+    return {"client_scan_id": uuid.uuid4().hex, "qr_code": code, "action": action, "counterparty": counterparty,
+            "scanned_at": datetime.now(UTC).isoformat()}
+
+
+async def post_batches(client: httpx.AsyncClient, batches: list[list[dict[str, Any]]], in_flight: int) -> list[str]:
+    """POST every batch, `in_flight` at a time; the consistency tokens, in order."""
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(batch: list[dict[str, Any]]) -> str:
+        async with gate:
+            answer = await client.post("/api/scans", json={"scans": batch})
+            answer.raise_for_status()
+            return str(answer.headers["Opsledger-Consistency"])
+
+    return list(await asyncio.gather(*(one(b) for b in batches)))
+
+
+async def read_own_writes(client: httpx.AsyncClient, tokens: list[str]) -> None:
+    for token in tokens:  # each read returns once the scans of its batch are decided and projected
+        while True:
+            answer = await client.get("/api/cylinders", params={"limit": 1},
+                                      headers={"Opsledger-Consistency": token})
+            if answer.status_code != 504:  # not yet consistent after the server's timeout: read again
+                answer.raise_for_status()
+                break
+
+
+async def add_cylinders(admin: httpx.AsyncClient, count: int) -> list[str]:
+    codes: list[str] = []
+    tokens = []
+    for start in range(0, count, 500):
+        n = min(500, count - start)
+        answer = await admin.post("/api/cylinders/add", json={"count": n, "location": "Bench depot"})
+        answer.raise_for_status()
+        codes += answer.json()["qr_codes"]
+        tokens.append(answer.headers["Opsledger-Consistency"])
+    await read_own_writes(admin, tokens)
+    return codes
+
+
+async def throughput(scanner: httpx.AsyncClient, codes: list[str], batch: int, in_flight: int
+                     ) -> tuple[float, float]:
+    """Scans per second for one full cycle of every cylinder (ship, return, refill send, refill receive), and the
+    seconds the API took to accept them all."""
+    started = time.perf_counter()
+    tokens = []
+    for action, counterparty in CYCLE:  # one wave per action: a cylinder's scans stay in order
+        scans = [scan(code, action, counterparty) for code in codes]
+        tokens += await post_batches(scanner, [scans[i:i + batch] for i in range(0, len(scans), batch)], in_flight)
+    accepted = time.perf_counter() - started
+    await read_own_writes(scanner, tokens)
+    return len(codes) * len(CYCLE) / (time.perf_counter() - started), accepted
+
+
+async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, codes: list[str], rate: float
+                  ) -> list[float]:
+    """Open loop: one scan per request every 1/rate s; seconds from send to decision visible, per scan."""
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    finished = asyncio.Event()
+
+    async def watch() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            while not finished.is_set() or len(seen) < len(sent):
+                pending = [i for i in sent if i not in seen]
+                if pending:
+                    rows = await (await conn.execute(DECIDED, (worker, pending))).fetchall()
+                    now = time.perf_counter()
+                    for (scan_id,) in rows:
+                        seen.setdefault(scan_id, now)
+                await asyncio.sleep(0.002)
+
+    async def send(item: dict[str, Any]) -> None:
+        sent[item["client_scan_id"]] = time.perf_counter()
+        answer = await scanner.post("/api/scans", json={"scans": [item]})
+        answer.raise_for_status()
+
+    watcher = asyncio.create_task(watch())
+    requests = []
+    started = time.perf_counter()
+    for i, code in enumerate(codes):
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        requests.append(asyncio.create_task(send(scan(code, "ship", "Bench customer"))))
+    await asyncio.gather(*requests)
+    finished.set()
+    await asyncio.wait_for(watcher, timeout=60)
+    return [seen[i] - sent[i] for i in sent]
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds so far (Linux /proc) of each component, the broker, the database server's
+    processes (all of its user's) and this client, to show where the time goes."""
+    found = {name: _cpu(pid) for name, pid in pids.items()}
+    found["postgres"] = sum(_cpu(int(p.name)) for p in Path("/proc").iterdir()
+                            if p.name.isdigit() and _owner(p) == "embedded_postgres")
+    found["bench client"] = time.process_time()
+    return found
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone since it was listed
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _owner(proc: Path) -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(proc.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return None
+
+
+def shares(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) / elapsed, 2) for name in after}
+
+
+async def drained(settings: Settings, timeout: float = 300) -> None:
+    """Until the processors and every projection (archive and audit too) caught up: each phase starts quiet."""
+    from infra.entry.supervisor import projections_caught_up
+    from infra.kafka import group_lag
+    from infra.topics import PROCESSOR_INPUTS
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:  # twice in a row: the processors' output lands after their lag reaches zero
+        lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
+        quiet = quiet + 1 if lag == 0 and await projections_caught_up(settings) else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pipeline did not drain in time")
+        await asyncio.sleep(0.2)
+
+
+async def drive(api_url: str, settings: Settings, admin_password: str, cylinders: int, batch: int, in_flight: int,
+                rate: float, seconds: float, pids: dict[str, int]) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as anon:
+        token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": admin_password})
+                 ).json()["access_token"]
+        admin_headers = {"Authorization": f"Bearer {token}"}
+        made = await anon.post("/api/auth/api-keys", headers=admin_headers,
+                               json={"name": "bench-scanner", "scopes": ["scans:write", "cylinders:read"]})
+        made.raise_for_status()
+        key = made.json()["key"]
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers=admin_headers) as admin, \
+            httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers={"X-API-Key": key}) as scanner:
+        paced = int(rate * seconds)
+        codes = await add_cylinders(admin, cylinders + paced)
+        await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
+        await drained(settings)
+        before, started = cpu_seconds(pids), time.perf_counter()
+        latencies = await latency(scanner, settings.database_url, "bench-scanner", codes[cylinders:], rate)
+        paced_share = shares(before, cpu_seconds(pids), time.perf_counter() - started)
+        await drained(settings)
+        before, started = cpu_seconds(pids), time.perf_counter()
+        scans_per_s, accepted_s = await throughput(scanner, codes[:cylinders], batch, in_flight)
+        elapsed, after = time.perf_counter() - started, cpu_seconds(pids)
+    return {
+        "cylinders": cylinders,
+        "scans": cylinders * len(CYCLE),
+        "batch": batch,
+        "batches_in_flight": in_flight,
+        "scans_per_s": round(scans_per_s),
+        "api_accepted_all_after_s": round(accepted_s, 2),
+        "cpu_share_during_throughput": shares(before, after, elapsed),
+        "latency_rate_per_s": rate,
+        "latency_scans": len(latencies),
+        "scan_to_visible_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "scan_to_visible_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "scan_to_visible_mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+        "cpu_share_during_latency": paced_share,
+        "cpus": os.cpu_count(),
+    }
+
+
+def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight: int = 4, rate: float = 200.0,
+                    seconds: float = 10.0) -> dict[str, Any]:
+    from api.identity.bootstrap import create_user
+    from infra.entry.components import prepare
+
+    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-scans-"))
+    (root / "logs").mkdir()
+    database = start_database(root / "pg")
+    broker = start_broker(log_path=root / "logs" / "broker.log")
+    port, password = free_port(), secrets.token_urlsafe(24)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+           "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING", "OPSLEDGER_API_PORT": str(port),
+           "OPSLEDGER_JWT_SECRET": secrets.token_urlsafe(48),
+           # one scanner drives the whole benchmark: lift the per-caller limits meant for people
+           "OPSLEDGER_SCAN_RATE": "100000000/minute", "OPSLEDGER_CLIENT_RATE": "100000000/minute"}
+    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+                                        "OPSLEDGER_DATA_DIR": str(root)})
+    children = []
+    try:
+        asyncio.run(prepare(settings))
+        asyncio.run(create_user(database.url, "bench-admin", password, "admin"))
+        names = ("processors", "projections", "api")
+        children = [spawn(name, env, root / "logs") for name in names]
+        api_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{api_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API did not become ready; logs in {root / 'logs'}")
+            time.sleep(0.2)
+        pids = {name: child.pid for name, child in zip(names, children, strict=True)}
+        pids["broker"] = broker.process.pid
+        result = asyncio.run(drive(api_url, settings, password, cylinders, batch, in_flight, rate, seconds, pids))
+        return report(result, root, json_only)
+    finally:
+        stop_children(children)
+        broker.stop()
+        database.stop()

@@ -1,0 +1,128 @@
+"""Each long-running component, runnable alone against external Kafka/Postgres (docker-compose does that)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import signal
+from collections.abc import Sequence
+
+import structlog
+
+from infra.kafka import ensure_topics
+from infra.producer import EventProducer
+from infra.settings import Settings
+from infra.topics import alert_internal_topics, changelog_topics, check_topic
+from projections.catalog import all_projections
+from projections.migrate import migrate
+from projections.runner import ProjectionRunner
+from schemas.catalog import all_topics
+
+log = structlog.get_logger(__name__)
+
+
+def tune_gc() -> None:
+    """Stream processing allocates many short-lived objects; CPython's default gen-0 threshold (700) makes the
+    collector run thousands of times a second. Collect young objects less often; freeze what start-up built."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+
+
+def require_backbone(settings: Settings) -> None:
+    if not settings.kafka_bootstrap_servers or not settings.database_url:
+        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set (or use `opsledger up`)")
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def prepare(settings: Settings) -> None:
+    """Migrations and topics: idempotent, safe for every component to run at start."""
+    await asyncio.to_thread(migrate, settings.database_url)
+    await ensure_topics(settings.kafka_bootstrap_servers, all_topics(), settings.topic_partitions,
+                        settings.topic_replication)
+    await ensure_topics(settings.kafka_bootstrap_servers, changelog_topics(settings.processor_id),
+                        settings.topic_partitions, settings.topic_replication, compacted=True)
+    await ensure_topics(settings.kafka_bootstrap_servers,
+                        (check_topic(settings.processor_id), *alert_internal_topics(settings.processor_id)),
+                        settings.topic_partitions, settings.topic_replication)
+
+
+async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None:
+    require_backbone(settings)
+    await prepare(settings)
+    available = all_projections()
+    unknown = set(names) - set(available)
+    if unknown:
+        raise SystemExit(f"unknown projection(s): {', '.join(sorted(unknown))}; known: {', '.join(available)}")
+    chosen = [available[n] for n in (names or available)]
+    tune_gc()
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
+                             client_id="opsledger-projections")
+    await producer.start()
+    try:
+        runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
+                                    database_url=settings.database_url, deadletters=producer) for p in chosen]
+        log.info("projections.started", projections=[p.name for p in chosen])
+        await asyncio.gather(*(r.run(stop) for r in runners))
+    finally:
+        await producer.stop()
+    log.info("projections.stopped")
+
+
+async def run_notifier(settings: Settings) -> None:
+    """The alert notifiers (email, signed webhook): an outbox projection and a sender per configured channel."""
+    require_backbone(settings)
+    await prepare(settings)
+    from projections.alerts.notify.runner import run_notifier as notify
+    from projections.alerts.notify.settings import NotifySettings
+
+    tune_gc()
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await notify(NotifySettings(), bootstrap=settings.kafka_bootstrap_servers, database_url=settings.database_url,
+                 stop=stop, idempotence=settings.kafka_idempotence)
+
+
+async def run_pollers(settings: Settings) -> None:
+    """SNMP pollers and camera probes for this poller's share of the registry (see producers/pollers.py)."""
+    require_backbone(settings)
+    if settings.secrets_keys is None:
+        raise SystemExit("OPSLEDGER_SECRETS_KEYS must be set (Fernet keys); `opsledger up` makes one")
+    await prepare(settings)
+    from producers.devices.pollers import run_pollers as run
+
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await run(settings, stop)
+
+
+def run_processors(settings: Settings) -> None:
+    require_backbone(settings)
+    asyncio.run(prepare(settings))
+    from faust import Worker
+
+    from processors.app import create_app
+
+    app = create_app(settings)
+    tune_gc()
+    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+
+
+def run_api(settings: Settings) -> None:
+    require_backbone(settings)
+    import uvicorn
+
+    from api.app import create_app
+
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For/-Proto from localhost whatever
+    # OPSLEDGER_TRUST_FORWARDED says; the API reads them itself, and only when told to trust them.
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning",
+                access_log=False, lifespan="on", proxy_headers=False)

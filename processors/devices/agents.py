@@ -1,0 +1,78 @@
+"""Agent: poll facts (devices.samples) -> rates, interface and device status changes (devices.rates).
+
+A Faust table keyed by device id holds each device's DeviceMemory; samples are keyed by device id, so a device's
+facts reach one worker in order. Derived ids come from the cause and a per-event key: a redelivered fact derives the
+same events, which the projection then ignores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import structlog
+
+from infra.deadletter import deadletter_headers
+from infra.settings import Settings
+from infra.topics import DEVICE_TABLE
+from processors.codec import DecodeFailure
+from processors.devices.machine import DeviceMemory, on_reachability, on_sample
+from schemas.catalog import REGISTRY
+from schemas.devices.events import (
+    DeviceReachable,
+    DeviceStatusChanged,
+    DeviceUnreachable,
+    InterfaceCountersSampled,
+    InterfaceOperStatusChanged,
+    InterfaceRateComputed,
+)
+from schemas.envelope import Envelope, Payload, derived_event_id
+
+log = structlog.get_logger(__name__)
+SOURCE = "processors.devices"
+
+
+def derived_key(event: Payload) -> str:
+    if isinstance(event, InterfaceRateComputed | InterfaceOperStatusChanged):
+        return f"{type(event).__name__}:{event.if_index}"
+    return type(event).__name__
+
+
+def envelope_of(event: Payload, cause: Envelope) -> Envelope:
+    at = getattr(event, "at", cause.occurred_at)
+    return REGISTRY.event(event, event_id=derived_event_id(cause.event_id, derived_key(event)), occurred_at=at,
+                          source=SOURCE, subject=cause.subject, causation_id=cause.event_id,
+                          correlation_id=cause.correlation_id)
+
+
+def register(app: faust.App, settings: Settings, *, samples: Any, derived: Any, deadletter: Any) -> None:
+    table = app.Table(DEVICE_TABLE, default=None, partitions=settings.topic_partitions)
+
+    def load(device_id: str) -> DeviceMemory:
+        raw = table.get(device_id)
+        return DeviceMemory.model_validate(raw) if raw else DeviceMemory()
+
+    @app.agent(samples, name="device-samples")
+    async def derive(stream: Any) -> None:
+        async for event in stream.events():
+            value = event.value
+            if isinstance(value, DecodeFailure):
+                msg = event.message
+                await deadletter.send(key=event.key, value=value.raw, headers=deadletter_headers(
+                    f"processor:{SOURCE}", value.error, msg.topic, msg.partition, msg.offset))
+                continue
+            data = value.data
+            if isinstance(data, InterfaceCountersSampled):
+                memory = load(data.device_id)
+                events, after = on_sample(memory, data)
+            elif isinstance(data, DeviceReachable | DeviceUnreachable):
+                memory = load(data.device_id)
+                events, after = on_reachability(memory, data)
+            else:
+                continue  # identity and discovery facts: nothing to derive
+            for derived_event in events:  # queued in order; Faust flushes them before committing the cause
+                await derived.send(key=value.subject.encode(), value=envelope_of(derived_event, value))
+            if after is not memory:
+                table[data.device_id] = after.model_dump(mode="json")
+            if any(isinstance(e, DeviceStatusChanged) for e in events):
+                log.info("device.status_changed", device_id=data.device_id, status=getattr(after.status, "value", None))
