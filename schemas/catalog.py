@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import topics
-from schemas.alerts.events import (
+from schemas.alerts.lifecycle import (
     AlertAcknowledged,
     AlertAcknowledgeRequested,
     AlertCommandRefused,
@@ -14,17 +14,13 @@ from schemas.alerts.events import (
     AlertRaiseRequested,
     AlertResolved,
     AlertResolveRequested,
-    AlertRuleCreated,
-    AlertRuleDeleted,
-    AlertRuleUpdated,
     AlertSilenced,
     AlertStable,
     AlertUnacknowledged,
     AlertUnsilenced,
-    SilenceCreated,
-    SilenceDeleted,
-    SilenceExpired,
 )
+from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
+from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
 from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,

@@ -34,7 +34,7 @@ from infra.bench.pipeline import percentile, report, spawn, stop_children
 from infra.bench.scans import _cpu, cpu_seconds, drained, shares
 from infra.entry.embedded import start_broker, start_database
 from infra.settings import Settings
-from schemas.alerts.events import AlertRule, GenericEvent, Severity
+from schemas.alerts.rules import AlertRule, GenericEvent, Severity
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
 from schemas.identity.events import AuditRecorded

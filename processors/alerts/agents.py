@@ -38,18 +38,19 @@ from processors.alerts.machine import (
     tick,
 )
 from processors.alerts.observations import from_wire, observations_of, to_wire
-from processors.alerts.rules import alert_labels, classify, fingerprint, lifecycle_event_id, timing
+from processors.alerts.rules import alert_labels, classify, timing
 from processors.codec import DecodeFailure
-from schemas.alerts.events import (
+from schemas.alerts.identity import fingerprint, lifecycle_event_id
+from schemas.alerts.lifecycle import (
     AlertAcknowledgeRequested,
     AlertCommand,
     AlertCommandRefused,
     AlertEvent,
     AlertRaiseRequested,
     AlertResolveRequested,
-    AlertRule,
-    SilenceExpired,
 )
+from schemas.alerts.rules import AlertRule
+from schemas.alerts.silences import SilenceExpired
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, derived_event_id, stable_event_id, utc_now
 

@@ -18,16 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from infra.kafka import partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
-from schemas.alerts.events import (
-    AlertRule,
-    AlertRuleCreated,
-    AlertRuleDeleted,
-    AlertRuleUpdated,
-    SilenceCreated,
-    SilenceDeleted,
-    SilenceExpired,
-)
-from schemas.alerts.silences import active, is_silenced
+from schemas.alerts.rules import AlertRule, AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
+from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired, active, is_silenced
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
 from schemas.registry import EventDecodeError

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from processors.alerts.rules import INGRESS_EXCEEDED, MetricSample, Observation, Reachability, SourceEvent
-from schemas.alerts.events import (
+from schemas.alerts.rules import (
     AlertRule,
     CameraDown,
     CylinderEvents,

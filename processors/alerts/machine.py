@@ -16,32 +16,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.alerts.rules import (
-    MetricSample,
-    Observation,
-    Signal,
-    alert_id,
-    alert_labels,
-    classify,
-    fingerprint,
-    summary,
-    timing,
-)
-from schemas.alerts.events import (
+from processors.alerts.rules import MetricSample, Observation, Signal, alert_labels, classify, summary, timing
+from schemas.alerts.identity import alert_id, fingerprint
+from schemas.alerts.lifecycle import (
     AlertAcknowledged,
     AlertEvent,
     AlertFlapping,
     AlertRaised,
     AlertResolved,
-    AlertRule,
     AlertSilenced,
     AlertStable,
     AlertUnacknowledged,
     AlertUnsilenced,
-    FlapPolicy,
-    ResolveReason,
-    Severity,
 )
+from schemas.alerts.rules import AlertRule, FlapPolicy, ResolveReason, Severity
 
 SEEN_KEPT = 64  # a redelivery comes within one uncommitted batch; older repeats are also older than last_at
 Step = tuple["AlertState", list[AlertEvent]]

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from processors.alerts.rules import MetricSample, Observation, Reachability, SourceEvent
-from schemas.alerts.events import Metric
+from schemas.alerts.rules import Metric
 from schemas.cylinders.events import CylinderEvent
 from schemas.devices.cameras import CameraStreamChecked
 from schemas.devices.events import DeviceReachable, DeviceUnreachable, InterfaceRateComputed

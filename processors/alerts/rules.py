@@ -4,16 +4,13 @@ its alerts. Pure: the agent turns incoming events into observations and passes t
 
 from __future__ import annotations
 
-import hashlib
 import math
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from schemas.alerts.events import (
-    AlertEvent,
+from schemas.alerts.rules import (
     AlertRule,
     CameraDown,
     CylinderEvents,
@@ -24,9 +21,7 @@ from schemas.alerts.events import (
     MetricThreshold,
     RuleParams,
 )
-from schemas.envelope import stable_event_id
 
-ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:opsledger:alerts")
 INGRESS_EXCEEDED = "IngressLimitExceeded"
 
 
@@ -124,23 +119,6 @@ def _by_type(event_type: str, raising: tuple[str, ...], clearing: tuple[str, ...
 def _fields_equal(fields: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     missing = object()
     return all(fields.get(name, missing) == value for name, value in wanted.items())
-
-
-def fingerprint(rule_id: str | None, subject: str) -> str:
-    """32 hex characters for (rule, subject); a manual alert (no rule) has its own space. Unambiguous whatever the
-    names contain (the rule id's length goes first)."""
-    rule = rule_id or ""
-    return hashlib.sha256(f"{len(rule)}:{rule}:{subject}".encode()).hexdigest()[:32]
-
-
-def alert_id(fingerprint_: str, raise_number: int) -> uuid.UUID:
-    """The id of the fingerprint's n-th alert: a redelivered observation that raises again yields the same id."""
-    return uuid.uuid5(ALERT_NAMESPACE, f"{fingerprint_}#{raise_number}")
-
-
-def lifecycle_event_id(event: AlertEvent) -> uuid.UUID:
-    """An envelope event id for a lifecycle event: the same event decided twice gets the same id."""
-    return stable_event_id(event.at, f"{type(event).__name__}:{event.fingerprint}:{event.alert_id}")
 
 
 def alert_labels(rule: AlertRule, subject: str, observed: Mapping[str, str]) -> dict[str, str]:

@@ -6,17 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from schemas.alerts.events import (
-    AlertAcknowledgeRequested,
-    AlertRaiseRequested,
-    AlertResolveRequested,
-    AlertRule,
-    AlertRuleCreated,
-    AlertRuleDeleted,
-    AlertRuleUpdated,
-    SilenceCreated,
-    SilenceDeleted,
-)
+from schemas.alerts.lifecycle import AlertAcknowledgeRequested, AlertRaiseRequested, AlertResolveRequested
+from schemas.alerts.rules import AlertRule, AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
+from schemas.alerts.silences import SilenceCreated, SilenceDeleted
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload, utc_now
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from projections.records import Record, Tables
-from schemas.alerts.events import (
+from schemas.alerts.lifecycle import (
     AlertAcknowledged,
     AlertCommand,
     AlertCommandRefused,
@@ -22,17 +22,13 @@ from schemas.alerts.events import (
     AlertFlapping,
     AlertRaised,
     AlertResolved,
-    AlertRuleCreated,
-    AlertRuleDeleted,
-    AlertRuleUpdated,
     AlertSilenced,
     AlertStable,
     AlertUnacknowledged,
     AlertUnsilenced,
-    SilenceCreated,
-    SilenceDeleted,
-    SilenceExpired,
 )
+from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
+from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
 from schemas.envelope import Envelope
 from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES
 

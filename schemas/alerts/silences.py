@@ -1,6 +1,7 @@
-"""Pure silence checks: label matchers (anchored regular expressions, as in Alertmanager), whether a silence is in
-force at an instant (recurring windows read off the wall clock of the silence's IANA zone), and which silence, if
-any, covers an alert's labels.
+"""Silences and maintenance windows as events (on alerts.rules), and the pure checks: label matchers (anchored
+regular expressions, as in Alertmanager), whether a silence is in force at an instant (recurring windows read off
+the wall clock of the silence's IANA zone), and which silence, if any, covers an alert's labels.
+
 
 A recurring window on a chosen day runs from the first moment the local clock reads `start` until the last moment it
 reads `end`, so across DST "02:00-04:00 local" lasts one real hour on the spring-forward night (02:00 to 03:00 does
@@ -12,11 +13,117 @@ inside the spring gap keeps its length (read with the offset before the change, 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from schemas.alerts.events import Matcher, MatchOp, Recurrence, SilenceCreated, SilenceExpired
+from pydantic import Field, field_validator, model_validator
+
+from schemas.alerts.rules import LABEL_NAME, NAME
+from schemas.envelope import Payload
+
+
+class MatchOp(StrEnum):
+    eq = "="
+    ne = "!="
+    re = "=~"
+    not_re = "!~"
+
+
+class Matcher(Payload):
+    label: Annotated[str, Field(pattern=LABEL_NAME)]
+    op: MatchOp = MatchOp.eq
+    value: str = Field(max_length=500)
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> Matcher:
+        if self.op in (MatchOp.re, MatchOp.not_re):
+            try:
+                re.compile(self.value)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return self
+
+
+class Recurrence(Payload):
+    """A wall-clock window in `timezone`, every day or on `weekdays` (0 Monday .. 6 Sunday); `end` <= `start`
+    means the window runs past midnight. Its weekday is the one it starts on."""
+
+    every: Literal["daily", "weekly"]
+    timezone: str = Field(min_length=1, max_length=64)
+    start: time
+    end: time
+    weekdays: tuple[Annotated[int, Field(ge=0, le=6)], ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown IANA time zone {name!r}") from e
+        return name
+
+    @model_validator(mode="after")
+    def _sane(self) -> Recurrence:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("start and end are wall-clock times in `timezone`, without an offset")
+        if self.every == "weekly" and not self.weekdays:
+            raise ValueError("a weekly recurrence needs weekdays")
+        return self
+
+
+class SilenceCreated(Payload):
+    """Alerts whose labels match every matcher are silenced between starts_at and ends_at (within the recurring
+    window, if any). mute: evaluated and shown, not notified; skip_evaluation: not evaluated at all."""
+
+    silence_id: uuid.UUID
+    matchers: tuple[Matcher, ...] = Field(min_length=1, max_length=20)
+    starts_at: datetime
+    ends_at: datetime
+    recurrence: Recurrence | None = None
+    mode: Literal["mute", "skip_evaluation"] = "mute"
+    created_by: NAME
+    comment: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SilenceCreated:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a UTC offset")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        if all(_matches_empty(m) for m in self.matchers):
+            raise ValueError("at least one matcher must not match an empty label (it would silence everything)")
+        return self
+
+
+def _matches_empty(matcher: Matcher) -> bool:
+    if matcher.op is MatchOp.eq:
+        return matcher.value == ""
+    if matcher.op is MatchOp.ne:
+        return matcher.value != ""
+    found = re.fullmatch(matcher.value, "") is not None
+    return found if matcher.op is MatchOp.re else not found
+
+
+class SilenceExpired(Payload):
+    """The silence reached its end."""
+
+    silence_id: uuid.UUID
+    at: datetime
+
+
+class SilenceDeleted(Payload):
+    """The silence was withdrawn before its end."""
+
+    silence_id: uuid.UUID
+    by: NAME
+    at: datetime
 
 
 def matches(matcher: Matcher, labels: Mapping[str, str]) -> bool:

@@ -34,7 +34,8 @@ from projections.alerts.notify.email import EmailChannel
 from projections.alerts.notify.runner import run_notifier
 from projections.alerts.notify.settings import NotifySettings
 from projections.alerts.notify.webhook import WebhookChannel
-from schemas.alerts.events import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced, Severity
+from schemas.alerts.lifecycle import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced
+from schemas.alerts.rules import Severity
 from schemas.catalog import REGISTRY
 from schemas.envelope import utc_now
 from schemas.topics import DEADLETTER

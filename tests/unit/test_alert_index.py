@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import MetricSample, Observation, Reachability, SourceEvent, classify
-from schemas.alerts.events import AlertRule, Metric, Severity
+from schemas.alerts.rules import AlertRule, Metric, Severity
 
 TYPES = ["AuditRecorded", "ScanRejected", "CylinderOverdue", "IngressLimitExceeded", "Other"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, 1.0, 2.5]),
@@ -76,7 +76,7 @@ def test_the_timer_skips_only_states_where_a_tick_changes_nothing() -> None:
     from processors.alerts.agents import nothing_due, tick_step
     from processors.alerts.book import RuleBook
     from processors.alerts.machine import Ack, evaluate, initial_state
-    from schemas.alerts.events import AlertRuleCreated
+    from schemas.alerts.rules import AlertRuleCreated
     from schemas.catalog import REGISTRY
 
     t0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

@@ -10,26 +10,27 @@ from processors.alerts.agents import decide_command
 from processors.alerts.book import RuleBook
 from processors.alerts.machine import Phase, evaluate, initial_state, silence
 from processors.alerts.observations import from_wire, observations_of, to_wire
-from processors.alerts.rules import MetricSample, Reachability, SourceEvent, classify, fingerprint
-from schemas.alerts.events import (
+from processors.alerts.rules import MetricSample, Reachability, SourceEvent, classify
+from schemas.alerts.identity import fingerprint
+from schemas.alerts.lifecycle import (
     AlertAcknowledgeRequested,
     AlertCommandRefused,
     AlertRaised,
     AlertRaiseRequested,
+    AlertSilenced,
+    AlertUnsilenced,
+)
+from schemas.alerts.rules import (
     AlertRule,
     AlertRuleCreated,
     AlertRuleDeleted,
     AlertRuleUpdated,
-    AlertSilenced,
-    AlertUnsilenced,
     CylinderAlertEvent,
     CylinderEvents,
-    Matcher,
     Metric,
     Severity,
-    SilenceCreated,
-    SilenceExpired,
 )
+from schemas.alerts.silences import Matcher, SilenceCreated, SilenceExpired
 from schemas.catalog import REGISTRY
 from schemas.cylinders.events import CylinderStatus, ScanAction, ScanRejected
 from schemas.devices.cameras import CameraStreamChecked

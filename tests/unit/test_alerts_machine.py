@@ -26,27 +26,21 @@ from processors.alerts.machine import (
     resolve,
     tick,
 )
-from processors.alerts.rules import (
-    ALERT_NAMESPACE,
-    MetricSample,
-    Observation,
-    Reachability,
-    SourceEvent,
-    alert_id,
-    fingerprint,
-    lifecycle_event_id,
-)
-from schemas.alerts.events import (
+from processors.alerts.rules import MetricSample, Observation, Reachability, SourceEvent
+from schemas.alerts.identity import ALERT_NAMESPACE, alert_id, fingerprint, lifecycle_event_id
+from schemas.alerts.lifecycle import (
     AlertAcknowledged,
     AlertEvent,
     AlertFlapping,
     AlertRaised,
     AlertResolved,
+    AlertStable,
+    AlertUnacknowledged,
+)
+from schemas.alerts.rules import (
     AlertRule,
     AlertRuleCreated,
     AlertRuleUpdated,
-    AlertStable,
-    AlertUnacknowledged,
     CameraDown,
     CylinderAlertEvent,
     CylinderEvents,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -66,7 +67,9 @@ def cylinder_samples() -> dict[type[Payload], Payload]:
 
 
 def alert_samples() -> dict[type[Payload], Payload]:
-    from schemas.alerts import events as a
+    from schemas.alerts import lifecycle, rules, silences
+
+    a = SimpleNamespace(**{**vars(rules), **vars(lifecycle), **vars(silences)})
 
     at, fp, alert = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "0f" * 16, uuid.UUID(int=7)
     rule = {"rule_id": "uplink-hot", "name": "Uplink hot", "severity": a.Severity.high, "labels": {"team": "noc"},

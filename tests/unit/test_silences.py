@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.alerts.events import Matcher, MatchOp, Recurrence, SilenceCreated
-from schemas.alerts.silences import active, expired, in_window, is_silenced, matches
+from schemas.alerts.silences import (
+    Matcher,
+    MatchOp,
+    Recurrence,
+    SilenceCreated,
+    active,
+    expired,
+    in_window,
+    is_silenced,
+    matches,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -20,9 +20,10 @@ from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.alerts.reads import ALERT_COLUMNS, Accepted, AlertOut, Consistent, emit, load_alert, outcome, to_alert
 from api.text import Text
-from processors.alerts.rules import fingerprint
 from producers.alerts import commands
-from schemas.alerts.events import LABEL_NAME, AlertRaiseRequested, Severity
+from schemas.alerts.identity import fingerprint
+from schemas.alerts.lifecycle import AlertRaiseRequested
+from schemas.alerts.rules import LABEL_NAME, Severity
 from schemas.envelope import Envelope, utc_now
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])

@@ -19,7 +19,7 @@ from api.problems import Problem
 from api.routes.alerts.reads import TOPICS, Accepted, Consistent, emit
 from api.text import Text
 from producers.alerts import commands
-from schemas.alerts.events import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, Severity
+from schemas.alerts.rules import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, Severity
 
 router = APIRouter(prefix="/api/alerts/rules", tags=["alerts"])
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"

@@ -20,7 +20,7 @@ from api.problems import Problem
 from api.routes.alerts.reads import Accepted, Consistent, emit
 from api.text import Text
 from producers.alerts import commands
-from schemas.alerts.events import Matcher, Recurrence, SilenceCreated
+from schemas.alerts.silences import Matcher, Recurrence, SilenceCreated
 from schemas.envelope import utc_now
 
 router = APIRouter(prefix="/api/silences", tags=["alerts"])

@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 
 from projections.alerts.notify.grouping import GroupClock, Timers, group_of, next_flush
 from projections.records import Record, Tables
-from schemas.alerts.events import (
+from schemas.alerts.lifecycle import (
     AlertAcknowledged,
     AlertEvent,
     AlertFlapping,
@@ -40,11 +40,8 @@ from schemas.alerts.events import (
     AlertStable,
     AlertUnacknowledged,
     AlertUnsilenced,
-    SilenceCreated,
-    SilenceDeleted,
-    SilenceExpired,
 )
-from schemas.alerts.silences import is_silenced
+from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired, is_silenced
 from schemas.envelope import Envelope, utc_now
 from schemas.registry import EventDecodeError, Registry
 from schemas.topics import ALERT_EVENTS

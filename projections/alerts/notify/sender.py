@@ -27,8 +27,7 @@ from infra.deadletter import RawSender, deadletter_headers
 from projections.alerts.notify.channel import Channel, DeliveryFailed
 from projections.alerts.notify.grouping import AlertView, GroupClock, Timers, compose, delivery_id, next_flush
 from projections.alerts.notify.message import Notice, notice
-from schemas.alerts.events import SilenceCreated
-from schemas.alerts.silences import is_silenced
+from schemas.alerts.silences import SilenceCreated, is_silenced
 from schemas.envelope import utc_now
 from schemas.topics import DEADLETTER
 

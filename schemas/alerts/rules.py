@@ -1,0 +1,150 @@
+"""Alert rules as events (shared DOMAIN.md "Alert lifecycle"): what a rule watches (its params), how it raises and
+clears, and the definition events on alerts.rules."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from schemas.envelope import Payload
+
+NAME = Annotated[str, Field(min_length=1, max_length=200)]
+LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+Labels = dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]]
+Scalar = str | int | float | bool | None
+ResolveReason = Literal["cleared", "auto_resolved", "rule_deleted", "manual"]
+
+
+class Severity(StrEnum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+
+class Metric(StrEnum):
+    utilisation = "utilisation"
+    in_bps = "in_bps"
+    out_bps = "out_bps"
+    error_rate = "error_rate"
+
+
+class CylinderAlertEvent(StrEnum):
+    ScanRejected = "ScanRejected"
+    CylinderOverdue = "CylinderOverdue"
+    RetestDueSoon = "RetestDueSoon"
+
+
+class MetricThreshold(Payload):
+    """High side: raise above `raise_above`, clear below `clear_below`; low side: raise_below / clear_above.
+    Between the two thresholds the alert keeps its state (hysteresis). No clear threshold: it equals the raise one."""
+
+    kind: Literal["metric_threshold"] = "metric_threshold"
+    metric: Metric
+    raise_above: float | None = None
+    clear_below: float | None = None
+    raise_below: float | None = None
+    clear_above: float | None = None
+    for_s: int = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: int = Field(default=0, ge=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> MetricThreshold:
+        high, low = self.raise_above is not None, self.raise_below is not None
+        if high == low:
+            raise ValueError("give exactly one of raise_above (high side) or raise_below (low side)")
+        if high and (self.raise_below, self.clear_above) != (None, None):
+            raise ValueError("a high-side rule takes raise_above and clear_below only")
+        if low and (self.raise_above, self.clear_below) != (None, None):
+            raise ValueError("a low-side rule takes raise_below and clear_above only")
+        if self.raise_above is not None and self.clear_below is not None and self.clear_below > self.raise_above:
+            raise ValueError("clear_below must not be above raise_above")
+        if self.raise_below is not None and self.clear_above is not None and self.clear_above < self.raise_below:
+            raise ValueError("clear_above must not be below raise_below")
+        return self
+
+
+class DeviceUnreachable(Payload):
+    kind: Literal["device_unreachable"] = "device_unreachable"
+    for_s: int = Field(default=0, ge=0, le=86_400)
+
+
+class CameraDown(Payload):
+    kind: Literal["camera_down"] = "camera_down"
+    for_s: int = Field(default=0, ge=0, le=86_400)
+
+
+class IngressOverLimit(Payload):
+    """Raised by IngressLimitExceeded for a node; resolved by a clear event type or after auto_resolve_s."""
+
+    kind: Literal["ingress_over_limit"] = "ingress_over_limit"
+    clear_event_types: tuple[NAME, ...] = ()
+    auto_resolve_s: int | None = Field(default=86_400, ge=1)
+
+
+class CylinderEvents(Payload):
+    kind: Literal["cylinder"] = "cylinder"
+    event_types: tuple[CylinderAlertEvent, ...] = Field(min_length=1)
+    clear_event_types: tuple[NAME, ...] = ()
+    auto_resolve_s: int | None = Field(default=None, ge=1)
+
+
+class GenericEvent(Payload):
+    """Any event type whose payload fields equal `match` raises; `clear_event_type` (+ `clear_match`) resolves."""
+
+    kind: Literal["generic"] = "generic"
+    event_type: NAME
+    match: dict[NAME, Scalar] = Field(default_factory=dict)
+    clear_event_type: NAME | None = None
+    clear_match: dict[NAME, Scalar] = Field(default_factory=dict)
+    auto_resolve_s: int | None = Field(default=None, ge=1)
+
+
+RuleParams = Annotated[
+    MetricThreshold | DeviceUnreachable | CameraDown | IngressOverLimit | CylinderEvents | GenericEvent,
+    Field(discriminator="kind"),
+]
+
+
+class FlapPolicy(Payload):
+    """More than `max_changes` raise/resolve changes within `window_s` is flapping; stable after `stable_s` quiet."""
+
+    max_changes: int = Field(default=4, ge=2, le=100)
+    window_s: int = Field(default=900, ge=1)
+    stable_s: int = Field(default=900, ge=1)
+
+
+class AlertRule(Payload):
+    """The definition of a rule, as AlertRuleCreated and AlertRuleUpdated carry it."""
+
+    rule_id: NAME
+    version: int = Field(ge=1)
+    name: NAME
+    severity: Severity
+    labels: Labels = Field(default_factory=dict)
+    params: RuleParams
+    flapping: FlapPolicy | None = Field(default_factory=FlapPolicy)
+
+
+class AlertRuleCreated(AlertRule):
+    """A new alert rule (version 1)."""
+
+    version: int = Field(default=1, ge=1, le=1)
+
+
+class AlertRuleUpdated(AlertRule):
+    """A rule replaced by a new definition; `version` is its new version."""
+
+    version: int = Field(ge=2)
+
+
+class AlertRuleDeleted(Payload):
+    """A rule is gone; its firing alerts are resolved."""
+
+    rule_id: NAME
+    version: int = Field(ge=2)
+
+
