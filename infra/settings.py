@@ -1,12 +1,73 @@
-"""One Settings object, read from the environment once."""
+"""One Settings object, read from the environment once; groups of settings with a prefix of their own (the
+notifier's) are nested in it."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_CHARS = 32
+
+
+class NotifySettings(BaseSettings):
+    """The notifier's group (env prefix OPSLEDGER_NOTIFY_). No default secrets; a webhook URL needs a strong one."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLEDGER_NOTIFY_", extra="ignore")
+
+    smtp_host: str = ""  # empty: no email channel
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_from: str = ""
+    smtp_to: str = ""  # comma-separated
+    smtp_starttls: bool = True
+    smtp_timeout_s: float = Field(default=15.0, gt=0)
+
+    webhook_url: str = ""  # empty: no webhook channel
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+    group_by: str = "site,device"  # comma-separated label names; empty: one group for everything
+    group_wait_s: float = Field(default=30.0, ge=0)
+    group_interval_s: float = Field(default=300.0, gt=0)
+    repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    # lifecycle events older than this when first seen are recorded but not sent (a new channel reading an old log)
+    max_event_age_s: float = Field(default=24 * 3600.0, gt=0)
+    # where SilenceCreated/Expired/Deleted travel; empty: no mute silences are applied
+    silences_topic: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotifySettings:
+        if self.webhook_url:
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if len(secret) < MIN_SECRET_CHARS:
+                raise ValueError(f"OPSLEDGER_NOTIFY_WEBHOOK_SECRET must be at least {MIN_SECRET_CHARS} characters "
+                                 "when a webhook URL is set")
+            if not self.webhook_url.startswith(("https://", "http://")):
+                raise ValueError("OPSLEDGER_NOTIFY_WEBHOOK_URL must be an http(s) URL")
+        if self.smtp_host and (not self.smtp_from or not self.recipients):
+            raise ValueError("OPSLEDGER_NOTIFY_SMTP_FROM and OPSLEDGER_NOTIFY_SMTP_TO are required with an SMTP host")
+        if self.smtp_user and self.smtp_password is None:
+            raise ValueError("OPSLEDGER_NOTIFY_SMTP_PASSWORD is required with an SMTP user")
+        if self.repeat_interval_s < self.group_interval_s:
+            raise ValueError("repeat_interval (OPSLEDGER_NOTIFY_REPEAT_INTERVAL_S) must be at least group_interval")
+        return self
+
+    @property
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in self.smtp_to.split(",") if a.strip()]
+
+    @property
+    def group_labels(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.group_by.split(",") if n.strip())
 
 
 class Settings(BaseSettings):
@@ -88,6 +149,9 @@ class Settings(BaseSettings):
     discovery_max_hosts: int = Field(default=256, ge=1, le=65_536, alias="OPSLEDGER_DISCOVERY_MAX_HOSTS")
     discovery_rate_per_s: float = Field(default=50.0, gt=0, le=10_000, alias="OPSLEDGER_DISCOVERY_RATE_PER_S")
 
+    # Alert notifications (email, signed webhook): their own prefix, read when Settings is built.
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+
     @field_validator("poller_index")
     @classmethod
     def _index_in_range(cls, index: int, info: ValidationInfo) -> int:
@@ -122,5 +186,7 @@ def get_settings() -> Settings:
 
 
 def env_names() -> set[str]:
-    """Every environment variable the settings read (docker-compose is checked against this)."""
-    return {f.alias for f in Settings.model_fields.values() if f.alias}
+    """Every environment variable the settings read, nested groups included (docker-compose is checked against
+    this)."""
+    notify = {f"OPSLEDGER_NOTIFY_{name.upper()}" for name in NotifySettings.model_fields}
+    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify

@@ -1,9 +1,10 @@
-"""The topics the Faust processors consume (their consumer-group lag is what "drained" means), and the
-internal topics Faust writes (table changelogs), which the archive keeps so an embedded broker can be restored."""
+"""The platform's topic layout, in one place: what the Faust processors consume (their consumer-group lag is what
+"drained" means), the internal topics Faust writes (table changelogs, which the archive keeps so an embedded broker
+can be restored; work queues, which it does not), and every topic the archive reads."""
 
 from __future__ import annotations
 
-from schemas.catalog import REGISTRY
+from schemas.catalog import REGISTRY, all_topics
 from schemas.topics import (
     ALERT_COMMANDS,
     ALERT_EVENTS,
@@ -38,3 +39,14 @@ def alert_internal_topics(app_id: str) -> tuple[str, str]:
     """The alert agents' internal topics, keyed by fingerprint like the alert table: observations routed from source
     events (with their rule), and timer ticks. Not facts (they follow from archived events): not archived."""
     return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"
+
+
+def internal_topics(app_id: str) -> tuple[str, ...]:
+    """Work the agents pass to themselves (not facts, not archived): what is in them at a stop is drained first."""
+    return (*alert_internal_topics(app_id), check_topic(app_id))
+
+
+def platform_topics(app_id: str) -> tuple[str, ...]:
+    """Every topic the archive keeps: the registry's, the dead letters and Faust's table changelogs (they too must
+    survive a broker restore)."""
+    return (*all_topics(), *changelog_topics(app_id))

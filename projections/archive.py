@@ -13,7 +13,6 @@ import psycopg
 from psycopg import sql
 
 from projections.records import Record, Tables
-from schemas.catalog import all_topics
 
 COPY_ARCHIVE = sql.SQL(
     "COPY {archive} (topic, partition, \"offset\", timestamp_ms, key, value, headers, event_id, type, subject,"
@@ -60,21 +59,13 @@ def headers_json(headers: tuple[tuple[str, bytes], ...]) -> str | None:
     return orjson.dumps({k: v.decode("utf-8", "replace").replace("\x00", "") for k, v in headers}).decode()
 
 
-def platform_topics() -> tuple[str, ...]:
-    """Every topic of the platform, Faust's table changelogs included (they too must survive a broker restore)."""
-    from infra.settings import get_settings
-    from infra.topics import changelog_topics
-
-    return (*all_topics(), *changelog_topics(get_settings().processor_id))
-
-
 class ArchiveProjection:
     name = "archive"
     tables = ("event_archive",)
     decode = False
 
-    def __init__(self, topics: Sequence[str] | None = None) -> None:
-        self.topics = tuple(topics or platform_topics())
+    def __init__(self, topics: Sequence[str]) -> None:
+        self.topics = tuple(topics)  # infra.topics.platform_topics(app id): the changelogs' names need the app id
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
         if not records:

@@ -9,10 +9,10 @@ import os
 import signal
 
 from infra.logs import configure_logging
+from infra.settings import NotifySettings
 from projections.alerts.notify.channel import Channel
 from projections.alerts.notify.email import EmailChannel
 from projections.alerts.notify.runner import run_notifier
-from projections.alerts.notify.settings import NotifySettings
 from projections.alerts.notify.webhook import WebhookChannel
 
 

@@ -11,31 +11,27 @@ from api import metrics
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
 from infra.kafka import end_offsets, group_lag
-from infra.topics import PROCESSOR_INPUTS
-from projections.archive import platform_topics
-from projections.catalog import all_projections
+from infra.topics import PROCESSOR_INPUTS, platform_topics
+from projections.catalog import all_projections, applied_offsets, lag_of
 from schemas.topics import DEADLETTER
 
 router = APIRouter(tags=["health"])
-OFFSETS = "SELECT projection, topic, partition, next_offset FROM projection_offsets"
 
 
 async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
     """Broker end offsets vs. projection offsets; raises when the broker or the database is unreachable."""
-    ends = await end_offsets(request.app.state.settings.kafka_bootstrap_servers, platform_topics())
+    settings = request.app.state.settings
+    ends = await end_offsets(settings.kafka_bootstrap_servers, platform_topics(settings.processor_id))
     async with pool.connection() as conn:
-        rows = await (await conn.execute(OFFSETS)).fetchall()
-    applied = {(p, t, part): o for p, t, part, o in rows}
-    lag, consumed = {}, {}
-    for name, projection in all_projections().items():
-        lag[name] = sum(max(0, end - applied.get((name, tp.topic, tp.partition), 0))
-                        for tp, end in ends.items() if tp.topic in projection.topics)
+        applied = await applied_offsets(conn)
+    projections = all_projections(settings.processor_id)
+    lag, consumed = lag_of(projections, ends, applied), {}
+    for name, projection in projections.items():
         for topic in projection.topics:
             consumed[(name, topic)] = sum(o for (p, t, _), o in applied.items() if p == name and t == topic)
     records: dict[str, int] = {}
     for tp, end in ends.items():
         records[tp.topic] = records.get(tp.topic, 0) + end
-    settings = request.app.state.settings
     processor_lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS,
                                     known_ends=ends)
     return {"lag": lag, "consumed": consumed, "records": records, "processor_lag": processor_lag}

@@ -152,7 +152,7 @@ def replay(projection: str) -> None:
 
     settings = _settings()
     require_backbone(settings)
-    known = all_projections()
+    known = all_projections(settings.processor_id)
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
     from infra.entry.components import tune_gc

@@ -55,7 +55,7 @@ async def prepare(settings: Settings) -> None:
 async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None:
     require_backbone(settings)
     await prepare(settings)
-    available = all_projections()
+    available = all_projections(settings.processor_id)
     unknown = set(names) - set(available)
     if unknown:
         raise SystemExit(f"unknown projection(s): {', '.join(sorted(unknown))}; known: {', '.join(available)}")
@@ -81,12 +81,11 @@ async def run_notifier(settings: Settings) -> None:
     require_backbone(settings)
     await prepare(settings)
     from projections.alerts.notify.runner import run_notifier as notify
-    from projections.alerts.notify.settings import NotifySettings
 
     tune_gc()
     stop = asyncio.Event()
     stop_on_signals(stop)
-    await notify(NotifySettings(), bootstrap=settings.kafka_bootstrap_servers, database_url=settings.database_url,
+    await notify(settings.notify, bootstrap=settings.kafka_bootstrap_servers, database_url=settings.database_url,
                  stop=stop, idempotence=settings.kafka_idempotence)
 
 

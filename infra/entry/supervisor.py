@@ -31,20 +31,16 @@ from infra.entry.embedded import (
 from infra.entry.restore import clamp_projections, restore_broker, restore_group_offsets, save_group_offsets
 from infra.kafka import end_offsets, group_lag
 from infra.settings import Settings, env_names
-from infra.topics import PROCESSOR_INPUTS, alert_internal_topics, check_topic
-from projections.archive import platform_topics
-from projections.catalog import all_projections
+from infra.topics import PROCESSOR_INPUTS, internal_topics, platform_topics
+from projections.catalog import all_projections, applied_offsets, lag_of
 
 log = structlog.get_logger(__name__)
 COMPONENTS = ("projections", "processors", "api", "pollers")
 
 
-def components() -> tuple[str, ...]:
-    """The notifier runs when a notification channel is configured (OPSLEDGER_NOTIFY_SMTP_HOST or _WEBHOOK_URL);
-    settings that do not hold together stop `opsledger up` here, with pydantic's message."""
-    from projections.alerts.notify.settings import NotifySettings
-
-    notify = NotifySettings()
+def components(settings: Settings) -> tuple[str, ...]:
+    """The notifier runs when a notification channel is configured (OPSLEDGER_NOTIFY_SMTP_HOST or _WEBHOOK_URL)."""
+    notify = settings.notify
     return COMPONENTS + (("notifier",) if notify.smtp_host or notify.webhook_url else ())
 
 
@@ -135,7 +131,7 @@ def wait_http(url: str, timeout: float = 60, alive: Callable[[], bool] = lambda:
 
 
 def start_components(stack: Stack) -> None:
-    for name in components():
+    for name in components(stack.settings):
         stack.spawn(name)
     wait_http(f"{stack.api_url}/healthz", alive=lambda: all(p.poll() is None for p in stack.children.values()))
 
@@ -146,24 +142,18 @@ async def _drained(stack: Stack) -> bool:
 
 async def projections_caught_up(s: Settings) -> bool:
     """True when every projection applied every record of its topics written so far."""
-    ends = await end_offsets(s.kafka_bootstrap_servers, platform_topics())
+    ends = await end_offsets(s.kafka_bootstrap_servers, platform_topics(s.processor_id))
     async with await psycopg.AsyncConnection.connect(s.database_url) as conn:
-        rows = await (await conn.execute("SELECT projection, topic, partition, next_offset FROM projection_offsets"))\
-            .fetchall()
-    applied = {(p, t, part): o for p, t, part, o in rows}
-    for name, projection in all_projections().items():
-        for tp, end in ends.items():
-            if tp.topic in projection.topics and applied.get((name, tp.topic, tp.partition), 0) < end:
-                return False
-    return True
+        applied = await applied_offsets(conn)
+    return not any(lag_of(all_projections(s.processor_id), ends, applied).values())
 
 
 async def _processors_drained(stack: Stack) -> bool:
     """Inputs and the internal topics the agents pass work through (alert observations and ticks, cylinder checks):
     those are not archived, so what is in them at a stop must be processed first."""
     s = stack.settings
-    internal = (*alert_internal_topics(s.processor_id), check_topic(s.processor_id))
-    return await group_lag(s.kafka_bootstrap_servers, s.processor_id, (*PROCESSOR_INPUTS, *internal)) == 0
+    return await group_lag(s.kafka_bootstrap_servers, s.processor_id,
+                           (*PROCESSOR_INPUTS, *internal_topics(s.processor_id))) == 0
 
 
 def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:

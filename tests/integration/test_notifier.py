@@ -29,10 +29,10 @@ from pydantic import SecretStr
 
 from infra.kafka import end_offsets, ensure_topics
 from infra.producer import EventProducer
+from infra.settings import NotifySettings
 from projections.alerts.notify.channel import Channel
 from projections.alerts.notify.email import EmailChannel
 from projections.alerts.notify.runner import run_notifier
-from projections.alerts.notify.settings import NotifySettings
 from projections.alerts.notify.webhook import WebhookChannel
 from schemas.alerts.lifecycle import AlertEvent, AlertRaised, AlertResolved, AlertUnsilenced
 from schemas.alerts.rules import Severity

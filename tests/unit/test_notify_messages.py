@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
+from infra.settings import NotifySettings, env_names
 from projections.alerts.notify.email import build_email, message_id
 from projections.alerts.notify.grouping import AlertView, Message
 from projections.alerts.notify.message import notice, subject_line, text_body, webhook_payload
 from projections.alerts.notify.sender import backoff
-from projections.alerts.notify.settings import NotifySettings, env_names
 from projections.alerts.notify.webhook import sign, verify
 
 SECRET = "s3cr3t-" + "x" * 40

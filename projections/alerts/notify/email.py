@@ -9,9 +9,9 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from infra.settings import NotifySettings
 from projections.alerts.notify.channel import DeliveryFailed
 from projections.alerts.notify.message import Notice, subject_line, text_body
-from projections.alerts.notify.settings import NotifySettings
 
 
 def message_id(delivery_id: str, sender: str) -> str:

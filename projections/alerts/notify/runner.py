@@ -10,11 +10,12 @@ from datetime import timedelta
 import structlog
 
 from infra.producer import EventProducer
+from infra.settings import NotifySettings
 from projections.alerts.notify.channel import Channel
 from projections.alerts.notify.email import EmailChannel
+from projections.alerts.notify.grouping import Timers
 from projections.alerts.notify.outbox import NotificationOutbox
 from projections.alerts.notify.sender import Sender
-from projections.alerts.notify.settings import NotifySettings
 from projections.alerts.notify.webhook import WebhookChannel
 from projections.runner import ProjectionRunner
 from schemas.registry import Registry
@@ -33,9 +34,14 @@ def configured_channels(settings: NotifySettings) -> list[Channel]:
     return found
 
 
+def timers_of(settings: NotifySettings) -> Timers:
+    return Timers(timedelta(seconds=settings.group_wait_s), timedelta(seconds=settings.group_interval_s),
+                  timedelta(seconds=settings.repeat_interval_s))
+
+
 def outbox_for(channel: str, settings: NotifySettings, *, topic: str = ALERT_EVENTS,
                registry: Registry | None = None) -> NotificationOutbox:
-    return NotificationOutbox(channel, timers=settings.timers, group_by=settings.group_labels, topic=topic,
+    return NotificationOutbox(channel, timers=timers_of(settings), group_by=settings.group_labels, topic=topic,
                               silences_topic=settings.silences_topic, registry=registry,
                               max_event_age=timedelta(seconds=settings.max_event_age_s))
 
@@ -54,7 +60,7 @@ async def run_notifier(settings: NotifySettings, *, bootstrap: str, database_url
                 outbox = outbox_for(channel.name, settings, topic=topic, registry=registry)
                 runner = ProjectionRunner(outbox, bootstrap=bootstrap, database_url=database_url,
                                           deadletters=producer, max_records=500)
-                sender = Sender(channel, database_url=database_url, timers=settings.timers, deadletters=producer,
+                sender = Sender(channel, database_url=database_url, timers=timers_of(settings), deadletters=producer,
                                 max_attempts=settings.max_attempts, backoff_base_s=settings.backoff_base_s,
                                 backoff_max_s=settings.backoff_max_s, poll_interval_s=settings.poll_interval_s)
                 tasks.create_task(runner.run(stop), name=f"outbox:{channel.name}")
