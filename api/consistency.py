@@ -10,14 +10,14 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
 from infra.producer import Position
-from schemas.topics import CYLINDER_SCANS
 
 HEADER = "Opsledger-Consistency"
 APPLIED = "SELECT next_offset FROM projection_offsets WHERE projection = %s AND topic = %s AND partition = %s"
@@ -66,64 +66,58 @@ def decode_token(token: str) -> list[Span]:
         raise Problem(400, f"The consistency token is not valid: {e}") from e
 
 
+async def poll(pool: AsyncConnectionPool, done: Callable[[psycopg.AsyncConnection], Awaitable[bool]],
+               timeout_s: float) -> bool:
+    """THE consistency wait: ask `done` on a pooled connection until it says True (then True) or timeout_s passed
+    (then False), backing off from 2 ms to 25 ms between tries. The connection goes back to the pool while waiting,
+    so waiters do not starve the requests that would let them finish."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.002
+    while True:
+        async with pool.connection() as conn:
+            if await done(conn):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.025)
+
+
 async def wait_applied(pool: AsyncConnectionPool, projection: str, topics: Sequence[str],
                        spans: Sequence[Span | Position], timeout_s: float) -> None:
     """Return once `projection` has applied every position on its topics; 504 problem after timeout_s."""
-    relevant = [(s.topic, s.partition, s.last if isinstance(s, Span) else s.offset) for s in spans
-                if s.topic in topics]
-    deadline = time.monotonic() + timeout_s
-    delay = 0.002
-    async with pool.connection() as conn:
-        while relevant:
-            pending = []
-            for topic, partition, offset in relevant:
-                row = await (await conn.execute(APPLIED, (projection, topic, partition))).fetchone()
-                if row is None or row[0] <= offset:
-                    pending.append((topic, partition, offset))
-            relevant = pending
-            if not relevant:
-                return
-            if time.monotonic() >= deadline:
-                raise not_consistent(projection, timeout_s)
-            await conn.rollback()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.025)
+    pending = [(s.topic, s.partition, s.last if isinstance(s, Span) else s.offset) for s in spans if s.topic in topics]
+
+    async def applied(conn: psycopg.AsyncConnection) -> bool:
+        for topic, partition, offset in list(pending):
+            row = await (await conn.execute(APPLIED, (projection, topic, partition))).fetchone()
+            if row is None or row[0] <= offset:
+                return False
+            pending.remove((topic, partition, offset))
+        return True
+
+    if not await poll(pool, applied, timeout_s):
+        raise not_consistent(projection, timeout_s)
+
+
+async def wait_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float, *, topic: str,
+                       undecided: str, projection: str) -> None:
+    """Wait until the processor's decisions on the token's records are projected too: `undecided` (partition, first
+    offset, last offset -> a row while something in that span has no decision projected yet) runs for each span on
+    `topic` until none is left; 504 after timeout_s."""
+    pending = [s for s in spans if s.topic == topic]
+
+    async def decided(conn: psycopg.AsyncConnection) -> bool:
+        for s in list(pending):
+            if await (await conn.execute(undecided, (s.partition, s.first, s.last))).fetchone() is not None:
+                return False
+            pending.remove(s)
+        return True
+
+    if not await poll(pool, decided, timeout_s):
+        raise not_consistent(projection, timeout_s)
 
 
 def not_consistent(projection: str, timeout_s: float) -> Problem:
     return Problem(504, f"The {projection} read model has not caught up with the given consistency token within "
                         f"{timeout_s:g} s; retry the read.", title="Not yet consistent")
-
-
-UNDECIDED = ("SELECT 1 FROM cylinder_scans s WHERE s.src_partition = %s AND s.src_offset BETWEEN %s AND %s"
-             " AND NOT EXISTS (SELECT 1 FROM cylinder_history h WHERE h.scan_id = s.client_scan_id"
-             " AND h.worker = s.worker) LIMIT 1")
-
-
-async def wait_scans_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> None:
-    """After the scans are recorded: wait until the processor's decision on each (its derived events) is projected
-    too, so a scanner sees the state its own scans set. 504 problem after timeout_s."""
-    await wait_decided(pool, spans, timeout_s, topic=CYLINDER_SCANS, undecided=UNDECIDED, projection="cylinders")
-
-
-async def wait_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float, *, topic: str,
-                       undecided: str, projection: str) -> None:
-    """Poll `undecided` (partition, first offset, last offset -> a row while something in that span has no
-    decision projected yet) for each of the token's spans on `topic` until none is left; 504 after timeout_s."""
-    pending = [s for s in spans if s.topic == topic]
-    deadline = time.monotonic() + timeout_s
-    delay = 0.002
-    async with pool.connection() as conn:
-        while pending:
-            still = []
-            for s in pending:
-                if await (await conn.execute(undecided, (s.partition, s.first, s.last))).fetchone() is not None:
-                    still.append(s)
-            pending = still
-            if not pending:
-                return
-            if time.monotonic() >= deadline:
-                raise not_consistent(projection, timeout_s)
-            await conn.rollback()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.025)

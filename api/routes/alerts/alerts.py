@@ -13,12 +13,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
-from api.routes.alerts.reads import ALERT_COLUMNS, Accepted, AlertOut, Consistent, emit, load_alert, outcome, to_alert
+from api.routes.alerts.reads import ALERT_COLUMNS, AlertOut, Consistent, load_alert, outcome, to_alert
 from api.text import Text
 from producers.alerts import commands
 from schemas.alerts.identity import fingerprint

@@ -1,24 +1,21 @@
-"""What the alert routes share: the consistency wait (requests decided by the processor), response models, the
-accepted-command answer, and waiting for one request's outcome (?wait=true)."""
+"""What the alert routes share: the consistency wait (requests decided by the processor), response models, and
+waiting for one request's outcome (?wait=true)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, Request, Response
+import psycopg
+from fastapi import Depends
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
-from api.consistency import HEADER, Span, encode_token, wait_decided
+from api.consistency import Span, poll, wait_decided
 from api.deps import consistent_with
-from infra.producer import EventProducer
-from schemas.envelope import Envelope
 from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES
 
 TOPICS = (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS)
@@ -75,38 +72,14 @@ async def load_alert(pool: AsyncConnectionPool, alert_id: uuid.UUID) -> dict[str
         return await cur.fetchone()
 
 
-class Accepted(BaseModel):
-    event_ids: list[uuid.UUID]
-    consistency_token: str | None
-    subject: str | None = None
-    location: str | None = None
-
-
-async def emit(request: Request, response: Response, producer: EventProducer, events: Sequence[Envelope],
-               location: str | None = None) -> Accepted:
-    """Emit the events; answer 202 with their consistency token (also as a header)."""
-    positions = await producer.emit_many(events) if events else []
-    token = encode_token(positions) if positions else None
-    if token:
-        response.headers[HEADER] = token
-    if location:
-        response.headers["Location"] = location
-    response.status_code = 202
-    subject = events[0].subject if len(events) == 1 else None
-    if subject:
-        request.state.audit_subject = subject
-    return Accepted(event_ids=[e.event_id for e in events], consistency_token=token, subject=subject,
-                    location=location)
-
-
 async def outcome(pool: AsyncConnectionPool, command_id: uuid.UUID, timeout_s: float) -> tuple[str, str | None] | None:
     """The processor's decision on a request: (event type, refusal reason); None when not decided in time."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        async with pool.connection() as conn:
-            row = await (await conn.execute(OUTCOME, (command_id,))).fetchone()
+    found: list[tuple[str, str | None]] = []
+
+    async def decided(conn: psycopg.AsyncConnection) -> bool:
+        row = await (await conn.execute(OUTCOME, (command_id,))).fetchone()
         if row is not None:
-            return row[0], row[1]
-        if time.monotonic() > deadline:
-            return None
-        await asyncio.sleep(0.02)
+            found.append((row[0], row[1]))
+        return row is not None
+
+    return found[0] if await poll(pool, decided, timeout_s) else None

@@ -3,7 +3,6 @@ worker reads. Versions as ETags: PUT needs If-Match (428 without, 412 when stale
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,11 +11,12 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.consistency import decode_token, wait_applied
+from api import commands as commands_seam
+from api.commands import Accepted, ReadBack, check_version, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.alerts.reads import TOPICS, Accepted, Consistent, emit
+from api.routes.alerts.reads import TOPICS, Consistent
 from api.text import Text
 from producers.alerts import commands
 from schemas.alerts.rules import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, Severity
@@ -24,7 +24,6 @@ from schemas.alerts.rules import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, 
 router = APIRouter(prefix="/api/alerts/rules", tags=["alerts"])
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 RuleId = Annotated[str, Path(pattern=RULE_ID)]
-ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 SELECT = ("SELECT rule_id, version, definition, deleted, created_at, created_by, updated_at, updated_by,"
           " last_event_id FROM alert_rules")
 SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the rule as stored"}}
@@ -74,33 +73,15 @@ async def current(pool: Pool, rule_id: str) -> dict[str, Any]:
     return row
 
 
-def if_match_version(if_match: str | None, required: bool) -> int | None:
-    if if_match is None:
-        if required:
-            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
-        return None
-    found = ETAG.match(if_match.strip())
-    if not found:
-        raise Problem(400, "If-Match must be the ETag of the rule, e.g. \"3\".")
-    return int(found.group(1))
+READ_BACK = ReadBack("alerts", TOPICS, load, to_out, gone="deleted")
 
 
 async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
                 rule_id: str, version: int, event: Any, wait: bool) -> Accepted | RuleOut:
-    accepted = await emit(request, response, producer, [event], location=f"/api/alerts/rules/{rule_id}")
-    if not wait or accepted.consistency_token is None:
-        return accepted
-    await wait_applied(pool, "alerts", TOPICS, decode_token(accepted.consistency_token),
-                       settings.consistency_timeout_s)
-    row = await load(pool, rule_id)
-    if row is None or row["last_event_id"] != event.event_id:
-        raise Problem(409 if version == 1 else 412, "Another change to this rule was applied first; read it again.")
-    response.headers["ETag"] = f'"{row["version"]}"'
-    if row["deleted"]:
-        response.status_code = 200
-        return accepted
-    response.status_code = 201 if version == 1 else 200
-    return to_out(row)
+    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                                       created=version == 1, location=f"/api/alerts/rules/{rule_id}")
+    assert isinstance(answer, Accepted | RuleOut)
+    return answer
 
 
 @router.get("", response_model=list[RuleOut], dependencies=[Consistent])
@@ -135,9 +116,7 @@ async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response:
                       if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
     seen = if_match_version(if_match, required=True)
     row = await current(pool, rule_id)
-    if row["version"] != seen:
-        raise Problem(412, f"The rule is at version {row['version']}, not {seen}; read it again.",
-                      current_version=row["version"])
+    check_version(row["version"], seen, "rule")
     rule = AlertRule(rule_id=rule_id, version=row["version"] + 1, **body.model_dump())
     event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
     return await saved(request, response, pool, producer, settings, rule_id, rule.version, event, wait)
@@ -151,9 +130,7 @@ async def delete_rule(rule_id: RuleId, request: Request, response: Response, poo
     """Delete the rule; its firing alerts resolve (reason rule_deleted)."""
     seen = if_match_version(if_match, required=False)
     row = await current(pool, rule_id)
-    if seen is not None and row["version"] != seen:
-        raise Problem(412, f"The rule is at version {row['version']}, not {seen}; read it again.",
-                      current_version=row["version"])
+    check_version(row["version"], seen, "rule")
     event = commands.delete_rule(rule_id, row["version"], actor=principal.actor,
                                  correlation_id=request.state.request_id)
     return await saved(request, response, pool, producer, settings, rule_id, row["version"] + 1, event, wait)

@@ -13,11 +13,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.alerts.reads import Accepted, Consistent, emit
+from api.routes.alerts.reads import Consistent
 from api.text import Text
 from producers.alerts import commands
 from schemas.alerts.silences import Matcher, Recurrence, SilenceCreated

@@ -7,20 +7,18 @@ import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api.consistency import wait_scans_decided
-from api.deps import DbConn, consistent_with
+from api.deps import DbConn
 from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
-from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
+from api.routes.cylinders.deps import Consistent
 
 router = APIRouter(prefix="/api/admin", tags=["cylinders"])
-Consistent = Depends(consistent_with("cylinders", (CYLINDER_SCANS, CYLINDER_EVENTS), wait_scans_decided))
 SHIPMENT_COLUMNS = ("qr_code", "customer", "shipped_at", "sent_by", "returned_at", "received_by", "returned_by")
 
 

@@ -7,22 +7,20 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api.consistency import wait_scans_decided
-from api.deps import DbConn, consistent_with
+from api.deps import DbConn
 from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
+from api.routes.cylinders.deps import Consistent
 from schemas.cylinders.events import QR_CODE, CylinderStatus
 from schemas.envelope import utc_now
-from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
 
 router = APIRouter(tags=["cylinders"])
-Consistent = Depends(consistent_with("cylinders", (CYLINDER_SCANS, CYLINDER_EVENTS), wait_scans_decided))
 Code = Annotated[str, Path(pattern=QR_CODE)]
 SELECT = ("SELECT qr_code, status, holder, station, location, retest_due, version, added_at, last_scan_at,"
           " last_scan_by, last_action, reprints, overdue, retest_due_soon, last_rejection FROM cylinders")

@@ -6,17 +6,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
-from api.consistency import wait_scans_decided
-from api.deps import DbConn, consistent_with
+from api.deps import DbConn
 from api.problems import Problem
-from schemas.topics import CYLINDER_EVENTS, CYLINDER_SCANS
+from api.routes.cylinders.deps import Consistent
 
 router = APIRouter(prefix="/api/admin", tags=["cylinders"])
-Consistent = Depends(consistent_with("cylinders", (CYLINDER_SCANS, CYLINDER_EVENTS), wait_scans_decided))
 MAX_DAYS = 3 * 366
 BUCKETS = ((0, 7), (7, 14), (14, 30), (30, 60), (60, 90), (90, None))  # days at a customer
 LISTED = 100  # rejected scans and lost candidates listed (newest first); counts cover the whole range

@@ -3,15 +3,15 @@ ScanRecorded events; the processor decides what they mean. ?wait=true returns ea
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from datetime import UTC, date, datetime
 
+import psycopg
 from fastapi import APIRouter, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from api.consistency import HEADER, encode_token
+from api.commands import emit
+from api.consistency import poll
 from api.deps import Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal, Principal
 from api.problems import Problem
@@ -101,9 +101,7 @@ async def submit(scans: list[ScanIn], principal: Principal, request: Request, re
                           scanned_at=s.scanned_at, worker=principal.name, actor=principal.actor,
                           counterparty=s.counterparty, location=s.location, retest_due=s.retest_due,
                           correlation_id=request.state.request_id) for s in scans]
-    positions = await producer.emit_many(events)
-    token = encode_token(positions)
-    response.headers[HEADER] = token
+    token = (await emit(request, response, producer, events)).consistency_token or ""
     request.state.audit_subject = ",".join(sorted({s.qr_code for s in scans}))[:400]
     result = ScansAccepted(accepted=len(events), consistency_token=token, qr_codes=[s.qr_code for s in scans])
     if wait:
@@ -116,16 +114,17 @@ async def submit(scans: list[ScanIn], principal: Principal, request: Request, re
 async def outcomes(pool: Pool, worker: str, scans: list[ScanIn], timeout_s: float) -> list[ScanOutcome]:
     """Wait until the processor has decided every scan (each scan's latest derived event); after timeout_s the
     scans not decided yet have outcome null."""
-    deadline, ids = time.monotonic() + timeout_s, [s.client_scan_id for s in scans]
-    while True:
-        async with pool.connection() as conn:
-            rows = await (await conn.execute(OUTCOMES, (worker, ids))).fetchall()
-        decided = {r[0]: (r[2], r[3]) for r in rows}
-        if len(decided) >= len(set(ids)) or time.monotonic() > deadline:
-            return [ScanOutcome(client_scan_id=s.client_scan_id, qr_code=s.qr_code,
-                                outcome=decided.get(s.client_scan_id, (None, None))[0],
-                                reason=decided.get(s.client_scan_id, (None, None))[1]) for s in scans]
-        await asyncio.sleep(0.02)
+    ids, decided = [s.client_scan_id for s in scans], {}
+
+    async def all_decided(conn: psycopg.AsyncConnection) -> bool:
+        rows = await (await conn.execute(OUTCOMES, (worker, ids))).fetchall()
+        decided.update({r[0]: (r[2], r[3]) for r in rows})
+        return len(decided) >= len(set(ids))
+
+    await poll(pool, all_decided, timeout_s)
+    return [ScanOutcome(client_scan_id=s.client_scan_id, qr_code=s.qr_code,
+                        outcome=decided.get(s.client_scan_id, (None, None))[0],
+                        reason=decided.get(s.client_scan_id, (None, None))[1]) for s in scans]
 
 
 @router.post("/api/scans", response_model=ScansAccepted, status_code=202, responses=WAITED)

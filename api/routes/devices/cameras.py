@@ -11,12 +11,12 @@ from fastapi import APIRouter, Header, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api.consistency import HEADER, decode_token, encode_token, wait_applied
+from api import commands as commands_seam
+from api.commands import Accepted, ReadBack, check_version, emit, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.alerts.reads import Accepted, emit
-from api.routes.devices.deps import TOPICS, Box, Consistent, check_version, if_match_version
+from api.routes.devices.deps import TOPICS, Box, Consistent
 from api.routes.devices.models import CameraIn, CameraOut, StreamOut, camera_out, split_camera_url
 from infra import secrets as secret_store
 from infra.secrets import SecretsUnavailable
@@ -59,6 +59,9 @@ async def current(pool: Pool, camera_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
+READ_BACK = ReadBack("devices", TOPICS, load, camera_out, gone="removed")
+
+
 def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
     """(URL to register, secrets to keep or None when there are none)."""
     public_url, secret_url = split_camera_url(body.url)
@@ -74,20 +77,10 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
 
 async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
                 camera_id: str, version: int, event: Any, wait: bool) -> Accepted | CameraOut:
-    accepted = await emit(request, response, producer, [event], location=f"/api/cameras/{camera_id}")
-    if not wait or accepted.consistency_token is None:
-        return accepted
-    await wait_applied(pool, "devices", TOPICS, decode_token(accepted.consistency_token),
-                       settings.consistency_timeout_s)
-    row = await load(pool, camera_id)
-    if row is None or row["last_event_id"] != event.event_id:
-        raise Problem(409 if version == 1 else 412, "Another change to this camera was applied first; read it again.")
-    response.headers["ETag"] = f'"{row["version"]}"'
-    if row["removed"]:
-        response.status_code = 200
-        return accepted
-    response.status_code = 201 if version == 1 else 200
-    return camera_out(row)
+    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                                       created=version == 1, location=f"/api/cameras/{camera_id}")
+    assert isinstance(answer, Accepted | CameraOut)
+    return answer
 
 
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
@@ -189,8 +182,8 @@ async def test_camera(camera_id: uuid.UUID, request: Request, response: Response
         raise Problem(409, f"The camera URL cannot be probed: {e}") from e
     event = commands.stream_checked(str(camera_id), row["url"], checked_at, result, actor=principal.actor,
                                     correlation_id=request.state.request_id, source="api.cameras.test")
-    token = encode_token([await producer.emit(event)])
-    response.headers[HEADER] = token
+    token = (await emit(request, response, producer, [event])).consistency_token or ""
+    response.status_code = 200  # the probe happened: its result is in the log
     return ProbeOut(camera_id=camera_id, checked_at=checked_at, url=row["url"], reachable=result.reachable,
                     status_code=result.status_code, latency_ms=result.latency_ms, codec=result.codec,
                     width=result.width, height=result.height, error=result.error, consistency_token=token)

@@ -1,9 +1,8 @@
-"""What the device and camera routes share: the consistency wait, the secret box, versions from If-Match, the SNMP
-engine for immediate polls."""
+"""What the device and camera routes share: the consistency wait, the secret box, the SNMP engine for immediate
+polls."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,7 +15,6 @@ from schemas.topics import CAMERA_CHECKS, DEVICE_RATES, DEVICE_REGISTRY, DEVICE_
 
 TOPICS = (DEVICE_REGISTRY, DEVICE_SAMPLES, DEVICE_RATES, CAMERA_CHECKS)
 Consistent = Depends(consistent_with("devices", TOPICS))
-ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 
 
 def get_secret_box(request: Request) -> SecretBox:
@@ -40,19 +38,3 @@ def get_snmp_engine(request: Request) -> SnmpEngine:
 
 Box = Annotated[SecretBox, Depends(get_secret_box)]
 Engine = Annotated[SnmpEngine, Depends(get_snmp_engine)]
-
-
-def if_match_version(if_match: str | None, required: bool) -> int | None:
-    if if_match is None:
-        if required:
-            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
-        return None
-    found = ETAG.match(if_match.strip())
-    if not found:
-        raise Problem(400, "If-Match must be the ETag you read, e.g. \"3\".")
-    return int(found.group(1))
-
-
-def check_version(current: int, seen: int | None, what: str) -> None:
-    if seen is not None and current != seen:
-        raise Problem(412, f"The {what} is at version {current}, not {seen}; read it again.", current_version=current)

@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import dict_row
 
-from api.consistency import HEADER, decode_token, encode_token, wait_applied
+from api import commands as commands_seam
+from api.commands import Accepted, ReadBack, check_version, emit, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.alerts.reads import Accepted, emit
-from api.routes.devices.deps import TOPICS, Box, Consistent, Engine, check_version, if_match_version
+from api.routes.devices.deps import TOPICS, Box, Consistent, Engine
 from api.routes.devices.models import (
     DeviceIn,
     DeviceOut,
@@ -58,6 +58,9 @@ async def current(pool: Pool, device_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
+READ_BACK = ReadBack("devices", TOPICS, load, device_out, gone="removed")
+
+
 def spec_of(body: DeviceIn, credentials_version: int) -> DeviceSpec:
     snmp = body.snmp
     fields: dict[str, Any] = {**body.model_dump(exclude={"snmp"}), "credentials_version": credentials_version,
@@ -80,20 +83,10 @@ def checked(spec: DeviceSpec, secrets: dict[str, str | None]) -> None:
 
 async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
                 device_id: str, version: int, event: Any, wait: bool) -> Accepted | DeviceOut:
-    accepted = await emit(request, response, producer, [event], location=f"/api/devices/{device_id}")
-    if not wait or accepted.consistency_token is None:
-        return accepted
-    await wait_applied(pool, "devices", TOPICS, decode_token(accepted.consistency_token),
-                       settings.consistency_timeout_s)
-    row = await load(pool, device_id)
-    if row is None or row["last_event_id"] != event.event_id:
-        raise Problem(409 if version == 1 else 412, "Another change to this device was applied first; read it again.")
-    response.headers["ETag"] = f'"{row["version"]}"'
-    if row["removed"]:
-        response.status_code = 200
-        return accepted
-    response.status_code = 201 if version == 1 else 200
-    return device_out(row)
+    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                                       created=version == 1, location=f"/api/devices/{device_id}")
+    assert isinstance(answer, Accepted | DeviceOut)
+    return answer
 
 
 @router.get("/", response_model=list[DeviceOut], dependencies=[Consistent])
@@ -213,9 +206,8 @@ async def poll_now(device_id: uuid.UUID, request: Request, response: Response, p
     result = await poll_device(engine, device.target, device.creds, deadline_s=settings.poller_deadline_s)
     events = commands.poll_events(result, actor=principal.actor, correlation_id=request.state.request_id,
                                   source="api.devices.poll")
-    positions = await producer.emit_many(events)
-    token = encode_token(positions)
-    response.headers[HEADER] = token
+    token = (await emit(request, response, producer, events)).consistency_token or ""
+    response.status_code = 200  # the poll happened: its facts are in the log
     sample = result.sample
     return PollOut(device_id=device_id, reachable=result.ok,
                    error=result.unreachable.reason if result.unreachable else None,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from psycopg.rows import dict_row
 
-from api.consistency import HEADER, encode_token
+from api.commands import emit
 from api.deps import DbConn, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -43,9 +43,8 @@ async def discover(body: DiscoverIn, request: Request, response: Response, produ
     sweep_id = f"sweep-{uuid.uuid4().hex[:12]}"
     events = [commands.discovered(sweep_id, f, body.credentials[f.credentials_index].version, actor=principal.actor,
                                   correlation_id=request.state.request_id) for f in found]
-    token = encode_token(await producer.emit_many(events)) if events else None
-    if token:
-        response.headers[HEADER] = token
+    token = (await emit(request, response, producer, events)).consistency_token
+    response.status_code = 200  # the sweep happened: what it found is in the log
     return DiscoveryOut(sweep_id=sweep_id, addresses=len(hosts), consistency_token=token,
                         found=[DiscoveredOut(ip=f.ip, sys_name=f.sys_name, sys_descr=f.sys_descr,
                                              sys_object_id=f.sys_object_id,

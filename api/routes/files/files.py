@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from api.consistency import HEADER, encode_token, wait_applied
+from api.commands import Accepted, emit
+from api.consistency import decode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
 from api.routes.files.store import TooLarge, WrongContent, path_for, store
-from api.routes.ingress.models import Accepted
 from schemas.catalog import REGISTRY
 from schemas.files.events import FileUploaded
 from schemas.topics import FILES
@@ -42,15 +42,12 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
     event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
                            source="api.files", subject=sha, actor=principal.actor,
                            correlation_id=request.state.request_id)
-    request.state.audit_subject = sha
-    position = await producer.emit(event)
-    token = encode_token([position])
-    response.headers[HEADER] = token
-    response.headers["Location"] = f"/api/files/{sha}"
+    accepted = await emit(request, response, producer, [event], location=f"/api/files/{sha}")
     if wait:
-        await wait_applied(pool, "files", (FILES,), [position], settings.consistency_timeout_s)
+        await wait_applied(pool, "files", (FILES,), decode_token(accepted.consistency_token or ""),
+                           settings.consistency_timeout_s)
         response.status_code = 201
-    return Accepted(event_id=event.event_id, subject=sha, consistency_token=token, location=f"/api/files/{sha}")
+    return accepted
 
 
 @router.get("/{sha256}", response_class=FileResponse, dependencies=[Depends(consistent_with("files", (FILES,)))],

@@ -50,12 +50,3 @@ class HistoryEntry(BaseModel):
     actor: str | None
     applied: bool
     data: dict[str, Any]
-
-
-class Accepted(BaseModel):
-    """A command was accepted: its event is in the log. Pass consistency_token to reads to see its effect."""
-
-    event_id: uuid.UUID
-    subject: str
-    consistency_token: str
-    location: str | None = None

@@ -12,14 +12,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import Field
 
-from api.consistency import HEADER, encode_token, wait_applied
+from api.commands import Accepted, ReadBack, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
-from api.routes.ingress.models import Accepted, HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
+from api.routes.ingress.models import HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
 from producers.ingress.commands import correct_reading, retract_reading, submit_reading
 from schemas.envelope import Envelope
 from schemas.ingress.events import IngressReading, SplitPlan
@@ -29,7 +29,6 @@ router = APIRouter(prefix="/api/ingress", tags=["ingress"])
 TOPICS = (INGRESS_READINGS, INGRESS_EVALUATIONS)
 Consistent = Depends(consistent_with("ingress", TOPICS))
 BAND = re.compile(r"^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$")
-ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 
 SELECT = sql.SQL("""
 SELECT r.id, r.version, r.customer_name, r.address, r.node_id, r.level_dbmv, r.freq_start_mhz, r.freq_end_mhz,
@@ -92,37 +91,23 @@ async def load(conn: DbConn, reading_id: uuid.UUID, principal: Principal,
     return row
 
 
-def parse_if_match(if_match: str | None, required: bool) -> int | None:
-    if if_match is None:
-        if required:
-            raise Problem(428, "Send If-Match with the ETag (version) you read, so concurrent edits are detected.")
-        return None
-    match = ETAG.match(if_match.strip())
-    if not match:
-        raise Problem(400, "If-Match must be the ETag of the reading, e.g. \"3\".")
-    return int(match.group(1))
+async def load_row(pool: Pool, reading_id: str) -> dict[str, Any] | None:
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (uuid.UUID(reading_id),))
+        return await cur.fetchone()
+
+
+# a retracted reading answers 200 with its last state; a correction, like a submission, 201
+READ_BACK = ReadBack("ingress", TOPICS, load_row, to_out, gone="retracted", gone_answer="resource",
+                     updated_status=201, conflict_on_create=412)
 
 
 async def accepted(request: Request, response: Response, pool: Pool, settings: SettingsDep, producer: Producer,
                    event: Envelope, wait: bool) -> Accepted | IngressReadingOut:
-    position = await producer.emit(event)
-    token = encode_token([position])
-    response.headers[HEADER] = token
-    location = f"/api/ingress/{event.subject}"
-    if not wait:
-        response.status_code = 202
-        response.headers["Location"] = location
-        return Accepted(event_id=event.event_id, subject=event.subject, consistency_token=token, location=location)
-    await wait_applied(pool, "ingress", TOPICS, [position], settings.consistency_timeout_s)
-    async with pool.connection() as conn:
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(SELECT + sql.SQL(" WHERE r.id = %s"), (uuid.UUID(event.subject),))
-            row = await cur.fetchone()
-    if row is None or row["last_event_id"] != event.event_id:
-        raise Problem(412, "Another change to this reading was applied first; read it again and retry.")
-    response.status_code = 200 if row["retracted"] else 201
-    response.headers["ETag"] = f'"{row["version"]}"'
-    return to_out(row)
+    answer = await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=event.type == "IngressReadingSubmitted", location=f"/api/ingress/{event.subject}")
+    assert isinstance(answer, Accepted | IngressReadingOut)
+    return answer
 
 
 @router.post("", response_model=Accepted | IngressReadingOut, status_code=202,
@@ -204,12 +189,10 @@ async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response,
 async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Request, response: Response,
                   pool: Pool, settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
                   if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
-    seen = parse_if_match(if_match, required=True)
+    seen = if_match_version(if_match, required=True)
     async with pool.connection() as conn:
         current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
-    if current["version"] != seen:
-        raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
-                      current_version=current["version"])
+    check_version(current["version"], seen, "reading")
     event = correct_reading(reading_id, current["version"], as_reading(body, principal), actor=principal.actor,
                             correlation_id=request.state.request_id)
     return await accepted(request, response, pool, settings, producer, event, wait)
@@ -221,12 +204,10 @@ async def retract(reading_id: uuid.UUID, request: Request, response: Response, p
                   producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",
                   wait: bool = False) -> Accepted | IngressReadingOut:
-    seen = parse_if_match(if_match, required=False)
+    seen = if_match_version(if_match, required=False)
     async with pool.connection() as conn:
         current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
-    if seen is not None and current["version"] != seen:
-        raise Problem(412, f"The reading is at version {current['version']}, not {seen}; read it again.",
-                      current_version=current["version"])
+    check_version(current["version"], seen, "reading")
     event = retract_reading(reading_id, current["version"], reason, actor=principal.actor,
                             correlation_id=request.state.request_id)
     return await accepted(request, response, pool, settings, producer, event, wait)
