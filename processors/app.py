@@ -6,47 +6,15 @@ from typing import Any
 
 import faust
 
-from infra.kafka import exact_end_offsets
 from infra.settings import Settings
 from infra.topics import ALERT_SOURCES, alert_internal_topics, check_topic
 from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
+from processors.faust_patches import use_exact_highwaters, use_fetch_max_wait
 from processors.ingress import agents as ingress
 from schemas import topics
-
-
-def use_exact_highwaters(bootstrap: str) -> None:
-    """Faust's table recovery reads a changelog up to its ListOffsets end, which Tansu reports too low after
-    batched writes (the table would come back stale). Use infra.topics.exact_end_offsets instead (also right on
-    Apache Kafka). A patch of one Faust driver method; tests/e2e/test_restart.py fails without it."""
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._highwaters
-
-    async def _highwaters(self: Any, partitions: list[Any]) -> Any:
-        if self.consumer.in_transaction:
-            return await original(self, partitions)
-        return await exact_end_offsets(bootstrap, partitions)
-
-    driver.AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
-
-
-def use_fetch_max_wait(ms: int) -> None:
-    """Faust hard-codes fetch_max_wait_ms=1500 for its worker consumer. Apache Kafka answers a fetch as soon as data
-    arrives, but Tansu holds it for the whole wait: at a low input rate every scan waited ~0.5 s in the processor.
-    A short wait costs Apache Kafka only idle fetches."""
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._create_worker_consumer
-
-    def _create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = ms  # read by consumer.start() when it builds its fetcher
-        return consumer
-
-    driver.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -87,15 +55,15 @@ def topic(app: faust.App, *names: str) -> Any:
 
 
 def wire(app: faust.App, settings: Settings) -> None:
+    deadletter = app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw")
     cylinders.register(app, settings, scans=topic(app, topics.CYLINDER_SCANS),
                        events=topic(app, topics.CYLINDER_EVENTS),
                        checks=app.topic(check_topic(settings.processor_id), key_type=bytes, value_serializer="json"),
-                       deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
+                       deadletter=deadletter)
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
-                     evaluations=topic(app, topics.INGRESS_EVALUATIONS),
-                     deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
+                     evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
-                     deadletter=app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw"))
+                     deadletter=deadletter)
     observations, ticks = alert_internal_topics(settings.processor_id)
     alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
                     observed=app.topic(observations, key_type=bytes, value_serializer="json"),

@@ -13,11 +13,10 @@ from typing import Any
 import faust
 import structlog
 
-from infra.deadletter import deadletter_headers
 from infra.settings import Settings
 from infra.topics import CYLINDER_TABLE
-from processors.codec import DecodeFailure
 from processors.cylinders.machine import Cylinder, Rules, decide, evolve, recent_outcome, remember, timers
+from processors.streams import dead_letter, refused
 from schemas.catalog import REGISTRY
 from schemas.cylinders.events import CylinderEvent, ScanRecorded
 from schemas.envelope import Envelope, derived_event_id, stable_event_id, utc_now
@@ -53,12 +52,8 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, che
     async def decide_scans(stream: Any) -> None:
         async for event in stream.events():
             value = event.value
-            if isinstance(value, DecodeFailure) or not isinstance(value.data, ScanRecorded):
-                msg = event.message
-                error = value.error if isinstance(value, DecodeFailure) else f"not a scan: {value.type}"
-                raw = value.raw if isinstance(value, DecodeFailure) else REGISTRY.encode(value)
-                await deadletter.send(key=event.key, value=raw, headers=deadletter_headers(
-                    f"processor:{SOURCE}", error, msg.topic, msg.partition, msg.offset))
+            if (bad := refused(value, ScanRecorded)) is not None:
+                await dead_letter(deadletter, event, SOURCE, *bad)
                 continue
             scan = value.data
             state = load(scan.qr_code)

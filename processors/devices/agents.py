@@ -12,11 +12,10 @@ from typing import Any
 import faust
 import structlog
 
-from infra.deadletter import deadletter_headers
 from infra.settings import Settings
 from infra.topics import DEVICE_TABLE
-from processors.codec import DecodeFailure
-from processors.devices.machine import DeviceMemory, on_reachability, on_sample
+from processors.devices.machine import DeviceMemory, decide, evolve
+from processors.streams import dead_letter, refused
 from schemas.catalog import REGISTRY
 from schemas.devices.events import (
     DeviceReachable,
@@ -48,31 +47,24 @@ def envelope_of(event: Payload, cause: Envelope) -> Envelope:
 def register(app: faust.App, settings: Settings, *, samples: Any, derived: Any, deadletter: Any) -> None:
     table = app.Table(DEVICE_TABLE, default=None, partitions=settings.topic_partitions)
 
-    def load(device_id: str) -> DeviceMemory:
-        raw = table.get(device_id)
-        return DeviceMemory.model_validate(raw) if raw else DeviceMemory()
-
     @app.agent(samples, name="device-samples")
     async def derive(stream: Any) -> None:
         async for event in stream.events():
             value = event.value
-            if isinstance(value, DecodeFailure):
-                msg = event.message
-                await deadletter.send(key=event.key, value=value.raw, headers=deadletter_headers(
-                    f"processor:{SOURCE}", value.error, msg.topic, msg.partition, msg.offset))
+            if (bad := refused(value)) is not None:
+                await dead_letter(deadletter, event, SOURCE, *bad)
                 continue
-            data = value.data
-            if isinstance(data, InterfaceCountersSampled):
-                memory = load(data.device_id)
-                events, after = on_sample(memory, data)
-            elif isinstance(data, DeviceReachable | DeviceUnreachable):
-                memory = load(data.device_id)
-                events, after = on_reachability(memory, data)
-            else:
+            fact = value.data
+            if not isinstance(fact, InterfaceCountersSampled | DeviceReachable | DeviceUnreachable):
                 continue  # identity and discovery facts: nothing to derive
+            raw = table.get(fact.device_id)
+            memory = DeviceMemory.model_validate(raw) if raw else DeviceMemory()
+            events = decide(memory, fact)
+            after = evolve(memory, fact)
             for derived_event in events:  # queued in order; Faust flushes them before committing the cause
                 await derived.send(key=value.subject.encode(), value=envelope_of(derived_event, value))
-            if after is not memory:
-                table[data.device_id] = after.model_dump(mode="json")
+                after = evolve(after, derived_event)
+            if after != memory:
+                table[fact.device_id] = after.model_dump(mode="json")
             if any(isinstance(e, DeviceStatusChanged) for e in events):
-                log.info("device.status_changed", device_id=data.device_id, status=getattr(after.status, "value", None))
+                log.info("device.status_changed", device_id=fact.device_id, status=getattr(after.status, "value", None))

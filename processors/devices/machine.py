@@ -1,9 +1,10 @@
 """What the processor derives from one device's poll facts (pure: no I/O, no clock).
 
-The memory of a device is its last two samples and its last known status. Rates come from the latest sample and the
-one before (processors/rates.py); ifOperStatus changes and up/down transitions are emitted on change only. A sample
-redelivered after a crash (memory saved, derived events lost) is recomputed against the sample before it, so the
-same events go out again with the same ids; an older one arriving late changes nothing.
+decide(memory, fact) -> events and evolve(memory, event) -> memory, where the memory of a device is its last two
+samples (folded in from the facts themselves) and its last known status. Rates come from the latest sample and the
+one before (processors/devices/rates.py); ifOperStatus changes and up/down transitions are emitted on change only.
+A sample redelivered after a crash (memory saved, derived events lost) is recomputed against the sample before it,
+so the same events go out again with the same ids; an older one arriving late changes nothing.
 """
 
 from __future__ import annotations
@@ -38,25 +39,33 @@ def oper_changes(previous: InterfaceCountersSampled | None,
             for i in current.interfaces if before.get(i.if_index) != i.oper_status]
 
 
-def on_sample(memory: DeviceMemory, sample: InterfaceCountersSampled) -> tuple[list[Payload], DeviceMemory]:
-    latest = memory.latest
-    if latest is not None and sample.sampled_at < latest.sampled_at:
-        return [], memory  # late and superseded
-    if latest is not None and sample.sampled_at == latest.sampled_at:
-        previous, remembered = memory.before, memory  # a redelivery: derive the same events again
-    else:
-        previous, remembered = latest, DeviceMemory(latest=sample, before=latest, status=memory.status)
-    derived: list[Payload] = list(rates_between(previous, sample)) if previous is not None else []
-    derived += oper_changes(previous, sample)
-    return derived, remembered
+Fact = InterfaceCountersSampled | DeviceReachable | DeviceUnreachable
 
 
-def on_reachability(memory: DeviceMemory,
-                    event: DeviceReachable | DeviceUnreachable) -> tuple[list[Payload], DeviceMemory]:
-    current = DeviceStatus.up if isinstance(event, DeviceReachable) else DeviceStatus.down
+def decide(memory: DeviceMemory, fact: Fact) -> list[Payload]:
+    """What one poll fact means: rates and interface changes from a sample (against the one before it; a redelivered
+    sample is recomputed against the same one, a late one means nothing), a status change from reachability."""
+    if isinstance(fact, InterfaceCountersSampled):
+        latest = memory.latest
+        if latest is not None and fact.sampled_at < latest.sampled_at:
+            return []  # late and superseded
+        previous = memory.before if latest is not None and fact.sampled_at == latest.sampled_at else latest
+        derived: list[Payload] = list(rates_between(previous, fact)) if previous is not None else []
+        return derived + oper_changes(previous, fact)
+    current = DeviceStatus.up if isinstance(fact, DeviceReachable) else DeviceStatus.down
     if memory.status is current:
-        return [], memory
-    reason = event.reason if isinstance(event, DeviceUnreachable) else None
-    changed = DeviceStatusChanged(device_id=event.device_id, previous=memory.status, current=current, at=event.at,
-                                  reason=reason)
-    return [changed], memory.model_copy(update={"status": current})
+        return []
+    reason = fact.reason if isinstance(fact, DeviceUnreachable) else None
+    return [DeviceStatusChanged(device_id=fact.device_id, previous=memory.status, current=current, at=fact.at,
+                                reason=reason)]
+
+
+def evolve(memory: DeviceMemory, event: Payload) -> DeviceMemory:
+    """Fold a sample (the newest two are kept) or a status change into the memory; anything else leaves it as is."""
+    if isinstance(event, InterfaceCountersSampled):
+        if memory.latest is not None and event.sampled_at <= memory.latest.sampled_at:
+            return memory  # a redelivery or a late sample
+        return DeviceMemory(latest=event, before=memory.latest, status=memory.status)
+    if isinstance(event, DeviceStatusChanged) and event.current is not memory.status:
+        return memory.model_copy(update={"status": event.current})
+    return memory

@@ -7,10 +7,9 @@ from typing import Any
 import faust
 import structlog
 
-from infra.deadletter import deadletter_headers
 from infra.settings import Settings
-from processors.codec import DecodeFailure
-from processors.ingress.machine import evaluate, parse_limits
+from processors.ingress.machine import decide, parse_limits
+from processors.streams import dead_letter, refused
 
 log = structlog.get_logger(__name__)
 SOURCE = "processors.ingress"
@@ -23,15 +22,8 @@ def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: 
     async def judge(stream: Any) -> None:
         async for batch in stream.take_events(2000, within=0.02):
             for event in batch:
-                value = event.value
-                if isinstance(value, DecodeFailure):
-                    msg = event.message
-                    await deadletter.send(
-                        key=event.key, value=value.raw,
-                        headers=deadletter_headers(f"processor:{SOURCE}", value.error, msg.topic,
-                                                   msg.partition, msg.offset),
-                    )
+                if (bad := refused(event.value)) is not None:
+                    await dead_letter(deadletter, event, SOURCE, *bad)
                     continue
-                derived = evaluate(value, lines, SOURCE)
-                if derived is not None:
+                for derived in decide(lines, event.value, SOURCE):
                     await evaluations.send(key=derived.subject.encode(), value=derived)

@@ -56,21 +56,22 @@ def limit_for(reading: IngressReading, lines: tuple[LimitLine, ...]) -> LimitLin
     return min(candidates, key=lambda ln: ln.limit_dbmv, default=None)
 
 
-def evaluate(event: Envelope, lines: tuple[LimitLine, ...], source: str) -> Envelope | None:
-    """IngressLimitExceeded for a submitted or corrected reading above its limit; None otherwise."""
+def decide(lines: tuple[LimitLine, ...], event: Envelope, source: str) -> list[Envelope]:
+    """[IngressLimitExceeded] for a submitted or corrected reading above its limit; [] otherwise. Stateless: the
+    limit lines are configuration, and the verdict's id comes from the reading's event, so a redelivery repeats it."""
     data = event.data
     if not isinstance(data, IngressReadingSubmitted | IngressReadingCorrected):
-        return None
+        return []
     line = limit_for(data.reading, lines)
     if line is None or data.reading.level_dbmv <= line.limit_dbmv:
-        return None
+        return []
     derived = IngressLimitExceeded(
         reading_id=data.reading_id, version=data.version, node_id=data.reading.node_id,
         level_dbmv=data.reading.level_dbmv, limit_dbmv=line.limit_dbmv,
         exceeded_by_db=round(data.reading.level_dbmv - line.limit_dbmv, 3), limit_rule=line.label,
     )
-    return REGISTRY.event(
+    return [REGISTRY.event(
         derived, event_id=derived_event_id(event.event_id, "IngressLimitExceeded"), occurred_at=event.occurred_at,
         source=source, subject=event.subject, actor=event.actor, correlation_id=event.correlation_id,
         causation_id=event.event_id,
-    )
+    )]

@@ -73,8 +73,8 @@ def test_a_thousand_generic_rules_leave_one_candidate() -> None:
 
 
 def test_the_timer_skips_only_states_where_a_tick_changes_nothing() -> None:
-    from processors.alerts.agents import nothing_due, tick_step
     from processors.alerts.book import RuleBook
+    from processors.alerts.decisions import nothing_due, tick_step
     from processors.alerts.machine import Ack, evaluate, initial_state
     from schemas.alerts.rules import AlertRuleCreated
     from schemas.catalog import REGISTRY

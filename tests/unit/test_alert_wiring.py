@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from processors.alerts.agents import decide_command
 from processors.alerts.book import RuleBook
+from processors.alerts.decisions import decide_command
 from processors.alerts.machine import Phase, evaluate, initial_state, silence
 from processors.alerts.observations import from_wire, observations_of, to_wire
 from processors.alerts.rules import MetricSample, Reachability, SourceEvent, classify

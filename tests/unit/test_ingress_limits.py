@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.settings import Settings
-from processors.ingress.machine import LimitLine, evaluate, limit_for, parse_limits
+from processors.ingress.machine import LimitLine, decide, limit_for, parse_limits
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload
 from schemas.ingress.events import (
@@ -21,6 +21,13 @@ from tests.factories import reading
 
 SOURCE = "processors.ingress"
 LINES = parse_limits("5-15:-10,15-42:-20,N1@15-42:-25")
+
+
+def evaluate(event: Envelope, lines: tuple[LimitLine, ...], source: str) -> Envelope | None:
+    """decide()'s verdict on one reading: at most one IngressLimitExceeded."""
+    found = decide(lines, event, source)
+    assert len(found) <= 1
+    return found[0] if found else None
 
 
 def event_of(data: Payload, **meta: Any) -> Envelope:
