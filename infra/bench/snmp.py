@@ -17,8 +17,9 @@ from typing import Any
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from producers.devices.snmp.credentials import AuthProtocol, Credentials, PrivProtocol, V2cCredentials, V3Credentials
-from producers.devices.snmp.poll import PollResult, Target, close_engine, poll_device
+from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
+from producers.devices.snmp.session import Target, close_engine
 
 
 def percentile(values: list[float], p: float) -> float:

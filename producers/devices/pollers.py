@@ -31,8 +31,9 @@ from infra.settings import Settings
 from producers.devices.commands import poll_events, snmp_credentials, stream_checked
 from producers.devices.rtsp.probe import probe
 from producers.devices.snmp.credentials import CredentialsError
-from producers.devices.snmp.poll import PollResult, Target, close_engine
+from producers.devices.snmp.poll import PollResult
 from producers.devices.snmp.scheduler import Device, DeviceState, Policy, Scheduler, jittered
+from producers.devices.snmp.session import Target, close_engine
 from schemas.devices.events import DeviceSpec
 from schemas.envelope import utc_now
 

@@ -16,8 +16,9 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from infra.bench.snmpsim import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Agent, free_udp_port, running_agent
 from processors.devices.rates import NoRate, counter_sample, interface_rates, rates_between
 from producers.devices.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
-from producers.devices.snmp.poll import PollResult, Target, close_engine, poll_device
+from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
+from producers.devices.snmp.session import Target, close_engine
 from schemas.devices.events import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
 from tests.fixtures.snmp.make_snmprec import (
     FASTWRAP_OCTETS_PER_S,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.routes.devices.topology import build_topology
-from producers.devices.snmp.poll import _neighbours
+from producers.devices.snmp.walk import neighbours_of
 
 AT = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 
@@ -28,7 +28,7 @@ def test_neighbour_rows_name_their_local_port_and_render_binary_ids_as_hex() -> 
         "local_port_id": {(3,): b"Gi1/0/3"},
     }
     found = [(n.local_port, n.remote_chassis_id, n.remote_port, n.remote_sys_name)
-             for n in _neighbours("d", columns, AT)]
+             for n in neighbours_of("d", columns, AT)]
     # port 4 has no lldpLocPortId: its number stands in; port 5's row has no chassis id: not a neighbour
     assert found == [("Gi1/0/3", "00:1a:2b:3c:4d:02", "Gi1/0/2", "dist-b"), ("4", "SEP0017", "eth0", "")]
 

@@ -21,7 +21,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 
 from producers.devices.snmp.credentials import Credentials
-from producers.devices.snmp.poll import EXCEPTION_VALUES, SYS_DESCR, SYS_NAME, SYS_OBJECT_ID, _text
+from producers.devices.snmp.walk import EXCEPTION_VALUES, SYS_DESCR, SYS_NAME, SYS_OBJECT_ID, text_of
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ async def ask(engine: SnmpEngine, ip: str, port: int, creds: Credentials, timeou
 
     def text(oid: tuple[int, ...]) -> str:
         value = values.get(oid)
-        return "" if value is None or isinstance(value, EXCEPTION_VALUES) else _text(value)
+        return "" if value is None or isinstance(value, EXCEPTION_VALUES) else text_of(value)
 
     object_id = values.get(SYS_OBJECT_ID)
     oid_text = "" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else str(object_id)

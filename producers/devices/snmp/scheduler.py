@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
 from producers.devices.snmp.credentials import Credentials
-from producers.devices.snmp.poll import PollResult, Target, poll_device
+from producers.devices.snmp.poll import PollResult, poll_device
+from producers.devices.snmp.session import Target
 
 log = logging.getLogger(__name__)
 
