@@ -1,0 +1,65 @@
+"""`opsledger bench …`: each benchmark prints its figures (see BENCHMARKS.md for what they mean and the runs)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from infra.logs import configure_logging
+
+bench_app = typer.Typer(help="Benchmarks (print figures; see BENCHMARKS.md).", no_args_is_help=True)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(events: Annotated[int, typer.Option(help="events for the throughput runs")] = 100_000,
+                   json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Raw produce ceiling, end-to-end throughput, freshness at 2,000 events/s, replay speed."""
+    from infra.bench.pipeline import run_pipeline_bench
+
+    configure_logging("WARNING")
+    run_pipeline_bench(events=events, json_only=json_out)
+
+
+@bench_app.command("scans")
+def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each scanned through one full cycle")] = 5000,
+                json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Cylinder scans through the HTTP API to the read model: scans/s, and scan-to-visible latency at 200/s."""
+    from infra.bench.scans import run_scans_bench
+
+    configure_logging("WARNING")
+    run_scans_bench(cylinders=cylinders, json_only=json_out)
+
+
+@bench_app.command("alerts")
+def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")] = 1000,
+                 rate: Annotated[float, typer.Option(help="source events/s for the latency run")] = 1000.0,
+                 seconds: Annotated[float, typer.Option(help="length of the latency run")] = 15.0,
+                 events: Annotated[int, typer.Option(help="source events for the drained throughput run")] = 20_000,
+                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Source events to alerts in the read model with 1,000 rules: event_to_alert_p99_ms at 1,000/s, rules_eval_eps."""
+    from infra.bench.alerts import run_alerts_bench
+
+    configure_logging("WARNING")
+    run_alerts_bench(rules=rules, events=events, json_only=json_out, rate=rate, seconds=seconds)
+
+
+@bench_app.command("snmp")
+def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port switches")] = 40,
+               rounds: Annotated[int, typer.Option(help="timed rounds (after one warm-up round)")] = 5,
+               agents: Annotated[int, typer.Option(help="snmpsim processes serving them")] = 2,
+               max_concurrent: Annotated[int, typer.Option(help="polls in flight at once")] = 32,
+               v3: Annotated[bool, typer.Option("--v3", help="SNMPv3 authPriv (SHA-256/AES-128)")] = False,
+               pysnmp: Annotated[bool, typer.Option("--pysnmp", help="SNMPv2c through pysnmp, not the fast path")
+                                 ] = False,
+               json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Poller CPU per poll against snmpsim on loopback: devices_per_s_per_core and poll_p99_ms (needs dev extras)."""
+    import json
+
+    from infra.bench.snmp import bench_snmp as run
+
+    configure_logging("WARNING")
+    result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3,
+                             fast_v2c=not pysnmp))
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)
