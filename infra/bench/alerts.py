@@ -21,19 +21,14 @@ import asyncio
 import os
 import secrets
 import statistics
-import tempfile
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from infra.bench.pipeline import percentile, report, spawn, stop_children
-from infra.bench.scans import _cpu, cpu_seconds, drained, shares
-from infra.entry.embedded import start_broker, start_database
-from infra.settings import Settings
+from infra.bench.harness import BenchStack, bench_stack, drained, percentile, report, shares
 from schemas.alerts.rules import AlertRule, GenericEvent, Severity
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
@@ -166,41 +161,22 @@ def eval_ceiling(rules: list[AlertRule], events: int, indexed: bool = True) -> f
     return events / (time.process_time() - started)
 
 
-def our_cpu_seconds(pids: dict[str, int], postmaster: int) -> dict[str, float]:
-    """cpu_seconds, with "postgres" narrowed to this run's server and its children (other runs on the machine have
-    database servers of the same user)."""
-    found = cpu_seconds(pids)
-    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == postmaster]
-    found["postgres"] = _cpu(postmaster) + sum(_cpu(pid) for pid in children)
-    return found
-
-
-def _parent(proc: Path) -> int | None:
-    try:
-        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _postmaster(data_dir: Path) -> int:
-    return int((data_dir / "postmaster.pid").read_text().split()[0])
-
-
-async def drive(settings: Settings, rules: list[AlertRule], rate: float, seconds: float, events: int,
-                pids: dict[str, int], postmaster: int) -> dict[str, Any]:
+async def drive(stack: BenchStack, rules: list[AlertRule], rate: float, seconds: float, events: int
+                ) -> dict[str, Any]:
+    settings = stack.settings
     bootstrap, url, run = settings.kafka_bootstrap_servers, settings.database_url, secrets.token_hex(3)
     await load_rules(bootstrap, url, rules)
     await paced(bootstrap, url, f"{run}-warm", len(rules), 200, 2)  # the processors joined and saw the rules
     await drained(settings)
     load_before = os.getloadavg()[0]
-    before, started = our_cpu_seconds(pids, postmaster), time.perf_counter()
+    before, started = stack.cpu_seconds(), time.perf_counter()
     latencies = await paced(bootstrap, url, run, len(rules), rate, seconds)
-    paced_share = shares(before, our_cpu_seconds(pids, postmaster), time.perf_counter() - started)
+    paced_share = shares(before, stack.cpu_seconds(), time.perf_counter() - started)
     load_paced = os.getloadavg()[0]
     await drained(settings)
-    before, started = our_cpu_seconds(pids, postmaster), time.perf_counter()
+    before, started = stack.cpu_seconds(), time.perf_counter()
     eps, produced_s = await drained_rate(bootstrap, url, run, len(rules), events)
-    drained_share = shares(before, our_cpu_seconds(pids, postmaster), time.perf_counter() - started)
+    drained_share = shares(before, stack.cpu_seconds(), time.perf_counter() - started)
     return {
         "rules": len(rules),
         "rate_per_s": rate,
@@ -225,27 +201,7 @@ async def drive(settings: Settings, rules: list[AlertRule], rate: float, seconds
 
 def run_alerts_bench(rules: int, events: int, json_only: bool, rate: float = 1000.0,
                      seconds: float = 15.0) -> dict[str, Any]:
-    from infra.entry.components import prepare
-
-    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-alerts-"))
-    (root / "logs").mkdir()
-    database = start_database(root / "pg")
-    broker = start_broker(log_path=root / "logs" / "broker.log")
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
-           "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING"}
-    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
-                                        "OPSLEDGER_DATA_DIR": str(root)})
-    names = ("processors", "projections")
-    children = []
-    try:
-        asyncio.run(prepare(settings))
-        children = [spawn(name, env, root / "logs") for name in names]
-        pids = {name: child.pid for name, child in zip(names, children, strict=True)}
-        pids["broker"] = broker.process.pid
-        result = asyncio.run(drive(settings, bench_rules(rules), rate, seconds, events, pids,
-                                   _postmaster(root / "pg")))
-        return report(result, root, json_only)
-    finally:
-        stop_children(children)
-        broker.stop()
-        database.stop()
+    with bench_stack("alerts") as stack:
+        stack.start("processors", "projections")
+        result = asyncio.run(drive(stack, bench_rules(rules), rate, seconds, events))
+        return report(result, stack.root, json_only)

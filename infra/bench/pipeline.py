@@ -12,19 +12,14 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from infra.entry.embedded import start_broker, start_database
+from infra.bench.harness import bench_stack, percentile, report
 from infra.kafka import end_offsets
 from infra.settings import Settings
 from producers.ingress.commands import submit_reading
@@ -139,62 +134,22 @@ async def freshness(settings: Settings, items: list[tuple[bytes, bytes]], rate: 
     return latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def spawn(name: str, env: dict[str, str], logs: Path) -> Any:
-    with open(logs / f"{name}.log", "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "infra.entry.cli", name], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_children(children: list[Any]) -> None:
-    """Terminate the component processes a bench started; kill what does not stop within 10 s."""
-    for child in children:
-        child.terminate()
-    for child in children:
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
-def report(result: dict[str, Any], root: Path, json_only: bool) -> dict[str, Any]:
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
-    if not json_only:
-        print(f"logs and data in {root}", file=sys.stderr)
-    return result
-
-
 def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
                        fresh_seconds: float = 10.0) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-"))
-    (root / "logs").mkdir()
-    database = start_database(root / "pg")
-    broker = start_broker(log_path=root / "logs" / "broker.log")
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
-           "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING"}
-    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url})
-    children = []
-    try:
-        from infra.entry.components import prepare
-
-        asyncio.run(prepare(settings))
+    with bench_stack("pipeline") as stack:
+        settings, bootstrap = stack.settings, stack.settings.kafka_bootstrap_servers
         items = payloads(events)
-        raw_eps = asyncio.run(raw_ceiling(broker.bootstrap, items, settings.topic_partitions))
-        children = [spawn(name, env, root / "logs") for name in ("processors", "projections")]
+        raw_eps = asyncio.run(raw_ceiling(bootstrap, items, settings.topic_partitions))
+        stack.start("processors", "projections")
         warm = payloads(200, seed=99)
-        asyncio.run(produce(broker.bootstrap, INGRESS_READINGS, warm))
+        asyncio.run(produce(bootstrap, INGRESS_READINGS, warm))
         asyncio.run(wait_committed(settings))
         started = time.perf_counter()
-        asyncio.run(produce(broker.bootstrap, INGRESS_READINGS, items))
+        asyncio.run(produce(bootstrap, INGRESS_READINGS, items))
         asyncio.run(wait_committed(settings))
         e2e_eps = events / (time.perf_counter() - started)
         latencies = asyncio.run(freshness(settings, payloads(int(rate * fresh_seconds), seed=5), rate))
-        replayed = asyncio.run(replay(IngressProjection(), bootstrap=broker.bootstrap,
-                                      database_url=database.url))
+        replayed = asyncio.run(replay(IngressProjection(), bootstrap=bootstrap, database_url=settings.database_url))
         result = {
             "events": events,
             "raw_produce_eps": round(raw_eps),
@@ -208,8 +163,4 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
             "replay_eps": round(replayed.events / replayed.seconds),
             "cpus": os.cpu_count(),
         }
-        return report(result, root, json_only)
-    finally:
-        stop_children(children)
-        broker.stop()
-        database.stop()
+        return report(result, stack.root, json_only)

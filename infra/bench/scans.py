@@ -13,19 +13,15 @@ import asyncio
 import os
 import secrets
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from infra.bench.pipeline import percentile, report, spawn, stop_children
-from infra.entry.embedded import free_port, start_broker, start_database
-from infra.settings import Settings
+from infra.bench.harness import BenchStack, bench_stack, drained, percentile, report, shares
 
 CYCLE = (("ship", "Bench customer"), ("return", "Bench customer"), ("refill_send", "Bench fill"),
          ("refill_receive", "Bench fill"))
@@ -122,55 +118,9 @@ async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, co
     return [seen[i] - sent[i] for i in sent]
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds so far (Linux /proc) of each component, the broker, the database server's
-    processes (all of its user's) and this client, to show where the time goes."""
-    found = {name: _cpu(pid) for name, pid in pids.items()}
-    found["postgres"] = sum(_cpu(int(p.name)) for p in Path("/proc").iterdir()
-                            if p.name.isdigit() and _owner(p) == "embedded_postgres")
-    found["bench client"] = time.process_time()
-    return found
-
-
-def _cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone since it was listed
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _owner(proc: Path) -> str | None:
-    try:
-        import pwd
-
-        return pwd.getpwuid(proc.stat().st_uid).pw_name
-    except (OSError, KeyError):
-        return None
-
-
-def shares(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
-    return {name: round((after[name] - before[name]) / elapsed, 2) for name in after}
-
-
-async def drained(settings: Settings, timeout: float = 300) -> None:
-    """Until the processors and every projection (archive and audit too) caught up: each phase starts quiet."""
-    from infra.entry.supervisor import projections_caught_up
-    from infra.kafka import group_lag
-    from infra.topics import PROCESSOR_INPUTS
-
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    while quiet < 2:  # twice in a row: the processors' output lands after their lag reaches zero
-        lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
-        quiet = quiet + 1 if lag == 0 and await projections_caught_up(settings) else 0
-        if time.monotonic() > deadline:
-            raise TimeoutError("the pipeline did not drain in time")
-        await asyncio.sleep(0.2)
-
-
-async def drive(api_url: str, settings: Settings, admin_password: str, cylinders: int, batch: int, in_flight: int,
-                rate: float, seconds: float, pids: dict[str, int]) -> dict[str, Any]:
+async def drive(stack: BenchStack, admin_password: str, cylinders: int, batch: int, in_flight: int,
+                rate: float, seconds: float) -> dict[str, Any]:
+    api_url, settings = stack.api_url, stack.settings
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as anon:
         token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": admin_password})
@@ -186,13 +136,13 @@ async def drive(api_url: str, settings: Settings, admin_password: str, cylinders
         codes = await add_cylinders(admin, cylinders + paced)
         await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
         await drained(settings)
-        before, started = cpu_seconds(pids), time.perf_counter()
+        before, started = stack.cpu_seconds(), time.perf_counter()
         latencies = await latency(scanner, settings.database_url, "bench-scanner", codes[cylinders:], rate)
-        paced_share = shares(before, cpu_seconds(pids), time.perf_counter() - started)
+        paced_share = shares(before, stack.cpu_seconds(), time.perf_counter() - started)
         await drained(settings)
-        before, started = cpu_seconds(pids), time.perf_counter()
+        before, started = stack.cpu_seconds(), time.perf_counter()
         scans_per_s, accepted_s = await throughput(scanner, codes[:cylinders], batch, in_flight)
-        elapsed, after = time.perf_counter() - started, cpu_seconds(pids)
+        elapsed, after = time.perf_counter() - started, stack.cpu_seconds()
     return {
         "cylinders": cylinders,
         "scans": cylinders * len(CYCLE),
@@ -214,42 +164,13 @@ async def drive(api_url: str, settings: Settings, admin_password: str, cylinders
 def run_scans_bench(cylinders: int, json_only: bool, batch: int = 500, in_flight: int = 4, rate: float = 200.0,
                     seconds: float = 10.0) -> dict[str, Any]:
     from api.identity.bootstrap import create_user
-    from infra.entry.components import prepare
 
-    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-scans-"))
-    (root / "logs").mkdir()
-    database = start_database(root / "pg")
-    broker = start_broker(log_path=root / "logs" / "broker.log")
-    port, password = free_port(), secrets.token_urlsafe(24)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
-           "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING", "OPSLEDGER_API_PORT": str(port),
-           "OPSLEDGER_JWT_SECRET": secrets.token_urlsafe(48),
-           # one scanner drives the whole benchmark: lift the per-caller limits meant for people
-           "OPSLEDGER_SCAN_RATE": "100000000/minute", "OPSLEDGER_CLIENT_RATE": "100000000/minute"}
-    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
-                                        "OPSLEDGER_DATA_DIR": str(root)})
-    children = []
-    try:
-        asyncio.run(prepare(settings))
-        asyncio.run(create_user(database.url, "bench-admin", password, "admin"))
-        names = ("processors", "projections", "api")
-        children = [spawn(name, env, root / "logs") for name in names]
-        api_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{api_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the API did not become ready; logs in {root / 'logs'}")
-            time.sleep(0.2)
-        pids = {name: child.pid for name, child in zip(names, children, strict=True)}
-        pids["broker"] = broker.process.pid
-        result = asyncio.run(drive(api_url, settings, password, cylinders, batch, in_flight, rate, seconds, pids))
-        return report(result, root, json_only)
-    finally:
-        stop_children(children)
-        broker.stop()
-        database.stop()
+    password = secrets.token_urlsafe(24)
+    # one scanner drives the whole benchmark: lift the per-caller limits meant for people
+    with bench_stack("scans", OPSLEDGER_SCAN_RATE="100000000/minute",
+                     OPSLEDGER_CLIENT_RATE="100000000/minute") as stack:
+        asyncio.run(create_user(stack.settings.database_url, "bench-admin", password, "admin"))
+        stack.start("processors", "projections", "api")
+        stack.wait_ready()
+        result = asyncio.run(drive(stack, password, cylinders, batch, in_flight, rate, seconds))
+        return report(result, stack.root, json_only)

@@ -1,0 +1,152 @@
+"""What every benchmark shares: a stack of its own on embedded services (a fresh temp directory, broker, database,
+the components it names as child processes), CPU accounting per process from /proc, percentiles, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from infra.entry.embedded import free_port, start_broker, start_database
+from infra.settings import Settings
+
+
+@dataclass
+class BenchStack:
+    root: Path
+    settings: Settings
+    env: dict[str, str]
+    postmaster: int  # this run's database server
+    pids: dict[str, int] = field(default_factory=dict)  # component name -> pid, the broker's included
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *names: str) -> None:
+        """Start components (processors, projections, api, ...) as child processes of this bench."""
+        for name in names:
+            with open(self.root / "logs" / f"{name}.log", "ab") as out:
+                child = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", name], env=self.env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.children.append(child)
+            self.pids[name] = child.pid
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.api_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API did not become ready; logs in {self.root / 'logs'}")
+            time.sleep(0.2)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['OPSLEDGER_API_PORT']}"
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """User + system CPU seconds so far of each component, the broker, this run's database server (the
+        postmaster and its children: other runs on the machine have servers of the same user) and this client."""
+        found = {name: _cpu(pid) for name, pid in self.pids.items()}
+        children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == self.postmaster]
+        found["postgres"] = _cpu(self.postmaster) + sum(_cpu(pid) for pid in children)
+        found["bench client"] = time.process_time()
+        return found
+
+
+@contextmanager
+def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
+    """Broker and database on a temp directory of their own, migrated, topics created; the caller starts the
+    components it measures (BenchStack.start). All stopped at exit; the directory (logs) is left on disk."""
+    from infra.entry.components import prepare
+
+    root = Path(tempfile.mkdtemp(prefix=f"opsledger-bench-{prefix}-"))
+    (root / "logs").mkdir()
+    database = start_database(root / "pg")
+    broker = start_broker(log_path=root / "logs" / "broker.log")
+    full_env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+                "OPSLEDGER_DATA_DIR": str(root), "OPSLEDGER_LOG_LEVEL": "WARNING",
+                "OPSLEDGER_API_PORT": str(free_port()), "OPSLEDGER_JWT_SECRET": secrets.token_urlsafe(48), **env}
+    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database.url,
+                                        "OPSLEDGER_DATA_DIR": str(root)})
+    postmaster = int((root / "pg" / "postmaster.pid").read_text().split()[0])
+    stack = BenchStack(root, settings, full_env, postmaster, pids={"broker": broker.process.pid})
+    try:
+        asyncio.run(prepare(settings))
+        yield stack
+    finally:
+        stop_children(stack.children)
+        broker.stop()
+        database.stop()
+
+
+def stop_children(children: list[Any]) -> None:
+    """Terminate the component processes a bench started; kill what does not stop within 10 s."""
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def shares(before: dict[str, float], after: dict[str, float], elapsed: float) -> dict[str, float]:
+    """Each process's CPU over a phase, in cores (1.0 = one core busy all the time)."""
+    return {name: round((after[name] - before[name]) / elapsed, 2) for name in after}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def report(result: dict[str, Any], root: Path, json_only: bool) -> dict[str, Any]:
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
+    if not json_only:
+        print(f"logs and data in {root}", file=sys.stderr)
+    return result
+
+
+async def drained(settings: Settings, timeout: float = 300) -> None:
+    """Until the processors and every projection (archive and audit too) caught up: each phase starts quiet."""
+    from infra.entry.supervisor import projections_caught_up
+    from infra.kafka import group_lag
+    from infra.topics import PROCESSOR_INPUTS
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2:  # twice in a row: the processors' output lands after their lag reaches zero
+        lag = await group_lag(settings.kafka_bootstrap_servers, settings.processor_id, PROCESSOR_INPUTS)
+        quiet = quiet + 1 if lag == 0 and await projections_caught_up(settings) else 0
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pipeline did not drain in time")
+        await asyncio.sleep(0.2)
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone since it was listed
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
