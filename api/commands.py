@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import Request, Response
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
@@ -50,6 +51,27 @@ async def emit(request: Request, response: Response, producer: EventProducer, ev
         request.state.audit_subject = subject
     return Accepted(event_id=events[0].event_id if events else None, event_ids=[e.event_id for e in events],
                     consistency_token=token, subject=subject, location=location)
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A resource kept as versioned events (devices, cameras, alert rules): its read-model row by id, 404 when it is
+    missing or gone (`gone` names the row's flag for a deleted resource)."""
+
+    what: str  # "device", in messages
+    select: str  # the row's SELECT, ending in "WHERE <id column> = %s"
+    gone: str
+
+    async def load(self, pool: AsyncConnectionPool, key: str) -> Row | None:
+        async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self.select, (key,))
+            return await cur.fetchone()
+
+    async def current(self, pool: AsyncConnectionPool, key: object) -> Row:
+        row = await self.load(pool, str(key))
+        if row is None or row[self.gone]:
+            raise Problem(404, f"No {self.what} {key}.")
+        return row
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from api.filters import Where
 from api.problems import Problem
+
+INVALID = "The cursor is not valid; use next_cursor from a previous page."
 
 
 def encode_cursor(*key: Any) -> str:
@@ -19,7 +24,22 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     try:
         key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, orjson.JSONDecodeError) as e:
-        raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.") from e
+        raise Problem(400, INVALID) from e
     if not isinstance(key, list) or len(key) != arity:
-        raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.")
+        raise Problem(400, INVALID)
     return key
+
+
+def newest_first(where: Where, cursor: str | None, columns: str) -> None:
+    """Keyset paging, newest first, on `columns` = "<time column>, <uuid column>": only rows before the cursor."""
+    if cursor:
+        at, last = decode_cursor(cursor, 2)
+        try:
+            where.add(f"({columns}) < (%s, %s)", datetime.fromisoformat(str(at)), uuid.UUID(str(last)))
+        except ValueError as e:
+            raise Problem(400, INVALID) from e
+
+
+def time_cursor(at: datetime, last: uuid.UUID) -> str:
+    """The cursor of a newest_first page's last row."""
+    return encode_cursor(at.isoformat(), str(last))

@@ -12,7 +12,7 @@ response; the API writes the row in the same request that emits the registry eve
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import orjson
@@ -93,14 +93,15 @@ def rotate_all(database_url: str, box: SecretBox) -> int:
     return len(rows)
 
 
-def secrets_key_in(data_dir: Path) -> str:
-    """The Fernet key of this data directory, made once at random (file mode 0600)."""
-    path = data_dir / "secrets-key"
+def secret_file(data_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """A secret of this data directory (the embedded stack's JWT secret, its Fernet key), made once by `make` and
+    kept in a file only its owner may read (mode 0600, created exclusively so two starts cannot race)."""
+    path = data_dir / name
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(Fernet.generate_key().decode())
+            out.write(make())
     return path.read_text().strip()
 
 

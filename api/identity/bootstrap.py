@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 import psycopg
 
@@ -30,14 +29,3 @@ async def demo_admin(database_url: str) -> tuple[str, str] | None:
     password = os.environ.get("OPSLEDGER_DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(18)
     await create_user(database_url, "admin", password, "admin")
     return "admin", password
-
-
-def jwt_secret_in(data_dir: Path) -> str:
-    """The signing secret of this data directory, made once at random (file mode 0600)."""
-    path = data_dir / "jwt-secret"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from infra.entry.embedded import (
 )
 from infra.entry.restore import clamp_projections, restore_broker, restore_group_offsets, save_group_offsets
 from infra.kafka import end_offsets, group_lag
+from infra.secrets import new_key, secret_file
 from infra.settings import Settings, env_names
 from infra.topics import PROCESSOR_INPUTS, internal_topics, platform_topics
 from projections.catalog import all_projections, applied_offsets, lag_of
@@ -90,13 +92,9 @@ def start_backbone(settings: Settings) -> Stack:
         stack.broker = start_broker(log_path=data / "logs" / "broker.log")
         stack.env["KAFKA_BOOTSTRAP_SERVERS"] = stack.broker.bootstrap
     if settings.jwt_secret is None:
-        from api.identity.bootstrap import jwt_secret_in
-
-        stack.env["OPSLEDGER_JWT_SECRET"] = jwt_secret_in(data)
+        stack.env["OPSLEDGER_JWT_SECRET"] = secret_file(data, "jwt-secret", lambda: secrets.token_urlsafe(48))
     if settings.secrets_keys is None:
-        from infra.secrets import secrets_key_in
-
-        stack.env["OPSLEDGER_SECRETS_KEYS"] = secrets_key_in(data)
+        stack.env["OPSLEDGER_SECRETS_KEYS"] = secret_file(data, "secrets-key", new_key)
     if settings.api_port == 0:
         stack.env["OPSLEDGER_API_PORT"] = str(free_port())
     stack.env["OPSLEDGER_DATA_DIR"] = str(data)

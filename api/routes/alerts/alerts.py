@@ -17,7 +17,7 @@ from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
-from api.paging import decode_cursor, encode_cursor
+from api.paging import newest_first, time_cursor
 from api.problems import Problem
 from api.routes.alerts.reads import ALERT_COLUMNS, AlertOut, Consistent, load_alert, outcome, to_alert
 from api.text import Text
@@ -176,20 +176,14 @@ async def list_alerts(
     where.when(fingerprint_, "fingerprint = %s")
     if silenced is not None:
         where.add("silenced_by IS NOT NULL" if silenced else "silenced_by IS NULL")
-    if cursor:
-        raised, last = decode_cursor(cursor, 2)
-        try:
-            where.add("(raised_at, alert_id) < (%s, %s)", datetime.fromisoformat(str(raised)), uuid.UUID(str(last)))
-        except ValueError as e:
-            raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.") from e
+    newest_first(where, cursor, "raised_at, alert_id")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql.SQL(ALERT_COLUMNS) + where.sql() + sql.SQL(" ORDER BY raised_at DESC, alert_id DESC"
                                                                          " LIMIT %s"), [*where.params, limit + 1])
         rows = await cur.fetchall()
     items = [to_alert(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(items[-1].raised_at.isoformat(), str(items[-1].alert_id)) if len(rows) > limit \
-        else None
-    return AlertPage(items=items, next_cursor=next_cursor)
+    last = items[-1] if len(rows) > limit else None
+    return AlertPage(items=items, next_cursor=time_cursor(last.raised_at, last.alert_id) if last else None)
 
 
 @router.get("/summary", response_model=Summary, dependencies=[Consistent])

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, check_version, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -24,7 +24,7 @@ from schemas.alerts.rules import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, 
 router = APIRouter(prefix="/api/alerts/rules", tags=["alerts"])
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 RuleId = Annotated[str, Path(pattern=RULE_ID)]
-SELECT = ("SELECT rule_id, version, definition, deleted, created_at, created_by, updated_at, updated_by,"
+COLUMNS = ("SELECT rule_id, version, definition, deleted, created_at, created_by, updated_at, updated_by,"
           " last_event_id FROM alert_rules")
 SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the rule as stored"}}
 
@@ -60,20 +60,8 @@ def to_out(row: dict[str, Any]) -> RuleOut:
     return RuleOut.model_validate({**row["definition"], **{k: v for k, v in row.items() if k != "definition"}})
 
 
-async def load(pool: Pool, rule_id: str) -> dict[str, Any] | None:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(SELECT + " WHERE rule_id = %s", (rule_id,))
-        return await cur.fetchone()
-
-
-async def current(pool: Pool, rule_id: str) -> dict[str, Any]:
-    row = await load(pool, rule_id)
-    if row is None or row["deleted"]:
-        raise Problem(404, f"No alert rule {rule_id}.")
-    return row
-
-
-READ_BACK = ReadBack("alerts", TOPICS, load, to_out, gone="deleted")
+RULES = Versioned("alert rule", COLUMNS + " WHERE rule_id = %s", gone="deleted")
+READ_BACK = ReadBack("alerts", TOPICS, RULES.load, to_out, gone="deleted")
 
 
 async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
@@ -87,7 +75,7 @@ async def saved(request: Request, response: Response, pool: Pool, producer: Prod
 @router.get("", response_model=list[RuleOut], dependencies=[Consistent])
 async def list_rules(conn: DbConn) -> list[RuleOut]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(SELECT + " WHERE NOT deleted ORDER BY rule_id")
+        await cur.execute(COLUMNS + " WHERE NOT deleted ORDER BY rule_id")
         return [to_out(r) for r in await cur.fetchall()]
 
 
@@ -95,7 +83,7 @@ async def list_rules(conn: DbConn) -> list[RuleOut]:
 async def create_rule(body: NewRuleIn, request: Request, response: Response, pool: Pool, producer: Producer,
                       settings: SettingsDep, principal: CurrentPrincipal, wait: bool = False) -> Accepted | RuleOut:
     rule_id = body.rule_id or f"rule-{uuid.uuid4().hex[:12]}"
-    if await load(pool, rule_id) is not None:
+    if await RULES.load(pool, rule_id) is not None:
         raise Problem(409, f"Alert rule {rule_id} exists (or existed); choose another id or PUT to change it.")
     rule = AlertRule(rule_id=rule_id, version=1, **body.model_dump(exclude={"rule_id"}))
     event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
@@ -104,7 +92,7 @@ async def create_rule(body: NewRuleIn, request: Request, response: Response, poo
 
 @router.get("/{rule_id}", response_model=RuleOut, dependencies=[Consistent])
 async def get_rule(rule_id: RuleId, pool: Pool, response: Response) -> RuleOut:
-    row = await current(pool, rule_id)
+    row = await RULES.current(pool, rule_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return to_out(row)
 
@@ -115,7 +103,7 @@ async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response:
                       producer: Producer, settings: SettingsDep, principal: CurrentPrincipal,
                       if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
     seen = if_match_version(if_match, required=True)
-    row = await current(pool, rule_id)
+    row = await RULES.current(pool, rule_id)
     check_version(row["version"], seen, "rule")
     rule = AlertRule(rule_id=rule_id, version=row["version"] + 1, **body.model_dump())
     event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
@@ -129,7 +117,7 @@ async def delete_rule(rule_id: RuleId, request: Request, response: Response, poo
                       if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
     """Delete the rule; its firing alerts resolve (reason rule_deleted)."""
     seen = if_match_version(if_match, required=False)
-    row = await current(pool, rule_id)
+    row = await RULES.current(pool, rule_id)
     check_version(row["version"], seen, "rule")
     event = commands.delete_rule(rule_id, row["version"], actor=principal.actor,
                                  correlation_id=request.state.request_id)

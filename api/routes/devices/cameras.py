@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, check_version, emit, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -46,20 +46,8 @@ class ProbeOut(BaseModel):
     consistency_token: str
 
 
-async def load(pool: Pool, camera_id: str) -> dict[str, Any] | None:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(COLUMNS + " WHERE camera_id = %s", (camera_id,))
-        return await cur.fetchone()
-
-
-async def current(pool: Pool, camera_id: uuid.UUID) -> dict[str, Any]:
-    row = await load(pool, str(camera_id))
-    if row is None or row["removed"]:
-        raise Problem(404, f"No camera {camera_id}.")
-    return row
-
-
-READ_BACK = ReadBack("devices", TOPICS, load, camera_out, gone="removed")
+CAMERAS = Versioned("camera", COLUMNS + " WHERE camera_id = %s", gone="removed")
+READ_BACK = ReadBack("devices", TOPICS, CAMERAS.load, camera_out, gone="removed")
 
 
 def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
@@ -114,7 +102,7 @@ async def register_camera(body: CameraIn, request: Request, response: Response, 
 
 @router.get("/{camera_id}", response_model=CameraOut, dependencies=[Consistent])
 async def get_camera(camera_id: uuid.UUID, pool: Pool, response: Response) -> CameraOut:
-    row = await current(pool, camera_id)
+    row = await CAMERAS.current(pool, camera_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return camera_out(row)
 
@@ -126,7 +114,7 @@ async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, 
                         if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
     """Replace a camera's registration; with no username and password the stored login (if any) is kept."""
     seen = if_match_version(if_match, required=True)
-    row = await current(pool, camera_id)
+    row = await CAMERAS.current(pool, camera_id)
     check_version(row["version"], seen, "camera")
     version = row["version"] + 1
     url, secrets = secrets_of(body)
@@ -146,7 +134,7 @@ async def remove_camera(camera_id: uuid.UUID, request: Request, response: Respon
                         settings: SettingsDep, principal: CurrentPrincipal,
                         if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
     seen = if_match_version(if_match, required=False)
-    row = await current(pool, camera_id)
+    row = await CAMERAS.current(pool, camera_id)
     check_version(row["version"], seen, "camera")
     event = commands.remove_camera(str(camera_id), row["version"], actor=principal.actor,
                                    correlation_id=request.state.request_id)
@@ -159,7 +147,7 @@ async def remove_camera(camera_id: uuid.UUID, request: Request, response: Respon
 @router.get("/{camera_id}/stream", response_model=StreamOut, dependencies=[Consistent])
 async def stream(camera_id: uuid.UUID, pool: Pool) -> StreamOut:
     """The stream as the last probe saw it: URL without credentials, codec, resolution, status."""
-    row = await current(pool, camera_id)
+    row = await CAMERAS.current(pool, camera_id)
     return StreamOut(**{k: v for k, v in row.items() if k in StreamOut.model_fields})
 
 
@@ -167,7 +155,7 @@ async def stream(camera_id: uuid.UUID, pool: Pool) -> StreamOut:
 async def test_camera(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
                       settings: SettingsDep, principal: CurrentPrincipal, box: Box, conn: DbConn) -> ProbeOut:
     """Probe the stream now (RTSP OPTIONS + DESCRIBE) and record the result as CameraStreamChecked."""
-    row = await current(pool, camera_id)
+    row = await CAMERAS.current(pool, camera_id)
     secrets: dict[str, str | None] = {}
     if row["credentials_version"] is not None:
         try:

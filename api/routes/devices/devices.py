@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import dict_row
 
 from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, check_version, emit, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -45,20 +45,8 @@ SUMMARY = "SELECT {column} AS key, count(*) FROM devices WHERE NOT removed GROUP
 SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the device as stored"}}
 
 
-async def load(pool: Pool, device_id: str) -> dict[str, Any] | None:
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(COLUMNS + " WHERE device_id = %s", (device_id,))
-        return await cur.fetchone()
-
-
-async def current(pool: Pool, device_id: uuid.UUID) -> dict[str, Any]:
-    row = await load(pool, str(device_id))
-    if row is None or row["removed"]:
-        raise Problem(404, f"No device {device_id}.")
-    return row
-
-
-READ_BACK = ReadBack("devices", TOPICS, load, device_out, gone="removed")
+DEVICES = Versioned("device", COLUMNS + " WHERE device_id = %s", gone="removed")
+READ_BACK = ReadBack("devices", TOPICS, DEVICES.load, device_out, gone="removed")
 
 
 def spec_of(body: DeviceIn, credentials_version: int) -> DeviceSpec:
@@ -133,7 +121,7 @@ async def status_summary(conn: DbConn) -> DeviceSummary:
 
 @router.get("/{device_id}", response_model=DeviceOut, dependencies=[Consistent])
 async def get_device(device_id: uuid.UUID, pool: Pool, response: Response) -> DeviceOut:
-    row = await current(pool, device_id)
+    row = await DEVICES.current(pool, device_id)
     response.headers["ETag"] = f'"{row["version"]}"'
     return device_out(row)
 
@@ -153,7 +141,7 @@ async def update_device(device_id: uuid.UUID, body: DeviceIn, request: Request, 
                         if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | DeviceOut:
     """Replace a device's registration. SNMP secrets left out are kept, unless the SNMP version or user changes."""
     seen = if_match_version(if_match, required=True)
-    row = await current(pool, device_id)
+    row = await DEVICES.current(pool, device_id)
     check_version(row["version"], seen, "device")
     version, before = row["version"] + 1, DeviceSpec.model_validate(row["spec"])
     secrets = body.snmp.secrets()
@@ -181,7 +169,7 @@ async def remove_device(device_id: uuid.UUID, request: Request, response: Respon
                         if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | DeviceOut:
     """Remove a device from the registry; its stored secrets are deleted once the removal is recorded."""
     seen = if_match_version(if_match, required=False)
-    row = await current(pool, device_id)
+    row = await DEVICES.current(pool, device_id)
     check_version(row["version"], seen, "device")
     event = commands.remove_device(str(device_id), row["version"], actor=principal.actor,
                                    correlation_id=request.state.request_id)
@@ -196,7 +184,7 @@ async def poll_now(device_id: uuid.UUID, request: Request, response: Response, p
                    settings: SettingsDep, principal: CurrentPrincipal, box: Box, engine: Engine) -> PollOut:
     """Poll the device now (bounded by the poller deadline) and record what was seen as poll facts. Read the device
     (or its interfaces) with the returned consistency token to see the result in the read models."""
-    row = await current(pool, device_id)
+    row = await DEVICES.current(pool, device_id)
     spec = DeviceSpec.model_validate(row["spec"])
     secrets = await stored_secrets(pool, box, str(device_id), spec.credentials_version)
     try:
@@ -219,7 +207,7 @@ async def poll_now(device_id: uuid.UUID, request: Request, response: Response, p
 
 @router.get("/{device_id}/interfaces", response_model=list[InterfaceOut], dependencies=[Consistent])
 async def interfaces(device_id: uuid.UUID, pool: Pool, conn: DbConn) -> list[InterfaceOut]:
-    await current(pool, device_id)
+    await DEVICES.current(pool, device_id)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(INTERFACES, (str(device_id),))
         return [InterfaceOut(**r) for r in await cur.fetchall()]

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
 from api.filters import Where
-from api.paging import decode_cursor, encode_cursor
-from api.problems import Problem
+from api.paging import newest_first, time_cursor
 from schemas.topics import AUDIT
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -58,18 +57,11 @@ async def audit_log(
     where.when(outcome, "outcome = %s")
     where.when(occurred_from, "occurred_at >= %s")
     where.when(occurred_to, "occurred_at < %s")
-    if cursor:
-        at, last = decode_cursor(cursor, 2)
-        try:
-            where.add("(occurred_at, event_id) < (%s, %s)", datetime.fromisoformat(str(at)), uuid.UUID(str(last)))
-        except ValueError as e:
-            raise Problem(400, "The cursor is not valid; use next_cursor from a previous page.") from e
+    newest_first(where, cursor, "occurred_at, event_id")
     query = SELECT + where.sql() + sql.SQL(" ORDER BY occurred_at DESC, event_id DESC LIMIT %s")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, [*where.params, limit + 1])
         rows = await cur.fetchall()
     items = [AuditEntry(**r) for r in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor(items[-1].occurred_at.isoformat(), str(items[-1].event_id))
-    return AuditPage(items=items, next_cursor=next_cursor)
+    last = items[-1] if len(rows) > limit else None
+    return AuditPage(items=items, next_cursor=time_cursor(last.occurred_at, last.event_id) if last else None)
