@@ -14,8 +14,7 @@ from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
 from api.routes.files.store import TooLarge, WrongContent, path_for, store
-from schemas.catalog import REGISTRY
-from schemas.files.events import FileUploaded
+from producers.files.commands import uploaded
 from schemas.topics import FILES
 
 router = APIRouter(prefix="/api/files", tags=["files"])
@@ -38,10 +37,8 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
         raise Problem(413, f"Files may be at most {settings.max_upload_bytes} bytes.") from e
     except WrongContent as e:
         raise Problem(415, f"The content is not {content_type}.") from e
-    name = (file.filename or "").replace("\x00", "")[-255:]
-    event = REGISTRY.event(FileUploaded(sha256=sha, size_bytes=size, content_type=content_type, original_name=name),
-                           source="api.files", subject=sha, actor=principal.actor,
-                           correlation_id=request.state.request_id)
+    event = uploaded(sha, size, content_type, file.filename or "", actor=principal.actor,
+                     correlation_id=request.state.request_id)
     accepted = await emit(request, response, producer, [event], location=f"/api/files/{sha}")
     if wait:
         await wait_applied(pool, "files", (FILES,), decode_token(accepted.consistency_token or ""),
