@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Request, Response
 from psycopg.rows import dict_row
@@ -74,8 +74,11 @@ class Versioned:
         return row
 
 
+Out = TypeVar("Out", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class ReadBack:
+class ReadBack(Generic[Out]):
     """How ?wait=true reads a resource back after its event was projected.
 
     `load` reads the row by subject (None: absent), `render` makes the response, `gone` names the row's flag for a
@@ -85,7 +88,7 @@ class ReadBack:
     projection: str
     topics: tuple[str, ...]
     load: Callable[[AsyncConnectionPool, str], Awaitable[Row | None]]
-    render: Callable[[Row], BaseModel]
+    render: Callable[[Row], Out]
     gone: str
     gone_answer: Literal["accepted", "resource"] = "accepted"
     created_status: int = 201
@@ -94,8 +97,8 @@ class ReadBack:
 
 
 async def saved(request: Request, response: Response, pool: AsyncConnectionPool, settings: Settings,
-                producer: EventProducer, event: Envelope, read: ReadBack, *, wait: bool, created: bool,
-                location: str) -> Accepted | BaseModel:
+                producer: EventProducer, event: Envelope, read: ReadBack[Out], *, wait: bool, created: bool,
+                location: str) -> Accepted | Out:
     """Emit one event about a resource; with `wait`, answer the resource as its read model holds it."""
     accepted = await emit(request, response, producer, [event], location=location)
     if not wait or accepted.consistency_token is None:

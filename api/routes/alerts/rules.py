@@ -11,8 +11,7 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, Versioned, check_version, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -64,14 +63,6 @@ RULES = Versioned("alert rule", COLUMNS + " WHERE rule_id = %s", gone="deleted")
 READ_BACK = ReadBack("alerts", TOPICS, RULES.load, to_out, gone="deleted")
 
 
-async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
-                rule_id: str, version: int, event: Any, wait: bool) -> Accepted | RuleOut:
-    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
-                                       created=version == 1, location=f"/api/alerts/rules/{rule_id}")
-    assert isinstance(answer, Accepted | RuleOut)
-    return answer
-
-
 @router.get("", response_model=list[RuleOut], dependencies=[Consistent])
 async def list_rules(conn: DbConn) -> list[RuleOut]:
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -87,7 +78,8 @@ async def create_rule(body: NewRuleIn, request: Request, response: Response, poo
         raise Problem(409, f"Alert rule {rule_id} exists (or existed); choose another id or PUT to change it.")
     rule = AlertRule(rule_id=rule_id, version=1, **body.model_dump(exclude={"rule_id"}))
     event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, rule_id, 1, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=True, location=f"/api/alerts/rules/{rule_id}")
 
 
 @router.get("/{rule_id}", response_model=RuleOut, dependencies=[Consistent])
@@ -107,7 +99,8 @@ async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response:
     check_version(row["version"], seen, "rule")
     rule = AlertRule(rule_id=rule_id, version=row["version"] + 1, **body.model_dump())
     event = commands.rule_event(rule, actor=principal.actor, correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, rule_id, rule.version, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/alerts/rules/{rule_id}")
 
 
 @router.delete("/{rule_id}", response_model=Accepted, status_code=202,
@@ -121,4 +114,5 @@ async def delete_rule(rule_id: RuleId, request: Request, response: Response, poo
     check_version(row["version"], seen, "rule")
     event = commands.delete_rule(rule_id, row["version"], actor=principal.actor,
                                  correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, rule_id, row["version"] + 1, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/alerts/rules/{rule_id}")

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Header, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -63,14 +62,6 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
     return public_url, secrets or None
 
 
-async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
-                camera_id: str, version: int, event: Any, wait: bool) -> Accepted | CameraOut:
-    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
-                                       created=version == 1, location=f"/api/cameras/{camera_id}")
-    assert isinstance(answer, Accepted | CameraOut)
-    return answer
-
-
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
     try:
         return CameraSpec(name=body.name, url=url, location=body.location, probe_interval_s=body.probe_interval_s,
@@ -97,7 +88,8 @@ async def register_camera(body: CameraIn, request: Request, response: Response, 
         async with pool.connection() as conn:
             await secret_store.put(conn, box, camera_id, 1, secrets)
     event = commands.save_camera(camera_id, 1, spec, actor=principal.actor, correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, camera_id, 1, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=True, location=f"/api/cameras/{camera_id}")
 
 
 @router.get("/{camera_id}", response_model=CameraOut, dependencies=[Consistent])
@@ -125,7 +117,8 @@ async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, 
             await secret_store.put(conn, box, str(camera_id), version, secrets)
     event = commands.save_camera(str(camera_id), version, spec_of(body, url, credentials_version),
                                  actor=principal.actor, correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, str(camera_id), version, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/cameras/{camera_id}")
 
 
 @router.delete("/{camera_id}", response_model=Accepted, status_code=202,
@@ -138,7 +131,8 @@ async def remove_camera(camera_id: uuid.UUID, request: Request, response: Respon
     check_version(row["version"], seen, "camera")
     event = commands.remove_camera(str(camera_id), row["version"], actor=principal.actor,
                                    correlation_id=request.state.request_id)
-    answer = await saved(request, response, pool, producer, settings, str(camera_id), row["version"] + 1, event, wait)
+    answer = await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/cameras/{camera_id}")
     async with pool.connection() as conn:
         await secret_store.forget(conn, str(camera_id))
     return answer

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from psycopg.rows import dict_row
 
-from api import commands as commands_seam
-from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version
+from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -69,14 +68,6 @@ def checked(spec: DeviceSpec, secrets: dict[str, str | None]) -> None:
         raise Problem(422, f"The SNMP credentials cannot work: {e}") from e
 
 
-async def saved(request: Request, response: Response, pool: Pool, producer: Producer, settings: SettingsDep,
-                device_id: str, version: int, event: Any, wait: bool) -> Accepted | DeviceOut:
-    answer = await commands_seam.saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
-                                       created=version == 1, location=f"/api/devices/{device_id}")
-    assert isinstance(answer, Accepted | DeviceOut)
-    return answer
-
-
 @router.get("/", response_model=list[DeviceOut], dependencies=[Consistent])
 async def list_devices(conn: DbConn, status: DeviceStatus | None = None, device_type: DeviceType | None = None,
                        site: Annotated[str | None, Query(max_length=100)] = None,
@@ -106,7 +97,8 @@ async def register_device(body: DeviceIn, request: Request, response: Response, 
     async with pool.connection() as conn:
         await secret_store.put(conn, box, device_id, 1, secrets or {})
     event = commands.save_device(device_id, 1, spec, actor=principal.actor, correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, device_id, 1, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=True, location=f"/api/devices/{device_id}")
 
 
 @router.get("/status", response_model=DeviceSummary, dependencies=[Consistent])
@@ -159,7 +151,8 @@ async def update_device(device_id: uuid.UUID, body: DeviceIn, request: Request, 
             await secret_store.put(conn, box, str(device_id), version, secrets)
     event = commands.save_device(str(device_id), version, spec, actor=principal.actor,
                                  correlation_id=request.state.request_id)
-    return await saved(request, response, pool, producer, settings, str(device_id), version, event, wait)
+    return await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/devices/{device_id}")
 
 
 @router.delete("/{device_id}", response_model=Accepted, status_code=202,
@@ -173,7 +166,8 @@ async def remove_device(device_id: uuid.UUID, request: Request, response: Respon
     check_version(row["version"], seen, "device")
     event = commands.remove_device(str(device_id), row["version"], actor=principal.actor,
                                    correlation_id=request.state.request_id)
-    answer = await saved(request, response, pool, producer, settings, str(device_id), row["version"] + 1, event, wait)
+    answer = await saved(request, response, pool, settings, producer, event, READ_BACK, wait=wait,
+                         created=False, location=f"/api/devices/{device_id}")
     async with pool.connection() as conn:
         await secret_store.forget(conn, str(device_id))
     return answer
