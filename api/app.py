@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,7 +30,8 @@ from api.routes.devices import bandwidth, cameras, devices, discovery, topology
 from api.routes.files import files
 from api.routes.identity import api_keys, audit, auth
 from api.routes.ingress import readings as ingress
-from infra.producer import EventProducer
+from infra.outbox import Outbox, Relay
+from infra.producer import EventProducer, start_when_reachable
 from infra.settings import Settings
 
 
@@ -63,16 +65,24 @@ def create_app(settings: Settings) -> FastAPI:
         producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
                                  client_id="opsledger-api",
                                  on_produced=lambda topic: metrics.EVENTS_PRODUCED.labels(topic).inc())
-        pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False)
+        # a short wait for a connection: with the database gone, a request answers 503 within ~2 s, not 30
+        pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False, timeout=2.0,
+                                   kwargs={"connect_timeout": 2})
         await pool.open(wait=True, timeout=30)
-        await producer.start()
+        relay = Relay(settings.database_url, pool, producer)
+        stop = asyncio.Event()
+        # the broker may be away at start: commands are recorded in the outbox meanwhile, the relay sends them later
+        background = [asyncio.create_task(start_when_reachable(producer, stop), name="producer-start"),
+                      asyncio.create_task(relay.run(stop), name="outbox-relay")]
         hub = Hub(settings.database_url, pool, capacity=settings.stream_queue, max_clients=settings.stream_max_clients)
         await hub.start()
-        app.state.pool, app.state.producer, app.state.hub = pool, producer, hub
+        app.state.pool, app.state.producer, app.state.hub = pool, Outbox(pool, relay), hub
         try:
             yield
         finally:
+            stop.set()
             await hub.stop()
+            await asyncio.gather(*background, return_exceptions=True)
             await producer.stop()
             await pool.close()
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from api.consistency import HEADER, decode_token, encode_token, wait_applied
 from api.problems import Problem
-from infra.producer import EventProducer
+from infra.outbox import Outbox, Receipt
 from infra.settings import Settings
 from schemas.envelope import Envelope
 
@@ -34,13 +34,15 @@ class Accepted(BaseModel):
     subject: str | None = None
     consistency_token: str | None
     location: str | None = None
+    queued: bool = False  # recorded durably, not yet in the event log (the broker is away): it will be
 
 
-async def emit(request: Request, response: Response, producer: EventProducer, events: Sequence[Envelope],
+async def emit(request: Request, response: Response, producer: Outbox, events: Sequence[Envelope],
                location: str | None = None) -> Accepted:
-    """Emit the events; answer 202 with their consistency token (also as a header) and the subject for the audit."""
-    positions = await producer.emit_many(events) if events else []
-    token = encode_token(positions) if positions else None
+    """Record the events (the outbox: durable once this returns) and answer 202 with their consistency token (also
+    as a header) and the subject for the audit. A token names broker positions, or outbox rows still queued."""
+    receipt = await producer.emit_many(events) if events else Receipt([])
+    token = encode_token(receipt.positions, receipt.queued) if events else None
     if token:
         response.headers[HEADER] = token
     if location:
@@ -50,7 +52,7 @@ async def emit(request: Request, response: Response, producer: EventProducer, ev
     if subject:
         request.state.audit_subject = subject
     return Accepted(event_id=events[0].event_id if events else None, event_ids=[e.event_id for e in events],
-                    consistency_token=token, subject=subject, location=location)
+                    consistency_token=token, subject=subject, location=location, queued=bool(receipt.queued))
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class ReadBack(Generic[Out]):
 
 
 async def saved(request: Request, response: Response, pool: AsyncConnectionPool, settings: Settings,
-                producer: EventProducer, event: Envelope, read: ReadBack[Out], *, wait: bool, created: bool,
+                producer: Outbox, event: Envelope, read: ReadBack[Out], *, wait: bool, created: bool,
                 location: str) -> Accepted | Out:
     """Emit one event about a resource; with `wait`, answer the resource as its read model holds it."""
     accepted = await emit(request, response, producer, [event], location=location)

@@ -20,6 +20,8 @@ from api.problems import Problem
 from infra.producer import Position
 
 HEADER = "Opsledger-Consistency"
+OUTBOX = "~outbox"  # never a Kafka topic name (those are [A-Za-z0-9._-])
+OUTBOX_ROWS = 'SELECT topic, partition, "offset" FROM outbox WHERE seq BETWEEN %s AND %s'
 APPLIED = "SELECT next_offset FROM projection_offsets WHERE projection = %s AND topic = %s AND partition = %s"
 
 
@@ -42,9 +44,14 @@ def spans_of(positions: Sequence[Position]) -> list[Span]:
     return list(spans.values())
 
 
-def encode_token(positions: Sequence[Position]) -> str:
+def encode_token(positions: Sequence[Position], queued: Sequence[int] = ()) -> str:
+    """Spans of broker offsets, and one span of outbox rows (seqs) for events still queued when the command answered
+    (the broker was away): a read given the token first waits for the relay to produce those."""
+    spans = spans_of(positions)
+    if queued:
+        spans.append(Span(OUTBOX, 0, min(queued), max(queued)))
     text = ",".join(f"{s.topic}:{s.partition}:{s.first}" + (f"-{s.last}" if s.last != s.first else "")
-                    for s in spans_of(positions))
+                    for s in spans)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -83,10 +90,34 @@ async def poll(pool: AsyncConnectionPool, done: Callable[[psycopg.AsyncConnectio
         delay = min(delay * 2, 0.025)
 
 
+async def produced(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float) -> list[Span]:
+    """The spans with every outbox span replaced by the broker positions its rows were produced at (waiting for the
+    relay); rows already forgotten were archived long ago and need no wait. 504 problem after timeout_s."""
+    queued = [s for s in spans if s.topic == OUTBOX]
+    found: list[Span] = [s for s in spans if s.topic != OUTBOX]
+
+    async def all_produced(conn: psycopg.AsyncConnection) -> bool:
+        for span in list(queued):
+            rows = await (await conn.execute(OUTBOX_ROWS, (span.first, span.last))).fetchall()
+            if any(offset is None for _, _, offset in rows):
+                return False
+            found.extend(Span(topic, partition, offset, offset) for topic, partition, offset in rows)
+            queued.remove(span)
+        return True
+
+    if queued and not await poll(pool, all_produced, timeout_s):
+        raise not_consistent("event log", timeout_s)
+    return found
+
+
 async def wait_applied(pool: AsyncConnectionPool, projection: str, topics: Sequence[str],
-                       spans: Sequence[Span | Position], timeout_s: float) -> None:
-    """Return once `projection` has applied every position on its topics; 504 problem after timeout_s."""
-    pending = [(s.topic, s.partition, s.last if isinstance(s, Span) else s.offset) for s in spans if s.topic in topics]
+                       spans: Sequence[Span | Position], timeout_s: float) -> list[Span]:
+    """Return once `projection` has applied every position on its topics (outbox spans first produced); 504
+    problem after timeout_s. Returns the spans as broker positions, for a further wait (wait_decided)."""
+    started = time.monotonic()
+    resolved = await produced(pool, [s if isinstance(s, Span) else Span(s.topic, s.partition, s.offset, s.offset)
+                                     for s in spans], timeout_s)
+    pending = [(s.topic, s.partition, s.last) for s in resolved if s.topic in topics]
 
     async def applied(conn: psycopg.AsyncConnection) -> bool:
         for topic, partition, offset in list(pending):
@@ -96,8 +127,9 @@ async def wait_applied(pool: AsyncConnectionPool, projection: str, topics: Seque
             pending.remove((topic, partition, offset))
         return True
 
-    if not await poll(pool, applied, timeout_s):
+    if not await poll(pool, applied, max(0.0, timeout_s - (time.monotonic() - started))):
         raise not_consistent(projection, timeout_s)
+    return resolved
 
 
 async def wait_decided(pool: AsyncConnectionPool, spans: Sequence[Span], timeout_s: float, *, topic: str,

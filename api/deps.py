@@ -11,7 +11,7 @@ from fastapi import Depends, Header, Query, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.consistency import HEADER, Span, decode_token, wait_applied
-from infra.producer import EventProducer
+from infra.outbox import Outbox
 from infra.settings import Settings
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]*$"  # base64url
@@ -25,7 +25,7 @@ def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
-def get_producer(request: Request) -> EventProducer:
+def get_producer(request: Request) -> Outbox:
     return request.app.state.producer
 
 
@@ -36,7 +36,7 @@ async def get_conn(pool: Annotated[AsyncConnectionPool, Depends(get_pool)]) -> A
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 Pool = Annotated[AsyncConnectionPool, Depends(get_pool)]
-Producer = Annotated[EventProducer, Depends(get_producer)]
+Producer = Annotated[Outbox, Depends(get_producer)]  # commands record events through the outbox
 DbConn = Annotated[psycopg.AsyncConnection, Depends(get_conn)]
 
 
@@ -56,8 +56,8 @@ def consistent_with(projection: str, topics: tuple[str, ...],
     ) -> None:
         token = header or after
         if token:
-            spans, started = decode_token(token), time.monotonic()
-            await wait_applied(pool, projection, topics, spans, settings.consistency_timeout_s)
+            started = time.monotonic()
+            spans = await wait_applied(pool, projection, topics, decode_token(token), settings.consistency_timeout_s)
             if settle is not None:
                 await settle(pool, spans, max(0.0, settings.consistency_timeout_s - (time.monotonic() - started)))
 

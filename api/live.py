@@ -29,8 +29,11 @@ from projections.archive import NOTIFY_CHANNEL
 log = structlog.get_logger("api.live")
 PAGE = 500
 POLL_S = 1.0  # fallback when a notification is missed (e.g. sent while the listener was reconnecting)
-COLUMNS = sql.SQL('SELECT seq, topic, partition, "offset", type, subject, envelope::text FROM event_archive')
-NEWER = COLUMNS + sql.SQL(" WHERE seq > %s AND envelope IS NOT NULL ORDER BY seq LIMIT %s")
+COLUMNS = sql.SQL('SELECT seq, topic, partition, "offset", type, subject, envelope::text FROM event_archive a')
+# at-least-once: one event may be in the log twice (a retried send, an outbox row sent again after a broker restart);
+# only its first record is pushed
+FIRST_COPY = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM event_archive b WHERE b.event_id = a.event_id AND b.seq < a.seq)")
+NEWER = COLUMNS + sql.SQL(" WHERE seq > %s AND envelope IS NOT NULL") + FIRST_COPY + sql.SQL(" ORDER BY seq LIMIT %s")
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM event_archive"
 
 
@@ -154,7 +157,8 @@ async def backfill(pool: AsyncConnectionPool, where: sql.Composable, params: Seq
                    upto: int) -> AsyncIterator[Pushed]:
     """Archived events after `after` up to `upto` (where the live feed took over), page by page."""
     while after < upto:
-        query = COLUMNS + sql.SQL(" WHERE seq > %s AND seq <= %s AND envelope IS NOT NULL AND ") + where + \
+        query = COLUMNS + sql.SQL(" WHERE seq > %s AND seq <= %s AND envelope IS NOT NULL") + FIRST_COPY + \
+            sql.SQL(" AND ") + where + \
             sql.SQL(" ORDER BY seq LIMIT %s")
         async with pool.connection() as conn:
             rows = await (await conn.execute(query, (after, upto, *params, PAGE))).fetchall()

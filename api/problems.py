@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from infra.outbox import OutboxUnavailable
 from infra.producer import ProduceError
 
 log = structlog.get_logger(__name__)
@@ -107,7 +108,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(psycopg.OperationalError)
     async def _database_down(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.warning("database.unavailable", error=str(exc))
-        return problem_response(request, 503, "The read models are unavailable right now. Retry shortly.",
+        return problem_response(request, 503, "PostgreSQL (the identity store, the read models and the outbox) is "
+                                "unavailable right now; nothing was recorded. Retry shortly.",
+                                title="Database unavailable", headers={"Retry-After": "2"})
+
+    @app.exception_handler(OutboxUnavailable)
+    async def _not_recorded(request: Request, exc: OutboxUnavailable) -> JSONResponse:
+        log.warning("outbox.unavailable", error=str(exc))
+        return problem_response(request, 503, "PostgreSQL did not record the command's events (the outbox); nothing "
+                                "was recorded. Retry shortly.", title="Database unavailable",
                                 headers={"Retry-After": "2"})
 
     @app.exception_handler(Exception)

@@ -44,9 +44,11 @@ class EventProducer:
             retry_backoff_ms=100,
         )
         self._on_produced = on_produced
+        self.started = False
 
     async def start(self) -> None:
         await self._producer.start()
+        self.started = True
 
     async def stop(self) -> None:
         await self._producer.stop()
@@ -67,6 +69,12 @@ class EventProducer:
                 self._on_produced(REGISTRY.topic_of(event))
         return [Position(m.topic, m.partition, m.offset) for m in results]
 
+    def counted(self, topics: Sequence[str]) -> None:
+        """Tell the metrics about records produced through send_raw (the outbox relay's path)."""
+        if self._on_produced:
+            for topic in topics:
+                self._on_produced(topic)
+
     async def send_raw(self, topic: str, value: bytes | None, key: str | bytes | None, *,
                        partition: int | None = None, timestamp_ms: int | None = None,
                        headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
@@ -74,3 +82,19 @@ class EventProducer:
         kb = key.encode() if isinstance(key, str) else key
         return await self._producer.send(topic, value, key=kb, partition=partition,
                                          timestamp_ms=timestamp_ms, headers=headers)
+
+
+async def start_when_reachable(producer: EventProducer, stop: asyncio.Event, retry_max_s: float = 5.0) -> None:
+    """Start the producer as soon as the broker answers, trying again with back-off until `stop`."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await producer.start()
+            return
+        except KafkaError as e:
+            log.warning("producer.broker_unreachable", error=str(e)[:200], retry_s=delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            pass
+        delay = min(delay * 2, retry_max_s)

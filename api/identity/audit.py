@@ -46,6 +46,6 @@ async def record(scope: Scope, status: int, client: str | None) -> None:
     if producer is None:
         return
     try:
-        await producer.emit(audit_event(scope, status, client))
+        await producer.append([audit_event(scope, status, client)])  # durable; produced by the relay
     except Exception as e:  # an audit failure is logged loudly but never turns a done command into an error
         log.error("audit.not_recorded", error=str(e), path=scope["path"], status=status)

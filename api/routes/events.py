@@ -21,7 +21,10 @@ from schemas.catalog import all_topics
 router = APIRouter(prefix="/api/events", tags=["events"])
 Consistent = Depends(consistent_with("archive", tuple(all_topics())))
 SELECT = sql.SQL('SELECT seq, topic, partition, "offset", timestamp_ms, value, headers, event_id, type, subject,'
-                 " recorded_at, envelope FROM event_archive")
+                 " recorded_at, envelope FROM event_archive a")
+# at-least-once: an event recorded twice (a retried send, an outbox row sent again) is listed once, at its first copy
+FIRST_COPY = ("(a.event_id IS NULL OR NOT EXISTS (SELECT 1 FROM event_archive b WHERE b.event_id = a.event_id"
+              " AND b.seq < a.seq))")
 
 
 class ArchivedEvent(BaseModel):
@@ -60,7 +63,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EventPage:
-    where = Where()
+    where = Where(FIRST_COPY)
     where.when(type, "type = %s")
     where.when(subject, "subject = %s")
     where.when(topic, "topic = %s")

@@ -28,7 +28,9 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
     """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
     import signal
 
-    from infra.entry.supervisor import shutdown, start_backbone, start_components, supervise
+    from infra.entry.healing import GiveUp, Healer
+    from infra.entry.stack import start_backbone
+    from infra.entry.supervisor import shutdown, start_components, supervise
 
     settings = command_settings()
     stopping = {"now": False}
@@ -38,7 +40,8 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
 
     signal.signal(signal.SIGINT, ask_stop)
     signal.signal(signal.SIGTERM, ask_stop)
-    stack = start_backbone(settings)
+    stack = start_backbone(settings)  # stops what it started if it cannot start it all
+    healer = Healer(stack)
     try:
         admin = None
         if demo:  # before the API starts: once it answers, the demo admin can sign in
@@ -56,10 +59,13 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
         console.print(f"[bold green]Opsledger is up[/]: API {stack.api_url}  docs {stack.api_url}/docs  "
                       f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
                       "press Ctrl-C to stop (history and read models are kept).")
-        supervise(stack, stop=lambda: stopping["now"])
+        supervise(stack, healer, stop=lambda: stopping["now"])
+    except GiveUp as e:
+        console.print(f"[bold red]FATAL[/]: {e}; stopping everything.")
+        raise typer.Exit(3) from e
     finally:
         console.print("stopping: draining processors and projections …")
-        shutdown(stack)
+        shutdown(stack, healer)
 
 
 async def _seed_if_empty(settings: Settings) -> int:
@@ -124,10 +130,10 @@ def projections(names: Annotated[list[str] | None, typer.Argument(help="projecti
 @app.command()
 def migrate() -> None:
     """Apply SQL migrations and create topics, then exit."""
-    from infra.entry.components import prepare, require_backbone
+    from infra.entry.components import backbone_of, prepare
 
     settings = command_settings()
-    require_backbone(settings)
+    settings = backbone_of(settings)
     asyncio.run(prepare(settings))
     console.print("migrations applied, topics present")
 
@@ -137,12 +143,12 @@ def replay(projection: str) -> None:
     """Rebuild PROJECTION from the start of its topics beside the live one, then swap atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from infra.entry.components import require_backbone
+    from infra.entry.components import backbone_of
     from projections.catalog import all_projections
     from projections.replay import replay as run_replay
 
     settings = command_settings()
-    require_backbone(settings)
+    settings = backbone_of(settings)
     known = all_projections(settings.processor_id)
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")

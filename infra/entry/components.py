@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import orjson
 import structlog
 
 from infra.kafka import ensure_topics
@@ -32,6 +36,29 @@ def tune_gc() -> None:
 def require_backbone(settings: Settings) -> None:
     if not settings.kafka_bootstrap_servers or not settings.database_url:
         raise SystemExit("KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL must be set (or use `opsledger up`)")
+
+
+def backbone_of(settings: Settings) -> Settings:
+    """For tools run beside a running `opsledger up`: the broker and database it started (it writes them to
+    <data dir>/stack.json while it runs), unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL say otherwise."""
+    if not settings.kafka_bootstrap_servers or not settings.database_url:
+        running = read_stack_file(settings.data_dir)
+        if running is not None:
+            settings = settings.model_copy(update={
+                "kafka_bootstrap_servers": settings.kafka_bootstrap_servers or running["kafka_bootstrap_servers"],
+                "database_url": settings.database_url or running["database_url"]})
+    require_backbone(settings)
+    return settings
+
+
+def read_stack_file(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / "stack.json"
+    try:
+        found = orjson.loads(path.read_bytes())
+        os.kill(int(found["pid"]), 0)  # the `opsledger up` that wrote it still runs
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    return dict(found)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

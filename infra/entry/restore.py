@@ -84,22 +84,28 @@ async def clamp_projections(database_url: str) -> None:
             await cur.execute(CLAMP_EMPTY)
 
 
-async def save_group_offsets(bootstrap: str, database_url: str, group_id: str, topics: Iterable[str]) -> None:
-    """Remember where a consumer group (the Faust app) stands, for the next restore."""
+async def committed_offsets(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Where a consumer group (the Faust app) stands on these topics."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
-        rows = []
+        found = {}
         for topic in topics:
             for p in await partitions_of(consumer, topic):
                 committed = await consumer.committed(TopicPartition(topic, p))
                 if committed is not None and committed >= 0:
-                    rows.append((group_id, topic, p, committed))
+                    found[TopicPartition(topic, p)] = committed
+        return found
     finally:
         await consumer.stop()
-    if rows:
+
+
+async def save_group_offsets(database_url: str, group_id: str, offsets: dict[TopicPartition, int]) -> None:
+    """Remember where a consumer group stands, for the next restore."""
+    if offsets:
         async with await psycopg.AsyncConnection.connect(database_url) as conn, conn.cursor() as cur:
-            await cur.executemany(SAVE_GROUP, rows)
+            await cur.executemany(SAVE_GROUP, [(group_id, tp.topic, tp.partition, offset)
+                                               for tp, offset in offsets.items()])
 
 
 async def restore_group_offsets(bootstrap: str, database_url: str) -> int:

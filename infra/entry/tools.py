@@ -77,11 +77,11 @@ def users_create(username: Annotated[str, typer.Option(help="3–32 letters, dig
 def events_tail(topic: str, from_beginning: Annotated[bool, typer.Option("--from-beginning")] = False,
                 limit: Annotated[int, typer.Option(help="stop after this many records (0: never)")] = 0) -> None:
     """Print the events of TOPIC as JSON lines as they arrive."""
-    from infra.entry.components import require_backbone
+    from infra.entry.components import backbone_of
     from infra.entry.tail import tail
 
     settings = command_settings()
-    require_backbone(settings)
+    settings = backbone_of(settings)
     asyncio.run(tail(settings.kafka_bootstrap_servers, topic, from_beginning=from_beginning, limit=limit))
 
 
@@ -91,10 +91,10 @@ def alerts_tail(from_beginning: Annotated[bool, typer.Option("--from-beginning")
                 limit: Annotated[int, typer.Option(help="stop after this many events (0: never)")] = 0) -> None:
     """Print alert lifecycle events (raised, acknowledged, resolved, ...) as they happen, a line each."""
     from infra.entry.alerts_tail import tail_alerts
-    from infra.entry.components import require_backbone
+    from infra.entry.components import backbone_of
 
     settings = command_settings()
-    require_backbone(settings)
+    settings = backbone_of(settings)
     asyncio.run(tail_alerts(settings.kafka_bootstrap_servers, from_beginning=from_beginning, as_json=json_lines,
                             limit=limit))
 

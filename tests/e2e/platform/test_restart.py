@@ -3,69 +3,12 @@ events keep flowing. The embedded broker keeps its log in memory, so this proves
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from infra.entry.embedded import free_port
 from tests.helpers.factories import reading_body
-from tests.helpers.support import ADMIN_PASSWORD, ROOT, wait_until
-
-
-def start_up(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSLEDGER_", "KAFKA_", "DATABASE_"))}
-    env.update(OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_API_PORT=str(port), PYTHONUNBUFFERED="1",
-               OPSLEDGER_DEMO_ADMIN_PASSWORD=ADMIN_PASSWORD)
-    log = open(data_dir.parent / f"up-{port}.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "up"], env=env, cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200, timeout=90,
-               what="opsledger up to be ready")
-    return proc
-
-
-def signed_in(port: int) -> httpx.Client:
-    url = f"http://127.0.0.1:{port}"
-
-    def login() -> str | None:  # the demo admin appears once the demo data is seeded
-        answer = httpx.post(f"{url}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-        return str(answer.json()["access_token"]) if answer.status_code == 200 else None
-
-    token = wait_until(login, timeout=60, what="the demo admin to sign in")
-    return httpx.Client(base_url=url, timeout=15, headers={"Authorization": f"Bearer {token}"})
-
-
-def stop_up(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    assert proc.wait(timeout=120) == 0
-
-
-def everything(api: httpx.Client) -> dict[str, Any]:
-    """The whole history and the ingress read model, as a user can see them."""
-    events, cursor = [], None
-    while True:
-        params = {"order": "oldest", "limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = api.get("/api/events", params=params).json()
-        events += [(e["topic"], e["partition"], e["offset"], e["event_id"]) for e in page["items"]]
-        if not (cursor := page["next_cursor"]):
-            break
-    readings, cursor = [], None
-    while True:
-        page = api.get("/api/ingress", params={"limit": 500, **({"cursor": cursor} if cursor else {})}).json()
-        readings += page["items"]
-        if not (cursor := page["next_cursor"]):
-            break
-    return {"events": events, "readings": sorted(readings, key=lambda r: r["id"])}
-
-
-def settled(api: httpx.Client) -> bool:
-    ready = api.get("/readyz").json()
-    return ready.get("processor_lag") == 0 and not any(ready.get("projection_lag", {"x": 1}).values())
+from tests.helpers.support import wait_until
+from tests.helpers.up import everything, settled, signed_in, start_up, stop_up
 
 
 def test_stop_and_start_loses_nothing(tmp_path: Path) -> None:

@@ -1,0 +1,245 @@
+"""The transactional outbox: what makes a 202 mean "durably recorded" on every deployment.
+
+A command handler appends its events to the `outbox` table in one short transaction and only then answers. The
+relay — one per database at a time (an advisory lock elects it among API processes) — produces the rows in `seq`
+order with the platform producer, records where each landed, and wakes whoever waits for them. One producer in seq
+order keeps an aggregate's events in order even when the broker was away and the rows queued up.
+
+A row is forgotten once the event archive holds its event. After an embedded broker lost its in-memory log, the
+supervisor restores the archive into the new broker (offsets unchanged) and then `unsent_after_restore` hands every
+row the archive never got back to the relay: the same event id again, so every consumer stays idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool
+
+from infra.producer import EventProducer, Position
+from schemas.catalog import REGISTRY
+from schemas.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+APPEND = ("INSERT INTO outbox (event_id, topic, key, value)"
+          " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::bytea[]) RETURNING seq")
+NEXT = 'SELECT seq, topic, key, value FROM outbox WHERE "offset" IS NULL ORDER BY seq LIMIT %s'
+MARK = ('UPDATE outbox o SET partition = p.partition, "offset" = p.off, produced_at = now()'
+        " FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) AS p(seq, partition, off) WHERE o.seq = p.seq")
+PRODUCED = 'SELECT seq, topic, partition, "offset" FROM outbox WHERE seq = ANY(%s) AND "offset" IS NOT NULL'
+PAUSED = "SELECT paused FROM outbox_control"
+PAUSE = "UPDATE outbox_control SET paused = %s, reason = %s, changed_at = now()"
+FORGET = ('DELETE FROM outbox o WHERE o."offset" IS NOT NULL AND o.produced_at < now() - interval \'1 minute\''
+          " AND EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = o.event_id)")
+RESEND = ('UPDATE outbox o SET partition = NULL, "offset" = NULL, produced_at = NULL WHERE o."offset" IS NOT NULL'
+          " AND NOT EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = o.event_id)")
+RELAY_LOCK = 0x0B7B0C5  # pg_try_advisory_lock key: one relay per database
+CHANNEL = "opsledger_outbox"
+
+
+class OutboxUnavailable(RuntimeError):
+    """The database refused or did not answer in time: the events are NOT recorded."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a command's events are: produced (positions, in event order) or still queued in the outbox (seqs)."""
+
+    positions: list[Position]
+    queued: list[int] = field(default_factory=list)
+
+
+class Outbox:
+    """The API's side: append events durably, then wait a little for the relay to produce them."""
+
+    def __init__(self, pool: AsyncConnectionPool, relay: Relay, *, produce_within_s: float = 1.0,
+                 connect_timeout_s: float = 1.5) -> None:
+        self._pool, self._relay = pool, relay
+        self._produce_within_s, self._connect_timeout_s = produce_within_s, connect_timeout_s
+
+    async def append(self, events: Sequence[Envelope]) -> list[int]:
+        """Commit the events to the outbox; their seqs, in order. Raises OutboxUnavailable when that failed."""
+        columns: tuple[list[object], list[object], list[object], list[object]] = ([], [], [], [])
+        for event in events:
+            for column, value in zip(columns, (event.event_id, REGISTRY.topic_of(event), event.subject.encode(),
+                                               REGISTRY.encode(event)), strict=True):
+                column.append(value)
+        try:
+            async with self._pool.connection(timeout=self._connect_timeout_s) as conn:
+                rows = await (await conn.execute(APPEND, columns)).fetchall()
+        except (psycopg.Error, TimeoutError, OSError) as e:
+            raise OutboxUnavailable(f"PostgreSQL did not record the events ({type(e).__name__})") from e
+        self._relay.wake()
+        return [row[0] for row in rows]
+
+    async def emit_many(self, events: Sequence[Envelope]) -> Receipt:
+        """Record durably, then wait up to `produce_within_s` for the broker: positions if it acknowledged them all,
+        otherwise the seqs that wait in the outbox (the command is accepted all the same)."""
+        seqs = await self.append(events)
+        positions = await self._relay.produced(seqs, self._produce_within_s)
+        return Receipt(positions) if positions is not None else Receipt([], seqs)
+
+    async def emit(self, event: Envelope) -> Receipt:
+        return await self.emit_many([event])
+
+
+class Relay:
+    """Produces the outbox in seq order while it holds the relay lock; any process may wait for a row."""
+
+    RECENT_KEPT = 10_000  # positions of the rows produced last, for waiters that came after the relay was done
+
+    def __init__(self, database_url: str, pool: AsyncConnectionPool, producer: EventProducer, *,
+                 batch: int = 1000) -> None:
+        self._database_url, self._pool, self._producer, self._batch = database_url, pool, producer, batch
+        self._wake = asyncio.Event()
+        self._waiters: dict[int, asyncio.Future[Position]] = {}
+        self._recent: OrderedDict[int, Position] = OrderedDict()
+        self.leader = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def produced(self, seqs: Sequence[int], timeout_s: float) -> list[Position] | None:
+        """The positions of these rows once all are produced; None if that took longer than timeout_s."""
+        if not self.leader:  # another process relays: look the rows up until they are produced
+            return await self._look_up_until(seqs, time.monotonic() + timeout_s)
+        loop = asyncio.get_running_loop()
+        futures = [self._waiters.setdefault(seq, loop.create_future()) for seq in seqs if seq not in self._recent]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(asyncio.shield(f) for f in futures)), timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            for seq in seqs:
+                self._waiters.pop(seq, None)
+        return [self._recent[seq] for seq in seqs]
+
+    async def _look_up_until(self, seqs: Sequence[int], deadline: float) -> list[Position] | None:
+        delay = 0.002
+        while True:
+            try:
+                async with self._pool.connection(timeout=1.0) as conn:
+                    rows = await (await conn.execute(PRODUCED, (list(seqs),))).fetchall()
+            except (psycopg.Error, TimeoutError):
+                rows = []
+            by_seq = {seq: Position(topic, partition, offset) for seq, topic, partition, offset in rows}
+            if len(by_seq) == len(seqs):
+                return [by_seq[seq] for seq in seqs]
+            if time.monotonic() + delay > deadline:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: try to become the relay; while it is, produce whatever is queued. Survives the broker and
+        the database going away (it waits and tries again)."""
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True,
+                                                                 connect_timeout=5) as conn:
+                    await self._lead(conn, stop)
+                backoff = 0.1
+            except (psycopg.Error, OSError) as e:
+                log.warning("outbox.relay_interrupted", error=str(e)[:300], retry_s=backoff)
+            finally:
+                self.leader = False
+            await _sleep_or_stop(stop, backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _lead(self, conn: psycopg.AsyncConnection, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if (await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LOCK,))).fetchone() or [0])[0]:
+                break
+            await _sleep_or_stop(stop, 1.0)  # another API process relays; this one's waiters look rows up
+        self.leader = True
+        await conn.execute(f"LISTEN {CHANNEL}")
+        last_forget = time.monotonic()
+        while not stop.is_set():
+            moved = 0 if await self._paused(conn) else await self._relay_batch(conn)
+            if time.monotonic() - last_forget > 30:
+                await conn.execute(FORGET)
+                last_forget = time.monotonic()
+            if moved < self._batch:
+                await self._idle(conn, stop)
+
+    async def _paused(self, conn: psycopg.AsyncConnection) -> bool:
+        row = await (await conn.execute(PAUSED)).fetchone()
+        return bool(row and row[0])
+
+    async def _relay_batch(self, conn: psycopg.AsyncConnection) -> int:
+        rows = await (await conn.execute(NEXT, (self._batch,))).fetchall()
+        if not rows:
+            return 0
+        try:
+            metas = await asyncio.wait_for(self._send(rows), timeout=15)
+        except Exception as e:  # the broker is away or refused: the rows stay queued, in order
+            log.warning("outbox.produce_failed", queued=len(rows), error=str(e)[:300])
+            await asyncio.sleep(0.5)
+            return 0
+        seqs = [row[0] for row in rows]
+        self._producer.counted([row[1] for row in rows])
+        await conn.execute(MARK, (seqs, [m.partition for m in metas], [m.offset for m in metas]))
+        for seq, meta in zip(seqs, metas, strict=True):
+            position = Position(meta.topic, meta.partition, meta.offset)
+            self._recent[seq] = position
+            future = self._waiters.pop(seq, None)
+            if future is not None and not future.done():
+                future.set_result(position)
+        while len(self._recent) > self.RECENT_KEPT:
+            self._recent.popitem(last=False)
+        return len(rows)
+
+    async def _send(self, rows: list[tuple[int, str, bytes | None, bytes]]) -> list[Any]:
+        if not self._producer.started:
+            raise ConnectionError("the producer has not reached the broker yet")
+        sends = [await self._producer.send_raw(topic, bytes(value), bytes(key) if key else None)
+                 for _, topic, key, value in rows]
+        return list(await asyncio.gather(*sends))
+
+    async def _idle(self, conn: psycopg.AsyncConnection, stop: asyncio.Event) -> None:
+        """Until this process appends (wake), another one notifies, or a second passes."""
+        self._wake.clear()
+        local = asyncio.ensure_future(self._wake.wait())
+        remote = asyncio.ensure_future(_next_notify(conn))
+        done, pending = await asyncio.wait({local, remote}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _next_notify(conn: psycopg.AsyncConnection) -> None:
+    async for _ in conn.notifies(timeout=1.0, stop_after=1):
+        return
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+async def pause(database_url: str, paused: bool, reason: str = "") -> None:
+    """Stop (or let again) the relay produce: the supervisor restores a restarted broker meanwhile."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(PAUSE, (paused, reason or None))
+
+
+async def unsent_after_restore(database_url: str) -> int:
+    """Queue again every produced row whose event the archive does not hold (the broker lost it); returns how many."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        cur = await conn.execute(RESEND)
+        count = cur.rowcount
+        await conn.execute(f"NOTIFY {CHANNEL}")
+    if count:
+        log.warning("outbox.resending", events=count)
+    return count
