@@ -31,7 +31,7 @@ from api.routes.files import files
 from api.routes.identity import api_keys, audit, auth
 from api.routes.ingress import readings as ingress
 from infra.outbox import Outbox, Relay
-from infra.producer import EventProducer, start_when_reachable
+from infra.producer import EventProducer
 from infra.settings import Settings
 
 
@@ -71,9 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
         await pool.open(wait=True, timeout=30)
         relay = Relay(settings.database_url, pool, producer)
         stop = asyncio.Event()
-        # the broker may be away at start: commands are recorded in the outbox meanwhile, the relay sends them later
-        background = [asyncio.create_task(start_when_reachable(producer, stop), name="producer-start"),
-                      asyncio.create_task(relay.run(stop), name="outbox-relay")]
+        # the broker may be away at start: commands are recorded in the outbox meanwhile, the relay (which starts the
+        # producer when it can) sends them later
+        background = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
         hub = Hub(settings.database_url, pool, capacity=settings.stream_queue, max_clients=settings.stream_max_clients)
         await hub.start()
         app.state.pool, app.state.producer, app.state.hub = pool, Outbox(pool, relay), hub

@@ -36,7 +36,10 @@ MARK = ('UPDATE outbox o SET partition = p.partition, "offset" = p.off, produced
         " FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) AS p(seq, partition, off) WHERE o.seq = p.seq")
 PRODUCED = 'SELECT seq, topic, partition, "offset" FROM outbox WHERE seq = ANY(%s) AND "offset" IS NOT NULL'
 PAUSED = "SELECT paused FROM outbox_control"
-PAUSE = "UPDATE outbox_control SET paused = %s, reason = %s, changed_at = now()"
+PAUSE = "UPDATE outbox_control SET paused = %s, reason = %s, changed_at = now(), idle = false"
+IDLE = "UPDATE outbox_control SET idle = true WHERE paused"
+QUIET = ("SELECT idle OR NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 0"
+         " AND objid = %s AND objsubid = 1 AND granted) FROM outbox_control")
 FORGET = ('DELETE FROM outbox o WHERE o."offset" IS NOT NULL AND o.produced_at < now() - interval \'1 minute\''
           " AND EXISTS (SELECT 1 FROM event_archive a WHERE a.event_id = o.event_id)")
 RESEND = ('UPDATE outbox o SET partition = NULL, "offset" = NULL, produced_at = NULL WHERE o."offset" IS NOT NULL'
@@ -164,7 +167,16 @@ class Relay:
         await conn.execute(f"LISTEN {CHANNEL}")
         last_forget = time.monotonic()
         while not stop.is_set():
-            moved = 0 if await self._paused(conn) else await self._relay_batch(conn)
+            if await self._paused(conn):
+                if self._producer.started:  # a broker is being restored: nothing of ours may reach it meanwhile
+                    await self._producer.abandon()
+                await conn.execute(IDLE)
+                await self._idle(conn, stop)
+                continue
+            if not self._producer.started and not await self._start_producer():
+                await _sleep_or_stop(stop, 1.0)
+                continue
+            moved = await self._relay_batch(conn)
             if time.monotonic() - last_forget > 30:
                 await conn.execute(FORGET)
                 last_forget = time.monotonic()
@@ -180,9 +192,10 @@ class Relay:
         if not rows:
             return 0
         try:
-            metas = await asyncio.wait_for(self._send(rows), timeout=15)
+            metas = await asyncio.wait_for(self._send(rows), timeout=5)
         except Exception as e:  # the broker is away or refused: the rows stay queued, in order
             log.warning("outbox.produce_failed", queued=len(rows), error=str(e)[:300])
+            await self._producer.abandon()  # a later send must not race records still in flight (order, restores)
             await asyncio.sleep(0.5)
             return 0
         seqs = [row[0] for row in rows]
@@ -198,9 +211,16 @@ class Relay:
             self._recent.popitem(last=False)
         return len(rows)
 
+    async def _start_producer(self) -> bool:
+        try:
+            await asyncio.wait_for(self._producer.start(), timeout=5)
+            return True
+        except Exception as e:  # noqa: BLE001 - the broker is away: try again in a moment
+            log.warning("outbox.broker_unreachable", error=str(e)[:200])
+            await self._producer.abandon()
+            return False
+
     async def _send(self, rows: list[tuple[int, str, bytes | None, bytes]]) -> list[Any]:
-        if not self._producer.started:
-            raise ConnectionError("the producer has not reached the broker yet")
         sends = [await self._producer.send_raw(topic, bytes(value), bytes(key) if key else None)
                  for _, topic, key, value in rows]
         return list(await asyncio.gather(*sends))
@@ -228,10 +248,19 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-async def pause(database_url: str, paused: bool, reason: str = "") -> None:
-    """Stop (or let again) the relay produce: the supervisor restores a restarted broker meanwhile."""
+async def pause(database_url: str, paused: bool, reason: str = "", timeout_s: float = 20.0) -> bool:
+    """Stop (or let again) the relay produce: the supervisor restores a restarted broker meanwhile. When pausing,
+    returns once the relay has dropped whatever it had in flight (or no relay runs); False after timeout_s."""
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute(PAUSE, (paused, reason or None))
+        await conn.execute(f"NOTIFY {CHANNEL}")
+        deadline = time.monotonic() + timeout_s
+        while paused and time.monotonic() < deadline:
+            row = await (await conn.execute(QUIET, (RELAY_LOCK,))).fetchone()
+            if row and row[0]:
+                return True
+            await asyncio.sleep(0.1)
+        return not paused
 
 
 async def unsent_after_restore(database_url: str) -> int:

@@ -33,16 +33,17 @@ class Position:
 class EventProducer:
     def __init__(self, bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5,
                  client_id: str = "opsledger", on_produced: Callable[[str], None] | None = None) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=idempotence,
-            linger_ms=linger_ms,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=15_000,
-            retry_backoff_ms=100,
-        )
+        self._options: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": idempotence,
+            "linger_ms": linger_ms,
+            "max_batch_size": 256 * 1024,
+            "request_timeout_ms": 15_000,
+            "retry_backoff_ms": 100,
+        }
+        self._producer = AIOKafkaProducer(**self._options)
         self._on_produced = on_produced
         self.started = False
 
@@ -52,6 +53,15 @@ class EventProducer:
 
     async def stop(self) -> None:
         await self._producer.stop()
+
+    async def abandon(self) -> None:
+        """Drop whatever is in flight, and the connections, without the flush aiokafka's stop() waits for (a dead
+        broker never answers it): nothing sent before this call can reach a broker after it. Start again to send."""
+        dropped, self._producer, self.started = self._producer, AIOKafkaProducer(**self._options), False
+        dropped._closed = True  # noqa: SLF001 - aiokafka has no public way to close without flushing
+        if dropped._sender is not None:  # noqa: SLF001
+            await dropped._sender.close()  # noqa: SLF001 - cancels the sender task; pending sends fail
+        await dropped.client.close()
 
     async def emit(self, event: Envelope) -> Position:
         return (await self.emit_many([event]))[0]
@@ -83,18 +93,3 @@ class EventProducer:
         return await self._producer.send(topic, value, key=kb, partition=partition,
                                          timestamp_ms=timestamp_ms, headers=headers)
 
-
-async def start_when_reachable(producer: EventProducer, stop: asyncio.Event, retry_max_s: float = 5.0) -> None:
-    """Start the producer as soon as the broker answers, trying again with back-off until `stop`."""
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            await producer.start()
-            return
-        except KafkaError as e:
-            log.warning("producer.broker_unreachable", error=str(e)[:200], retry_s=delay)
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except TimeoutError:
-            pass
-        delay = min(delay * 2, retry_max_s)

@@ -18,9 +18,10 @@ CREATE INDEX outbox_event_id ON outbox (event_id);
 -- One row: whether the relay may produce (the supervisor pauses it while it restores a restarted embedded broker, so
 -- the restored records keep their offsets).
 CREATE TABLE outbox_control (
-    id        boolean PRIMARY KEY DEFAULT true CHECK (id),
-    paused    boolean     NOT NULL DEFAULT false,
-    reason    text,
-    changed_at timestamptz NOT NULL DEFAULT now()
+    id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+    paused     boolean     NOT NULL DEFAULT false,
+    reason     text,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    idle       boolean     NOT NULL DEFAULT false  -- the relay saw the pause and dropped whatever it had in flight
 );
 INSERT INTO outbox_control DEFAULT VALUES;
