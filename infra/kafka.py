@@ -50,19 +50,19 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 
 async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
     """The next offset of every partition of these topics (where a caught-up consumer would stand)."""
     consumer = _offsets_consumer(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = [TopicPartition(name, p) for name in names for p in await partitions_of(consumer, name)]
         return await _exact(consumer, partitions, timeout_s)
     finally:
-        await consumer.stop()
+        await consumer.stop()  # also after a failed start: it holds connections and a task
 
 
 async def exact_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition], timeout_s: float = 5.0
                             ) -> dict[TopicPartition, int]:
     consumer = _offsets_consumer(bootstrap)
-    await consumer.start()
     try:
+        await consumer.start()
         return await _exact(consumer, [TopicPartition(tp.topic, tp.partition) for tp in partitions], timeout_s)
     finally:
         await consumer.stop()
@@ -103,8 +103,8 @@ async def group_lag(bootstrap: str, group_id: str, names: Iterable[str],
     ends = ({tp: end for tp, end in known_ends.items() if tp.topic in wanted} if known_ends is not None
             else await end_offsets(bootstrap, wanted))
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         lag = 0
         for tp, end in ends.items():
             lag += max(0, end - ((await consumer.committed(tp)) or 0))

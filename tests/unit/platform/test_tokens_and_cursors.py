@@ -121,3 +121,13 @@ def test_a_cursor_of_the_wrong_arity_is_a_400_problem(key: tuple[object, ...], a
         decode_cursor(encode_cursor(*key), arity)
     assert caught.value.status == 400
 
+
+
+def test_a_token_names_queued_outbox_rows_beside_broker_positions() -> None:
+    """Events still queued in the outbox (the broker was away) are one span of outbox seqs, which no Kafka topic can
+    be mistaken for; a read waits for the relay to produce them, then for the projection."""
+    from api.consistency import OUTBOX
+
+    token = encode_token([Position("ingress.readings", 2, 7)], queued=[41, 40, 44])
+    assert decode_token(token) == [Span("ingress.readings", 2, 7, 7), Span(OUTBOX, 0, 40, 44)]
+    assert decode_token(encode_token([], queued=[5])) == [Span(OUTBOX, 0, 5, 5)]
