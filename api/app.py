@@ -65,9 +65,9 @@ def create_app(settings: Settings) -> FastAPI:
         producer = EventProducer(settings.kafka_bootstrap_servers, idempotence=settings.kafka_idempotence,
                                  client_id="opsledger-api",
                                  on_produced=lambda topic: metrics.EVENTS_PRODUCED.labels(topic).inc())
-        # a short wait for a connection: with the database gone, a request answers 503 within ~2 s, not 30
-        pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False, timeout=2.0,
-                                   kwargs={"connect_timeout": 2})
+        # a short wait for a connection: with the database gone, a request answers 503 within 2 s, not 30
+        pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False, timeout=1.5,
+                                   kwargs={"connect_timeout": 1})
         await pool.open(wait=True, timeout=30)
         relay = Relay(settings.database_url, pool, producer)
         stop = asyncio.Event()
