@@ -188,6 +188,7 @@ class Relay:
         return bool(row and row[0])
 
     async def _relay_batch(self, conn: psycopg.AsyncConnection) -> int:
+        self._wake.clear()  # before looking: an append from now on wakes the next round (none is lost)
         rows = await (await conn.execute(NEXT, (self._batch,))).fetchall()
         if not rows:
             return 0
@@ -200,8 +201,7 @@ class Relay:
             return 0
         seqs = [row[0] for row in rows]
         self._producer.counted([row[1] for row in rows])
-        await conn.execute(MARK, (seqs, [m.partition for m in metas], [m.offset for m in metas]))
-        for seq, meta in zip(seqs, metas, strict=True):
+        for seq, meta in zip(seqs, metas, strict=True):  # waiters first: the positions are known now
             position = Position(meta.topic, meta.partition, meta.offset)
             self._recent[seq] = position
             future = self._waiters.pop(seq, None)
@@ -209,6 +209,10 @@ class Relay:
                 future.set_result(position)
         while len(self._recent) > self.RECENT_KEPT:
             self._recent.popitem(last=False)
+        # bookkeeping, not a promise: if this commit is lost, the rows are sent again (same event ids)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            await conn.execute(MARK, (seqs, [m.partition for m in metas], [m.offset for m in metas]))
         return len(rows)
 
     async def _start_producer(self) -> bool:
@@ -227,7 +231,6 @@ class Relay:
 
     async def _idle(self, conn: psycopg.AsyncConnection, stop: asyncio.Event) -> None:
         """Until this process appends (wake), another one notifies, or a second passes."""
-        self._wake.clear()
         local = asyncio.ensure_future(self._wake.wait())
         remote = asyncio.ensure_future(_next_notify(conn))
         done, pending = await asyncio.wait({local, remote}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)

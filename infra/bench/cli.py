@@ -63,3 +63,16 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
     result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3,
                              fast_v2c=not pysnmp))
     print(json.dumps(result, indent=None if json_out else 2), flush=True)
+
+
+@bench_app.command("commands")
+def bench_commands(rate: Annotated[float, typer.Option(help="commands/s for the latency run")] = 100.0,
+                   seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
+                   burst: Annotated[int, typer.Option(help="commands for the back-to-back run")] = 2000,
+                   clients: Annotated[int, typer.Option(help="callers in the back-to-back run")] = 8,
+                   json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """POST /api/ingress through the real API: command latency p50/p99 at a steady rate, back-to-back commands/s."""
+    from infra.bench.commands import run_commands_bench
+
+    configure_logging("WARNING")
+    run_commands_bench(json_only=json_out, rate=rate, seconds=seconds, burst=burst, clients=clients)

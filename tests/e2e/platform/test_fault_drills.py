@@ -152,10 +152,21 @@ def test_power_loss_three_times_loses_no_acknowledged_event(tmp_path: Path) -> N
         stopped_cleanly(proc, data_dir)
 
 
+def complaints(data_dir: Path) -> int:
+    """Lines of the component logs that are not routine (anything but structlog's info and debug lines)."""
+    count = 0
+    for path in (data_dir / "logs").glob("*.log"):
+        for line in path.read_text(errors="replace").splitlines():
+            if '"level": "info"' not in line and '"level": "debug"' not in line:
+                count += 1
+    return count
+
+
 def heals(proc: subprocess.Popen[bytes], data_dir: Path, port: int, victim: str) -> None:
     with signed_in(port) as api:
         with Writer(f"http://127.0.0.1:{port}", token_of(api)) as writer:
             time.sleep(2.0)
+            complained_before = complaints(data_dir)
             pids = stack_pids(proc, data_dir)
             targets = postgres_pids(data_dir) if victim == "postgres" else named(pids, "tansu")
             assert targets, f"no {victim} process found"
@@ -170,6 +181,10 @@ def heals(proc: subprocess.Popen[bytes], data_dir: Path, port: int, victim: str)
         assert not slow, f"commands answered slowly while {victim} was down: {slow[:10]}"
         assert {status for status, _ in writer.answers} <= {202, 503}, writer.answers
         assert healed_after < HEALS_WITHIN_S
+        # every consumer and client complains while the dependency is away: once per 10 s per kind of complaint
+        # (before, a broker outage wrote ~390 lines a second)
+        complained = complaints(data_dir) - complained_before
+        assert complained < 15 * (healed_after + 5), f"{complained} warning lines in {healed_after:.0f} s"
         check_promises(api, writer, data_dir)
 
 
