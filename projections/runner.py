@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
 from infra.deadletter import RawSender, send_to_deadletter
-from infra.kafka import partitions_of
+from infra.kafka import FetchPacing, partitions_of
 from projections.records import Record, Tables
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError
@@ -60,7 +60,7 @@ async def load_offsets(conn: psycopg.AsyncConnection, tracking: str) -> dict[Top
 class ProjectionRunner:
     def __init__(self, projection: Projection, *, bootstrap: str, database_url: str, deadletters: RawSender,
                  tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000,
-                 fetch_wait_ms: int = 50) -> None:
+                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0) -> None:
         self.projection = projection
         self.tracking = tracking or projection.name
         self.tables = tables or live_tables(projection)
@@ -69,6 +69,7 @@ class ProjectionRunner:
         self._deadletters = deadletters
         self._max_records = max_records
         self._fetch_wait_ms = fetch_wait_ms  # Tansu holds a fetch this long even when data comes: see ARCHITECTURE
+        self._idle_fetch_wait_ms = idle_fetch_wait_ms  # and this long once its topics have been quiet (FetchPacing)
         self.applied = 0
         self.positions: dict[TopicPartition, int] = {}
 
@@ -81,6 +82,7 @@ class ProjectionRunner:
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=self._fetch_wait_ms,
         )
         await consumer.start()
+        self._pacing = FetchPacing(consumer, self._fetch_wait_ms, self._idle_fetch_wait_ms)
         ahead: asyncio.Task[Fetched | None] | None = None
         try:
             async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
@@ -103,6 +105,7 @@ class ProjectionRunner:
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
         batch = await consumer.getmany(timeout_ms=100, max_records=self._max_records)
+        self._pacing.saw(sum(len(messages) for messages in batch.values()))
         if not batch:
             return None
         fetched = Fetched({tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages})

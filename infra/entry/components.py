@@ -68,6 +68,7 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
     await producer.start()
     try:
         runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
+                                    idle_fetch_wait_ms=settings.kafka_idle_fetch_wait_ms,
                                     database_url=settings.database_url, deadletters=producer) for p in chosen]
         log.info("projections.started", projections=[p.name for p in chosen])
         await asyncio.gather(*(r.run(stop) for r in runners))
