@@ -12,7 +12,7 @@ from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.faust_patches import use_exact_highwaters, use_fetch_max_wait
+from processors.faust_patches import pace_fetches, use_exact_highwaters, use_fetch_max_wait
 from processors.ingress import agents as ingress
 from schemas import topics
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     use_exact_highwaters(settings.kafka_bootstrap_servers)
     use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
+    pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
     wire(app, settings)
     return app
 

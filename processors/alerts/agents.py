@@ -58,7 +58,7 @@ class AlertAgents:
 
     def __init__(self, app: faust.App, settings: Settings, *, observed: Any, ticks: Any, events: Any,
                  rules_topic: Any) -> None:
-        self.book = RuleBook()
+        self.book = RuleBook(settings.kafka_idle_fetch_wait_ms)
         self.table = app.Table(ALERT_TABLE, default=None, partitions=settings.topic_partitions)
         self.observed, self.ticks, self.events, self.rules_topic = observed, ticks, events, rules_topic
         self.bootstrap = settings.kafka_bootstrap_servers

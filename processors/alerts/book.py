@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from infra.kafka import partitions_of
+from infra.kafka import FetchPacing, partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
 from schemas.alerts.rules import AlertRule, AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 
 
 class RuleBook:
-    def __init__(self) -> None:
+    def __init__(self, idle_fetch_wait_ms: int = 0) -> None:
+        self.idle_fetch_wait_ms = idle_fetch_wait_ms  # rules change rarely: ask less often once quiet
         self.rules: dict[str, AlertRule] = {}
         self.versions: dict[str, int] = {}
         self.deleted: set[str] = set()
@@ -100,8 +101,10 @@ class RuleBook:
             consumer.assign(self._partitions)
             await consumer.seek_to_beginning(*self._partitions)
             self._consumer = consumer
+            pacing = FetchPacing(consumer, busy_ms=20, idle_ms=self.idle_fetch_wait_ms)
             while True:
                 batch = await consumer.getmany(timeout_ms=50, max_records=5000)
+                pacing.saw(sum(len(messages) for messages in batch.values()))
                 for messages in batch.values():
                     for message in messages:
                         try:
