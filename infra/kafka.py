@@ -127,6 +127,11 @@ class FetchPacing:
         self._last_record = asyncio.get_running_loop().time()
         self.current_ms = busy_ms
 
+    @property
+    def idle(self) -> bool:
+        """Quiet for long enough to use the long wait (and it is longer than the busy one)."""
+        return self.idle_ms > self.busy_ms and self.current_ms == self.idle_ms
+
     def saw(self, records: int) -> None:
         now = asyncio.get_running_loop().time()
         if records:

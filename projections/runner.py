@@ -15,6 +15,7 @@ from psycopg import sql
 
 from infra.deadletter import RawSender, send_to_deadletter
 from infra.kafka import FetchPacing, partitions_of
+from projections.doorbell import Doorbell
 from projections.records import Record, Tables
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError
@@ -60,7 +61,8 @@ async def load_offsets(conn: psycopg.AsyncConnection, tracking: str) -> dict[Top
 class ProjectionRunner:
     def __init__(self, projection: Projection, *, bootstrap: str, database_url: str, deadletters: RawSender,
                  tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000,
-                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0) -> None:
+                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0, doorbell: Doorbell | None = None,
+                 rings: bool = False) -> None:
         self.projection = projection
         self.tracking = tracking or projection.name
         self.tables = tables or live_tables(projection)
@@ -70,6 +72,8 @@ class ProjectionRunner:
         self._max_records = max_records
         self._fetch_wait_ms = fetch_wait_ms  # Tansu holds a fetch this long even when data comes: see ARCHITECTURE
         self._idle_fetch_wait_ms = idle_fetch_wait_ms  # and this long once its topics have been quiet (FetchPacing)
+        self._doorbell, self._rings = doorbell, rings  # rings: this one reads every topic and tells the others
+        self._rung_seen: dict[str, int] = {}
         self.applied = 0
         self.positions: dict[TopicPartition, int] = {}
 
@@ -94,6 +98,7 @@ class ProjectionRunner:
                     fetched = await (ahead or self._fetch(consumer))
                     ahead = None
                     if fetched is None:
+                        await self._doze(consumer, stop)
                         continue
                     ahead = asyncio.create_task(self._fetch(consumer))
                     if not await self.apply_batch(conn, consumer, fetched):
@@ -103,9 +108,30 @@ class ProjectionRunner:
             await _discard(ahead)
             await consumer.stop()
 
+    async def _doze(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Quiet for a while and someone else rings for these topics: stop fetching until it does (or we stop)."""
+        if self._doorbell is None or self._rings or not self._pacing.idle:
+            return
+        assigned = list(consumer.assignment())
+        consumer.pause(*assigned)
+        waits = [asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=10.0)),
+                 asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+            consumer.resume(*assigned)
+            self._pacing.saw(1)  # fetch with the short wait: something is probably there
+
     async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
+        if self._doorbell is not None:
+            self._rung_seen = self._doorbell.snapshot(self.projection.topics)
         batch = await consumer.getmany(timeout_ms=100, max_records=self._max_records)
         self._pacing.saw(sum(len(messages) for messages in batch.values()))
+        if batch and self._rings and self._doorbell is not None:
+            await self._doorbell.ring({tp.topic for tp, messages in batch.items() if messages})
         if not batch:
             return None
         fetched = Fetched({tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages})

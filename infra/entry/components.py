@@ -14,6 +14,7 @@ from infra.producer import EventProducer
 from infra.settings import Settings
 from infra.topics import alert_internal_topics, changelog_topics, check_topic
 from projections.catalog import all_projections
+from projections.doorbell import Doorbell
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner
 from schemas.catalog import all_topics
@@ -67,8 +68,11 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
                              client_id="opsledger-projections")
     await producer.start()
     try:
+        doorbell = Doorbell()  # the archive reads every topic and wakes the others when theirs move
+        archive_here = any(p.name == "archive" for p in chosen)
         runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
                                     idle_fetch_wait_ms=settings.kafka_idle_fetch_wait_ms,
+                                    doorbell=doorbell if archive_here else None, rings=p.name == "archive",
                                     database_url=settings.database_url, deadletters=producer) for p in chosen]
         log.info("projections.started", projections=[p.name for p in chosen])
         await asyncio.gather(*(r.run(stop) for r in runners))
