@@ -27,6 +27,9 @@ ROUTED_IN_PROCESS = (INGRESS_READINGS, INGRESS_EVALUATIONS, CYLINDER_SCANS, CYLI
 ALERT_ONLY_SOURCES = tuple(t for t in ALERT_SOURCES if t not in ROUTED_IN_PROCESS)
 PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_ONLY_SOURCES,
                                  ALERT_COMMANDS}))
+# PostgreSQL NOTIFY channel: "records were just produced" (the outbox relay says so after each batch), so dozing
+# projections fetch at once instead of waiting out an idle fetch (projections/doorbell.py)
+PRODUCED_CHANNEL = "opsledger_produced"
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"

@@ -1,9 +1,10 @@
-"""One doorbell per projections process: the projection that reads every topic (the archive) rings it for the
-topics of each batch it fetches; the others, once their topics have been quiet for a while, stop fetching (the
-broker is not asked at all) until it rings for one of their topics, or a long safety timeout passes. An idle stack
-then has one consumer asking the embedded broker for news instead of one per projection (each ask costs the broker
-about a millisecond of CPU per fetch of many partitions), and the first record after a quiet spell costs the
-others one short fetch more."""
+"""One doorbell per projections process. Once its topics have been quiet for a while, a projection stops fetching
+(the broker is not asked at all: the embedded broker spends CPU on every partition of a fetch it holds, idle or not)
+until the doorbell rings for one of its topics or a safety timeout passes. It rings when the outbox relay says it
+produced something (PostgreSQL NOTIFY on infra.topics.PRODUCED_CHANNEL: commands), and when the projection that reads
+every topic (the archive) fetched records of a topic (everything else: derived events, poll facts). An idle stack
+then asks the broker about once a second instead of continuously, and a command after a quiet spell is fetched at
+once."""
 
 from __future__ import annotations
 
@@ -36,3 +37,22 @@ class Doorbell:
                 await asyncio.wait_for(self._changed.wait_for(rung), timeout_s)
             except TimeoutError:
                 pass
+
+
+async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Iterable[str],
+                              stop: asyncio.Event) -> None:
+    """Ring for every topic whenever the outbox relay announces a produced batch; reconnects after a failure."""
+    import psycopg
+
+    from infra.topics import PRODUCED_CHANNEL
+
+    everything = tuple(topics)
+    while not stop.is_set():
+        try:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {PRODUCED_CHANNEL}")
+                while not stop.is_set():
+                    async for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        await doorbell.ring(everything)
+        except psycopg.Error:
+            await asyncio.sleep(1.0)

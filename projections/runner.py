@@ -109,12 +109,13 @@ class ProjectionRunner:
             await consumer.stop()
 
     async def _doze(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """Quiet for a while and someone else rings for these topics: stop fetching until it does (or we stop)."""
-        if self._doorbell is None or self._rings or not self._pacing.idle:
+        """Quiet for a while: stop fetching until the doorbell rings for these topics, a safety timeout passes (1 s
+        for the projection that rings for the others, 10 s for the rest), or we stop."""
+        if self._doorbell is None or not self._pacing.idle:
             return
         assigned = list(consumer.assignment())
         consumer.pause(*assigned)
-        waits = [asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=10.0)),
+        waits = [asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=1.0 if self._rings else 10.0)),
                  asyncio.ensure_future(stop.wait())]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

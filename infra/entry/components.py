@@ -14,7 +14,7 @@ from infra.producer import EventProducer
 from infra.settings import Settings
 from infra.topics import alert_internal_topics, changelog_topics, check_topic
 from projections.catalog import all_projections
-from projections.doorbell import Doorbell
+from projections.doorbell import Doorbell, listen_for_produced
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner
 from schemas.catalog import all_topics
@@ -75,7 +75,13 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
                                     doorbell=doorbell if archive_here else None, rings=p.name == "archive",
                                     database_url=settings.database_url, deadletters=producer) for p in chosen]
         log.info("projections.started", projections=[p.name for p in chosen])
-        await asyncio.gather(*(r.run(stop) for r in runners))
+        listener = asyncio.create_task(listen_for_produced(
+            settings.database_url, doorbell, {t for p in chosen for t in p.topics}, stop))
+        try:
+            await asyncio.gather(*(r.run(stop) for r in runners))
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
     finally:
         await producer.stop()
     log.info("projections.stopped")
