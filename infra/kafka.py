@@ -140,6 +140,10 @@ class FetchPacing:
         elif now - self._last_record > self._quiet_after_s:
             self._set(self.idle_ms)
 
+    def nudge(self) -> None:
+        """One fetch with the short wait (a look after a doze), staying quiet unless it finds records."""
+        self._set(self.busy_ms)
+
     def _set(self, ms: int) -> None:
         if ms != self.current_ms:
             fetcher = getattr(self._consumer, "_fetcher", None)  # aiokafka reads it for every fetch request it builds

@@ -27,16 +27,17 @@ class Doorbell:
                 self._rung[topic] = self._rung.get(topic, 0) + 1
             self._changed.notify_all()
 
-    async def wait(self, seen: Mapping[str, int], timeout_s: float) -> None:
-        """Until one of these topics was rung since `seen`, or timeout_s."""
+    async def wait(self, seen: Mapping[str, int], timeout_s: float) -> bool:
+        """Until one of these topics was rung since `seen` (True), or timeout_s (False)."""
         def rung() -> bool:
             return any(self._rung.get(topic, 0) > count for topic, count in seen.items())
 
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(rung), timeout_s)
+                return True
             except TimeoutError:
-                pass
+                return False
 
 
 async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Iterable[str],

@@ -115,16 +115,20 @@ class ProjectionRunner:
             return
         assigned = list(consumer.assignment())
         consumer.pause(*assigned)
-        waits = [asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=1.0 if self._rings else 10.0)),
-                 asyncio.ensure_future(stop.wait())]
+        bell = asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=1.0 if self._rings else 10.0))
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([bell, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiting in waits:
+            for waiting in (bell, stopping):
                 waiting.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+            await asyncio.gather(bell, stopping, return_exceptions=True)
             consumer.resume(*assigned)
-            self._pacing.saw(1)  # fetch with the short wait: something is probably there
+        rang = bell.done() and not bell.cancelled() and bell.result()
+        if rang:
+            self._pacing.saw(1)  # records are there: short waits until it is quiet again
+        else:
+            self._pacing.nudge()  # one short look, then doze again if nothing came
 
     async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
         if self._doorbell is not None:
