@@ -111,3 +111,42 @@ async def group_lag(bootstrap: str, group_id: str, names: Iterable[str],
         return lag
     finally:
         await consumer.stop()
+
+
+class FetchPacing:
+    """A consumer's fetch wait: short while records flow, long once the topics have been quiet for a while.
+
+    Tansu holds every fetch for its whole wait even when data arrives (Apache Kafka answers at once), so the wait
+    is the latency a record may add at each hop; but every consumer asking every few milliseconds is what kept an
+    idle embedded stack busy. The first record after a quiet spell may wait up to `idle_ms`; the ones after it, the
+    busy wait. With idle_ms <= busy_ms the wait never changes."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.0) -> None:
+        self._consumer, self.busy_ms, self.idle_ms = consumer, busy_ms, max(idle_ms, busy_ms)
+        self._quiet_after_s = quiet_after_s
+        self._last_record = asyncio.get_running_loop().time()
+        self.current_ms = busy_ms
+
+    @property
+    def idle(self) -> bool:
+        """Quiet for long enough to use the long wait (and it is longer than the busy one)."""
+        return self.idle_ms > self.busy_ms and self.current_ms == self.idle_ms
+
+    def saw(self, records: int) -> None:
+        now = asyncio.get_running_loop().time()
+        if records:
+            self._last_record = now
+            self._set(self.busy_ms)
+        elif now - self._last_record > self._quiet_after_s:
+            self._set(self.idle_ms)
+
+    def nudge(self) -> None:
+        """One fetch with the short wait (a look after a doze), staying quiet unless it finds records."""
+        self._set(self.busy_ms)
+
+    def _set(self, ms: int) -> None:
+        if ms != self.current_ms:
+            fetcher = getattr(self._consumer, "_fetcher", None)  # aiokafka reads it for every fetch request it builds
+            if fetcher is not None:
+                fetcher._fetch_max_wait_ms = ms  # noqa: SLF001 - no public setter
+                self.current_ms = ms

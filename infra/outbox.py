@@ -24,6 +24,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from infra.producer import EventProducer, Position
+from infra.topics import PRODUCED_CHANNEL
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
 
@@ -213,6 +214,7 @@ class Relay:
         async with conn.transaction():
             await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(MARK, (seqs, [m.partition for m in metas], [m.offset for m in metas]))
+            await conn.execute(f"NOTIFY {PRODUCED_CHANNEL}")  # dozing projections wake for what was just sent
         return len(rows)
 
     async def _start_producer(self) -> bool:

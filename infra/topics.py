@@ -9,16 +9,27 @@ from schemas.topics import (
     ALERT_COMMANDS,
     ALERT_EVENTS,
     ALERT_RULES,
+    CYLINDER_EVENTS,
     CYLINDER_SCANS,
     DEADLETTER,
+    DEVICE_RATES,
     DEVICE_SAMPLES,
+    INGRESS_EVALUATIONS,
     INGRESS_READINGS,
 )
 
-# Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own (device and
-# camera topics included).
+# Alert rules may watch any event (generic rules): every topic but the alert engine's own is a source.
 ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
-PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_SOURCES, ALERT_COMMANDS}))
+# The domain agents read these (their inputs) or write them (what they derive), and hand every such event to the alert
+# router themselves (processors/alerts/routing.py); the alert-sources agent reads only the other sources.
+ROUTED_IN_PROCESS = (INGRESS_READINGS, INGRESS_EVALUATIONS, CYLINDER_SCANS, CYLINDER_EVENTS, DEVICE_SAMPLES,
+                     DEVICE_RATES)
+ALERT_ONLY_SOURCES = tuple(t for t in ALERT_SOURCES if t not in ROUTED_IN_PROCESS)
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_ONLY_SOURCES,
+                                 ALERT_COMMANDS}))
+# PostgreSQL NOTIFY channel: "records were just produced" (the outbox relay says so after each batch), so dozing
+# projections fetch at once instead of waiting out an idle fetch (projections/doorbell.py)
+PRODUCED_CHANNEL = "opsledger_produced"
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"

@@ -7,12 +7,12 @@ from typing import Any
 import faust
 
 from infra.settings import Settings
-from infra.topics import ALERT_SOURCES, alert_internal_topics, check_topic
+from infra.topics import ALERT_ONLY_SOURCES, alert_internal_topics, check_topic
 from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.faust_patches import use_exact_highwaters, use_fetch_max_wait
+from processors.faust_patches import pace_fetches, use_exact_highwaters, use_fetch_max_wait
 from processors.ingress import agents as ingress
 from schemas import topics
 
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     use_exact_highwaters(settings.kafka_bootstrap_servers)
     use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
+    pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
     wire(app, settings)
     return app
 
@@ -55,17 +56,19 @@ def topic(app: faust.App, *names: str) -> Any:
 
 
 def wire(app: faust.App, settings: Settings) -> None:
+    """The alert engine first: the domain agents hand their events to its router (one Faust pass per record)."""
     deadletter = app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw")
+    observations, ticks = alert_internal_topics(settings.processor_id)
+    router = alerts.register(app, settings, sources=topic(app, *ALERT_ONLY_SOURCES),
+                             commands=topic(app, topics.ALERT_COMMANDS),
+                             observed=app.topic(observations, key_type=bytes, value_serializer="json"),
+                             ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
+                             events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))
     cylinders.register(app, settings, scans=topic(app, topics.CYLINDER_SCANS),
                        events=topic(app, topics.CYLINDER_EVENTS),
                        checks=app.topic(check_topic(settings.processor_id), key_type=bytes, value_serializer="json"),
-                       deadletter=deadletter)
+                       deadletter=deadletter, router=router)
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
-                     evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter)
+                     evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter, router=router)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
-                     deadletter=deadletter)
-    observations, ticks = alert_internal_topics(settings.processor_id)
-    alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
-                    observed=app.topic(observations, key_type=bytes, value_serializer="json"),
-                    ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
-                    events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))
+                     deadletter=deadletter, router=router)

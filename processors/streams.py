@@ -32,3 +32,8 @@ async def dead_letter(deadletter: Any, event: Any, source: str, raw: bytes, erro
                 partition=message.partition, offset=message.offset, error=error[:300])
     await deadletter.send(key=event.key, value=raw, headers=deadletter_headers(
         f"processor:{source}", error, message.topic, message.partition, message.offset))
+
+
+def written_ms(*events: Any) -> float:
+    """When the latest of these stream events was written (their records' timestamps; Faust gives seconds)."""
+    return max(event.message.timestamp for event in events) * 1000

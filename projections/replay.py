@@ -1,5 +1,8 @@
 """Rebuild a projection from the start of its topics into fresh tables beside the live ones, then swap.
 
+The fresh tables load with only their primary and unique indexes (the fold's ON CONFLICT needs them); the others are
+built once at the end, and every index gets its live name back at the swap.
+
 The live projection keeps serving while the rebuild runs. The swap takes the live projection's batch lock,
 brings the rebuild up to (at least) the live positions, renames the tables and hands the rebuild's
 positions to the live projection, all in one transaction; the live runner notices and continues from there.
@@ -45,12 +48,64 @@ def tracking_name(projection: Projection) -> str:
     return f"replay:{projection.name}"
 
 
+INDEXES = ("SELECT i.relname, pg_get_indexdef(i.oid), x.indisunique OR c.oid IS NOT NULL"
+           " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+           " LEFT JOIN pg_constraint c ON c.conindid = i.oid"
+           " WHERE t.relname = %s AND t.relnamespace = 'public'::regnamespace")
+CONSTRAINT_OF = ("SELECT c.conname FROM pg_constraint c JOIN pg_class i ON i.oid = c.conindid"
+                 " WHERE i.relname = %s AND i.relnamespace = 'public'::regnamespace")
+
+
+async def indexes_of(conn: psycopg.AsyncConnection, table: str) -> list[tuple[str, str, bool]]:
+    """(name, definition, unique or backing a constraint) of each index of `table`."""
+    return [(name, definition, unique) for name, definition, unique in
+            await (await conn.execute(INDEXES, (table,))).fetchall()]
+
+
+def shape(definition: str, name: str, table: str) -> str:
+    """An index definition with its own name and table's name left out: the same index on another table."""
+    return definition.replace(f" INDEX {name} ON ", " INDEX ? ON ", 1).replace(f"public.{table} ", "public.? ", 1)
+
+
 async def prepare_tables(conn: psycopg.AsyncConnection, projection: Projection) -> None:
+    """Fresh tables shaped like the live ones, with only the indexes the fold needs while it loads (primary keys
+    and unique ones: ON CONFLICT stands on them); the others are built once, before the swap (finish_tables)."""
     for table in projection.tables:
-        fresh = sql.Identifier(table + REBUILD_SUFFIX)
-        await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(fresh))
-        await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(fresh, sql.Identifier(table)))
+        fresh = table + REBUILD_SUFFIX
+        await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(fresh)))
+        await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(sql.Identifier(fresh),
+                                                                                    sql.Identifier(table)))
+        for name, _, unique in await indexes_of(conn, fresh):
+            if not unique:
+                await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
     await conn.execute("DELETE FROM projection_offsets WHERE projection = %s", (tracking_name(projection),))
+
+
+async def finish_tables(conn: psycopg.AsyncConnection, projection: Projection) -> None:
+    """Build on each fresh table the indexes the live one has and it does not (outside the swap's lock)."""
+    for table in projection.tables:
+        fresh = table + REBUILD_SUFFIX
+        have = {shape(d, n, fresh) for n, d, _ in await indexes_of(conn, fresh)}
+        for name, definition, _ in await indexes_of(conn, table):
+            if shape(definition, name, table) not in have:
+                await conn.execute(shape(definition, name, table).replace(" INDEX ? ON ", f' INDEX "{name}'
+                                   f'{REBUILD_SUFFIX}" ON ', 1).replace("public.? ", f'public."{fresh}" ', 1))
+
+
+async def rename_indexes(conn: psycopg.AsyncConnection, table: str, live: list[tuple[str, str, bool]]) -> None:
+    """After the swap: give the new table's indexes (and the constraints they back) the live ones' names."""
+    names = {shape(d, n, table): n for n, d, _ in live}
+    for name, definition, _ in await indexes_of(conn, table):
+        wanted = names.get(shape(definition, name, table))
+        if wanted is None or wanted == name:
+            continue
+        constraint = await (await conn.execute(CONSTRAINT_OF, (name,))).fetchone()
+        if constraint is not None:
+            await conn.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                sql.Identifier(table), sql.Identifier(constraint[0]), sql.Identifier(wanted)))
+        else:
+            await conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(name),
+                                                                             sql.Identifier(wanted)))
 
 
 async def replay(projection: Projection, *, bootstrap: str, database_url: str,
@@ -62,13 +117,15 @@ async def replay(projection: Projection, *, bootstrap: str, database_url: str,
     tables = {t: sql.Identifier(t + REBUILD_SUFFIX) for t in projection.tables}
     runner = ProjectionRunner(projection, bootstrap=bootstrap, database_url=database_url,
                               deadletters=DropDeadLetters(), tracking=tracking_name(projection), tables=tables,
-                              max_records=20_000)
+                              max_records=20_000, fetch_wait_ms=20)
     ends = await end_offsets(bootstrap, projection.topics)
     total = sum(ends.values())
     stop = asyncio.Event()
     progress = asyncio.create_task(_report(runner, total, on_progress, stop))
     try:
         await runner.run(stop, until=ends)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            await finish_tables(conn, projection)
         await swap(projection, runner, bootstrap=bootstrap, database_url=database_url)
     finally:
         stop.set()
@@ -93,10 +150,12 @@ async def swap(projection: Projection, runner: ProjectionRunner, *, bootstrap: s
             if behind:
                 await runner.run(asyncio.Event(), until=behind)
             for table in projection.tables:
+                live_indexes = await indexes_of(conn, table)
                 old, fresh = sql.Identifier(table + "__old"), sql.Identifier(table + REBUILD_SUFFIX)
                 await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(table), old))
                 await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(fresh, sql.Identifier(table)))
                 await conn.execute(sql.SQL("DROP TABLE {}").format(old))
+                await rename_indexes(conn, table, live_indexes)
             positions: dict[TopicPartition, int] = {**live, **runner.positions}
             async with conn.cursor() as cur:
                 await cur.executemany(SAVE_OFFSET, [(projection.name, tp.topic, tp.partition, o)

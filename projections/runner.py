@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
@@ -13,7 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
 from infra.deadletter import RawSender, send_to_deadletter
-from infra.kafka import partitions_of
+from infra.kafka import FetchPacing, partitions_of
+from projections.doorbell import Doorbell
 from projections.records import Record, Tables
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError
@@ -58,7 +60,9 @@ async def load_offsets(conn: psycopg.AsyncConnection, tracking: str) -> dict[Top
 
 class ProjectionRunner:
     def __init__(self, projection: Projection, *, bootstrap: str, database_url: str, deadletters: RawSender,
-                 tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000) -> None:
+                 tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000,
+                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0, doorbell: Doorbell | None = None,
+                 rings: bool = False) -> None:
         self.projection = projection
         self.tracking = tracking or projection.name
         self.tables = tables or live_tables(projection)
@@ -66,26 +70,88 @@ class ProjectionRunner:
         self._database_url = database_url
         self._deadletters = deadletters
         self._max_records = max_records
+        self._fetch_wait_ms = fetch_wait_ms  # Tansu holds a fetch this long even when data comes: see ARCHITECTURE
+        self._idle_fetch_wait_ms = idle_fetch_wait_ms  # and this long once its topics have been quiet (FetchPacing)
+        self._doorbell, self._rings = doorbell, rings  # rings: this one reads every topic and tells the others
+        self._rung_seen: dict[str, int] = {}
         self.applied = 0
         self.positions: dict[TopicPartition, int] = {}
 
     async def run(self, stop: asyncio.Event, until: Mapping[TopicPartition, int] | None = None) -> None:
-        """Consume until `stop` is set or, when `until` is given, every partition reached its offset."""
+        """Consume until `stop` is set or, when `until` is given, every partition reached its offset. The next batch
+        is fetched and decoded while PostgreSQL applies the current one (the two run on different cores)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None,
             auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=self._fetch_wait_ms,
         )
         await consumer.start()
+        self._pacing = FetchPacing(consumer, self._fetch_wait_ms, self._idle_fetch_wait_ms)
+        ahead: asyncio.Task[Fetched | None] | None = None
         try:
             async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
+                # The batch and its offsets commit together: a crash loses both or neither, and the batch is
+                # applied again from the stored offsets. So a projection need not wait for the WAL flush.
+                await conn.execute("SET synchronous_commit = off")
                 await self._assign(consumer, conn)
                 while not stop.is_set() and not self._reached(until):
-                    batch = await consumer.getmany(timeout_ms=100, max_records=self._max_records)
-                    if batch:
-                        await self.apply_batch(conn, consumer, batch)
+                    fetched = await (ahead or self._fetch(consumer))
+                    ahead = None
+                    if fetched is None:
+                        await self._doze(consumer, stop)
+                        continue
+                    ahead = asyncio.create_task(self._fetch(consumer))
+                    if not await self.apply_batch(conn, consumer, fetched):
+                        await _discard(ahead)  # positions moved under it: what it fetched is from before
+                        ahead = None
         finally:
+            await _discard(ahead)
             await consumer.stop()
+
+    async def _doze(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Quiet for a while: stop fetching until the doorbell rings for these topics, a safety timeout passes (1 s
+        for the projection that rings for the others, 10 s for the rest), or we stop."""
+        if self._doorbell is None or not self._pacing.idle:
+            return
+        assigned = list(consumer.assignment())
+        consumer.pause(*assigned)
+        bell = asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=1.0 if self._rings else 10.0))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([bell, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (bell, stopping):
+                waiting.cancel()
+            await asyncio.gather(bell, stopping, return_exceptions=True)
+            consumer.resume(*assigned)
+        rang = bell.done() and not bell.cancelled() and bell.result()
+        if rang:
+            self._pacing.saw(1)  # records are there: short waits until it is quiet again
+        else:
+            self._pacing.nudge()  # one short look, then doze again if nothing came
+
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
+        if self._doorbell is not None:
+            self._rung_seen = self._doorbell.snapshot(self.projection.topics)
+        batch = await consumer.getmany(timeout_ms=100, max_records=self._max_records)
+        self._pacing.saw(sum(len(messages) for messages in batch.values()))
+        if batch and self._rings and self._doorbell is not None:
+            await self._doorbell.ring({tp.topic for tp, messages in batch.items() if messages})
+        if not batch:
+            return None
+        fetched = Fetched({tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages})
+        for tp, messages in batch.items():
+            for m in messages:
+                event = None
+                if self.projection.decode:
+                    try:
+                        event = REGISTRY.decode(m.value)
+                    except EventDecodeError as e:
+                        fetched.undecodable.append((tp, m, str(e)))
+                        continue
+                fetched.records.append(Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value,
+                                              tuple(m.headers or ()), event))
+        return fetched
 
     async def _assign(self, consumer: AIOKafkaConsumer, conn: psycopg.AsyncConnection) -> None:
         stored = await load_offsets(conn, self.tracking)
@@ -128,24 +194,14 @@ class ProjectionRunner:
             return False
         return all(self.positions.get(tp, 0) >= end for tp, end in until.items())
 
-    async def apply_batch(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer,
-                          batch: Mapping[TopicPartition, list[Any]]) -> None:
+    async def apply_batch(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer, fetched: Fetched) -> bool:
+        """Apply one fetched batch and store its offsets in the same transaction; False (nothing applied) when a
+        replay moved this projection's positions meanwhile."""
         started = time.perf_counter()
-        records: list[Record] = []
-        for tp, messages in batch.items():
-            for m in messages:
-                event = None
-                if self.projection.decode:
-                    try:
-                        event = REGISTRY.decode(m.value)
-                    except EventDecodeError as e:
-                        await send_to_deadletter(self._deadletters, consumer=f"projection:{self.tracking}",
-                                                 error=str(e), topic=tp.topic, partition=tp.partition,
-                                                 offset=m.offset, key=m.key, value=m.value)
-                        continue
-                records.append(Record(tp.topic, tp.partition, m.offset, m.timestamp, m.key, m.value,
-                                      tuple(m.headers or ()), event))
-        ends = {tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages}
+        for tp, message, error in fetched.undecodable:
+            await send_to_deadletter(self._deadletters, consumer=f"projection:{self.tracking}", error=error,
+                                     topic=tp.topic, partition=tp.partition, offset=message.offset, key=message.key,
+                                     value=message.value)
         async with conn.transaction():
             if self.tracking == self.projection.name:  # the live one; a replay takes the lock only to swap
                 await conn.execute(BATCH_LOCK, (lock_key(self.projection.name),))
@@ -156,12 +212,29 @@ class ProjectionRunner:
                     for tp, offset in moved.items():
                         self.positions[tp] = offset
                         consumer.seek(tp, offset)
-                    return
-            await self._apply_or_isolate(conn, records)
+                    return False
+            await self._apply_or_isolate(conn, fetched.records)
             async with conn.cursor() as cur:
                 await cur.executemany(SAVE_OFFSETS, [(self.tracking, tp.topic, tp.partition, end)
-                                                     for tp, end in ends.items()])
-        self.positions.update(ends)
-        self.applied += len(records)
-        log.debug("projection.batch", projection=self.tracking, records=len(records),
+                                                     for tp, end in fetched.ends.items()])
+        self.positions.update(fetched.ends)
+        self.applied += len(fetched.records)
+        log.debug("projection.batch", projection=self.tracking, records=len(fetched.records),
                   ms=round((time.perf_counter() - started) * 1000, 1))
+        return True
+
+
+@dataclass
+class Fetched:
+    """One fetched batch: where each partition ends, the records (decoded where the projection wants events), and
+    the ones that did not decode (dead-lettered when the batch is applied)."""
+
+    ends: dict[TopicPartition, int]
+    records: list[Record] = field(default_factory=list)
+    undecodable: list[tuple[TopicPartition, Any, str]] = field(default_factory=list)
+
+
+async def _discard(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

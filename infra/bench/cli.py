@@ -10,26 +10,30 @@ import typer
 from infra.logs import configure_logging
 
 bench_app = typer.Typer(help="Benchmarks (print figures; see BENCHMARKS.md).", no_args_is_help=True)
+QUICK = "a short run with small numbers: checks the bench works, measures nothing worth recording"
 
 
 @bench_app.command("pipeline")
 def bench_pipeline(events: Annotated[int, typer.Option(help="events for the throughput runs")] = 100_000,
+                   quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
-    """Raw produce ceiling, end-to-end throughput, freshness at 2,000 events/s, replay speed."""
+    """Raw produce ceiling, end-to-end throughput (and CPU per event of each process), freshness at 2,000 events/s,
+    replay speed."""
     from infra.bench.pipeline import run_pipeline_bench
 
     configure_logging("WARNING")
-    run_pipeline_bench(events=events, json_only=json_out)
+    run_pipeline_bench(events=10_000 if quick else events, json_only=json_out, fresh_seconds=3.0 if quick else 10.0)
 
 
 @bench_app.command("scans")
 def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each scanned through one full cycle")] = 5000,
+                quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """Cylinder scans through the HTTP API to the read model: scans/s, and scan-to-visible latency at 200/s."""
     from infra.bench.scans import run_scans_bench
 
     configure_logging("WARNING")
-    run_scans_bench(cylinders=cylinders, json_only=json_out)
+    run_scans_bench(cylinders=500 if quick else cylinders, json_only=json_out, seconds=3.0 if quick else 10.0)
 
 
 @bench_app.command("alerts")
@@ -37,11 +41,14 @@ def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")
                  rate: Annotated[float, typer.Option(help="source events/s for the latency run")] = 1000.0,
                  seconds: Annotated[float, typer.Option(help="length of the latency run")] = 15.0,
                  events: Annotated[int, typer.Option(help="source events for the drained throughput run")] = 20_000,
+                 quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                  json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """Source events to alerts in the read model with 1,000 rules: event_to_alert_p99_ms at 1,000/s, rules_eval_eps."""
     from infra.bench.alerts import run_alerts_bench
 
     configure_logging("WARNING")
+    if quick:
+        rules, events, seconds = min(rules, 100), 2000, 3.0
     run_alerts_bench(rules=rules, events=events, json_only=json_out, rate=rate, seconds=seconds)
 
 
@@ -53,6 +60,7 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
                v3: Annotated[bool, typer.Option("--v3", help="SNMPv3 authPriv (SHA-256/AES-128)")] = False,
                pysnmp: Annotated[bool, typer.Option("--pysnmp", help="SNMPv2c through pysnmp, not the fast path")
                                  ] = False,
+               quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """Poller CPU per poll against snmpsim on loopback: devices_per_s_per_core and poll_p99_ms (needs dev extras)."""
     import json
@@ -60,6 +68,8 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
     from infra.bench.snmp import bench_snmp as run
 
     configure_logging("WARNING")
+    if quick:
+        devices, rounds = min(devices, 8), min(rounds, 2)
     result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3,
                              fast_v2c=not pysnmp))
     print(json.dumps(result, indent=None if json_out else 2), flush=True)
@@ -70,9 +80,23 @@ def bench_commands(rate: Annotated[float, typer.Option(help="commands/s for the 
                    seconds: Annotated[float, typer.Option(help="length of the latency run")] = 20.0,
                    burst: Annotated[int, typer.Option(help="commands for the back-to-back run")] = 2000,
                    clients: Annotated[int, typer.Option(help="callers in the back-to-back run")] = 8,
+                   quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """POST /api/ingress through the real API: command latency p50/p99 at a steady rate, back-to-back commands/s."""
     from infra.bench.commands import run_commands_bench
 
     configure_logging("WARNING")
+    if quick:
+        seconds, burst = min(seconds, 5.0), min(burst, 300)
     run_commands_bench(json_only=json_out, rate=rate, seconds=seconds, burst=burst, clients=clients)
+
+
+@bench_app.command("idle")
+def bench_idle(seconds: Annotated[float, typer.Option(help="how long to measure")] = 60.0,
+               quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+               json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """An idle `opsledger up` (demo loaded, no traffic): CPU of every process, in % of one core."""
+    from infra.bench.idle import run_idle_bench
+
+    configure_logging("WARNING")
+    run_idle_bench(json_only=json_out, seconds=5.0 if quick else seconds, settle_s=5.0 if quick else 20.0)

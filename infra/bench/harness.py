@@ -93,6 +93,26 @@ def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
         database.stop()
 
 
+class Retries:
+    """Requests a bench sent again after the connection failed under it (a keep-alive connection closed by the
+    server, a reset under load): counted and reported with the figures, never hidden."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def send(self, client: httpx.AsyncClient, method: str, url: str, attempts: int = 5,
+                   **kwargs: Any) -> httpx.Response:
+        for attempt in range(attempts):
+            try:
+                return await client.request(method, url, **kwargs)
+            except httpx.TransportError:
+                if attempt == attempts - 1:
+                    raise
+                self.count += 1
+                await asyncio.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+
 def stop_children(children: list[Any]) -> None:
     """Terminate the component processes a bench started; kill what does not stop within 10 s."""
     for child in children:
@@ -135,6 +155,27 @@ async def drained(settings: Settings, timeout: float = 300) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the pipeline did not drain in time")
         await asyncio.sleep(0.2)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (components run in sessions of their own, but keep their parent)."""
+    parents = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            parent = _parent(proc)
+            if parent is not None:
+                parents[int(proc.name)] = parent
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    return _cpu(pid)
 
 
 def _cpu(pid: int) -> float:

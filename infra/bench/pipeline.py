@@ -144,10 +144,11 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
         warm = payloads(200, seed=99)
         asyncio.run(produce(bootstrap, INGRESS_READINGS, warm))
         asyncio.run(wait_committed(settings))
-        started = time.perf_counter()
+        before, started = stack.cpu_seconds(), time.perf_counter()
         asyncio.run(produce(bootstrap, INGRESS_READINGS, items))
         asyncio.run(wait_committed(settings))
         e2e_eps = events / (time.perf_counter() - started)
+        spent = {name: after - before[name] for name, after in stack.cpu_seconds().items()}
         latencies = asyncio.run(freshness(settings, payloads(int(rate * fresh_seconds), seed=5), rate))
         replayed = asyncio.run(replay(IngressProjection(), bootstrap=bootstrap, database_url=settings.database_url))
         result = {
@@ -155,6 +156,11 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
             "raw_produce_eps": round(raw_eps),
             "e2e_eps": round(e2e_eps),
             "e2e_ratio_to_raw": round(e2e_eps / raw_eps, 3),
+            # CPU of each process over the drain, per event: where the time goes, lever by lever
+            "processor_cpu_us_per_event": round(spent["processors"] / events * 1e6, 1),
+            "projection_cpu_us_per_event": round(spent["projections"] / events * 1e6, 1),
+            "broker_cpu_us_per_event": round(spent["broker"] / events * 1e6, 1),
+            "postgres_cpu_us_per_event": round(spent["postgres"] / events * 1e6, 1),
             "freshness_rate_eps": rate,
             "freshness_p50_ms": round(percentile(latencies, 50) * 1000, 1),
             "freshness_p99_ms": round(percentile(latencies, 99) * 1000, 1),

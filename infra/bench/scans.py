@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from infra.bench.harness import BenchStack, bench_stack, drained, percentile, report, shares
+from infra.bench.harness import BenchStack, Retries, bench_stack, drained, percentile, report, shares
 
 CYCLE = (("ship", "Bench customer"), ("return", "Bench customer"), ("refill_send", "Bench fill"),
          ("refill_receive", "Bench fill"))
@@ -33,13 +33,16 @@ def scan(code: str, action: str, counterparty: str) -> dict[str, Any]:
             "scanned_at": datetime.now(UTC).isoformat()}
 
 
+RETRIES = Retries()  # scans are idempotent (client scan ids): sending one again after a dropped connection is safe
+
+
 async def post_batches(client: httpx.AsyncClient, batches: list[list[dict[str, Any]]], in_flight: int) -> list[str]:
     """POST every batch, `in_flight` at a time; the consistency tokens, in order."""
     gate = asyncio.Semaphore(in_flight)
 
     async def one(batch: list[dict[str, Any]]) -> str:
         async with gate:
-            answer = await client.post("/api/scans", json={"scans": batch})
+            answer = await RETRIES.send(client, "POST", "/api/scans", json={"scans": batch})
             answer.raise_for_status()
             return str(answer.headers["Opsledger-Consistency"])
 
@@ -49,8 +52,8 @@ async def post_batches(client: httpx.AsyncClient, batches: list[list[dict[str, A
 async def read_own_writes(client: httpx.AsyncClient, tokens: list[str]) -> None:
     for token in tokens:  # each read returns once the scans of its batch are decided and projected
         while True:
-            answer = await client.get("/api/cylinders", params={"limit": 1},
-                                      headers={"Opsledger-Consistency": token})
+            answer = await RETRIES.send(client, "GET", "/api/cylinders", params={"limit": 1},
+                                        headers={"Opsledger-Consistency": token})
             if answer.status_code != 504:  # not yet consistent after the server's timeout: read again
                 answer.raise_for_status()
                 break
@@ -61,7 +64,7 @@ async def add_cylinders(admin: httpx.AsyncClient, count: int) -> list[str]:
     tokens = []
     for start in range(0, count, 500):
         n = min(500, count - start)
-        answer = await admin.post("/api/cylinders/add", json={"count": n, "location": "Bench depot"})
+        answer = await RETRIES.send(admin, "POST", "/api/cylinders/add", json={"count": n, "location": "Bench depot"})
         answer.raise_for_status()
         codes += answer.json()["qr_codes"]
         tokens.append(answer.headers["Opsledger-Consistency"])
@@ -103,7 +106,7 @@ async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, co
 
     async def send(item: dict[str, Any]) -> None:
         sent[item["client_scan_id"]] = time.perf_counter()
-        answer = await scanner.post("/api/scans", json={"scans": [item]})
+        answer = await RETRIES.send(scanner, "POST", "/api/scans", json={"scans": [item]})
         answer.raise_for_status()
 
     watcher = asyncio.create_task(watch())
@@ -157,6 +160,7 @@ async def drive(stack: BenchStack, admin_password: str, cylinders: int, batch: i
         "scan_to_visible_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "scan_to_visible_mean_ms": round(statistics.fmean(latencies) * 1000, 1),
         "cpu_share_during_latency": paced_share,
+        "requests_retried": RETRIES.count,
         "cpus": os.cpu_count(),
     }
 

@@ -18,6 +18,7 @@ from infra.producer import EventProducer
 from infra.settings import Settings
 from infra.topics import alert_internal_topics, changelog_topics, check_topic
 from projections.catalog import all_projections
+from projections.doorbell import Doorbell, listen_for_produced
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner
 from schemas.catalog import all_topics
@@ -94,10 +95,20 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
                              client_id="opsledger-projections")
     await producer.start()
     try:
+        doorbell = Doorbell()  # the archive reads every topic and wakes the others when theirs move
+        archive_here = any(p.name == "archive" for p in chosen)
         runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
+                                    idle_fetch_wait_ms=settings.kafka_idle_fetch_wait_ms,
+                                    doorbell=doorbell if archive_here else None, rings=p.name == "archive",
                                     database_url=settings.database_url, deadletters=producer) for p in chosen]
         log.info("projections.started", projections=[p.name for p in chosen])
-        await asyncio.gather(*(r.run(stop) for r in runners))
+        listener = asyncio.create_task(listen_for_produced(
+            settings.database_url, doorbell, {t for p in chosen for t in p.topics}, stop))
+        try:
+            await asyncio.gather(*(r.run(stop) for r in runners))
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
     finally:
         await producer.stop()
     log.info("projections.stopped")

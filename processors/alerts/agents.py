@@ -2,10 +2,10 @@
 (a Faust table keyed by fingerprint) -> lifecycle events on alerts.events.
 
 Two stages, because a source event is keyed by its own subject and one event may concern many rules:
-1. `alert-sources` reads every source topic, turns each event into observations (processors.alerts.observations),
-   and for each rule that looks at one (and no skip_evaluation silence covers it) sends {rule, observation} to the
-   internal observations topic keyed by fingerprint. The rule travels with the observation, so stage 2 decides from
-   its input.
+1. the router (processors/alerts/routing.py), run in-process by the domain agents and by `alert-sources` (the
+   topics no domain agent reads), turns each event into observations and for each rule that looks at one (and no
+   skip_evaluation silence covers it) sends {rule, observation} to the internal observations topic keyed by
+   fingerprint. The rule travels with the observation, so stage 2 decides from its input.
 2. `alert-observations`, `alert-commands` (acknowledge / resolve / manual raise requests) and `alert-ticks` (timers)
    share the table; all three topics are keyed by fingerprint with the same partition count (co-partitioned).
 Rules and silences reach every worker through processors.alerts.book. A Faust table may only change inside a stream
@@ -37,15 +37,15 @@ from processors.alerts.decisions import (
     with_silence,
 )
 from processors.alerts.machine import AlertState, Phase, evaluate, initial_state
-from processors.alerts.observations import from_wire, observations_of, to_wire
-from processors.alerts.rules import alert_labels, classify
+from processors.alerts.observations import from_wire
+from processors.alerts.routing import AlertRouter
 from processors.codec import DecodeFailure
-from schemas.alerts.identity import fingerprint
+from processors.streams import written_ms
 from schemas.alerts.lifecycle import AlertCommand
 from schemas.alerts.rules import AlertRule
 from schemas.alerts.silences import SilenceExpired
 from schemas.catalog import REGISTRY
-from schemas.envelope import Envelope, stable_event_id, utc_now
+from schemas.envelope import stable_event_id, utc_now
 
 log = structlog.get_logger(__name__)
 TICK_INTERVAL_S = 1.0  # timers (for, keep_firing_for, ack expiry, silences) are checked this often
@@ -58,10 +58,12 @@ class AlertAgents:
 
     def __init__(self, app: faust.App, settings: Settings, *, observed: Any, ticks: Any, events: Any,
                  rules_topic: Any) -> None:
-        self.book = RuleBook()
+        self.book = RuleBook(settings.kafka_idle_fetch_wait_ms)
         self.table = app.Table(ALERT_TABLE, default=None, partitions=settings.topic_partitions)
         self.observed, self.ticks, self.events, self.rules_topic = observed, ticks, events, rules_topic
         self.bootstrap = settings.kafka_bootstrap_servers
+        self.router = AlertRouter(self.book, observed)
+        self._rules: dict[tuple[str, int], AlertRule] = {}
 
     def load(self, key: str) -> tuple[AlertState | None, Recent]:
         raw = self.table.get(key)
@@ -95,36 +97,28 @@ class AlertAgents:
         await self.book.run(self.bootstrap)
 
     async def observe(self, stream: Any) -> None:
-        """Agent `alert-sources`: source events -> observations, routed to the fingerprints of their rules."""
+        """Agent `alert-sources`: the source topics no domain agent reads, through the same router."""
         async for batch in stream.take_events(2000, within=0.02):
-            try:
-                await self.book.caught_up()
-            except TimeoutError:
-                log.warning("alerts.rules_not_caught_up", rules=len(self.book.rules))
+            await self.router.ready(written_ms(*batch))
             for event in batch:
-                value = event.value
-                if isinstance(value, DecodeFailure) or not self.book.rules:
-                    continue  # undecodable records are dead-lettered by the topic's own consumers
-                await self.route(value)
+                if not isinstance(event.value, DecodeFailure):  # dead-lettered by the topic's own consumers
+                    await self.router.route(event.value)
 
-    async def route(self, envelope: Envelope) -> None:
-        now = envelope.occurred_at
-        for observation in observations_of(envelope):
-            for rule in self.book.candidates(observation):
-                if classify(rule.params, observation) is None:
-                    continue
-                if self.book.skips(alert_labels(rule, observation.subject, observation.labels), now):
-                    continue
-                key = fingerprint(rule.rule_id, observation.subject)
-                await self.observed.send(key=key.encode(), value={
-                    "rule": rule.model_dump(mode="json"), "observation": to_wire(observation),
-                    "at": now.isoformat(), "cause": cause_of(envelope)})
+    def rule_of(self, body: dict[str, Any]) -> AlertRule:
+        """The rule an observation carries, validated once per version (not once per observation)."""
+        key = (body["rule_id"], body["version"])
+        rule = self._rules.get(key)
+        if rule is None:
+            if len(self._rules) > 10_000:
+                self._rules.clear()
+            rule = self._rules[key] = AlertRule.model_validate(body)
+        return rule
 
     async def evaluate_observations(self, stream: Any) -> None:
         """Agent `alert-observations`: the state machine applied to each routed observation."""
         async for event in stream.events():
             key, body = _key(event.key), event.value
-            rule = AlertRule.model_validate(body["rule"])
+            rule = self.rule_of(body["rule"])
             observation = from_wire(body["observation"])
             state, recent = self.load(key)
             if await self.repeated(key, observation.observation_id, recent):
@@ -190,7 +184,8 @@ class AlertAgents:
 
 
 def register(app: faust.App, settings: Settings, *, sources: Any, observed: Any, commands: Any, ticks: Any,
-             events: Any, rules_topic: Any) -> RuleBook:
+             events: Any, rules_topic: Any) -> AlertRouter:
+    """Wire the alert agents; returns the router the domain agents hand their events to."""
     agents = AlertAgents(app, settings, observed=observed, ticks=ticks, events=events, rules_topic=rules_topic)
     app.task(agents.keep_rules)
     app.agent(sources, name="alert-sources")(agents.observe)
@@ -199,7 +194,7 @@ def register(app: faust.App, settings: Settings, *, sources: Any, observed: Any,
     app.agent(ticks, name="alert-ticks")(agents.apply_ticks)
     app.timer(interval=TICK_INTERVAL_S)(agents.alert_timers)
     app.timer(interval=TICK_INTERVAL_S, on_leader=True)(agents.silence_expiry)
-    return agents.book
+    return agents.router
 
 
 def _key(key: Any) -> str:

@@ -2,20 +2,22 @@
 group member), folded into in-memory maps. A rule may concern any subject, so any worker may need any rule; the
 topic is small (definitions, not measurements), so reading all of it at start is cheap.
 
-`caught_up()` waits until every definition in the topic at the moment of the call is folded in, so an event
-processed after it sees the rules and silences created before it.
+`caught_up(t)` waits until every definition written before moment t is folded in, so an event routed after it sees
+the rules and silences created before the event was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from infra.kafka import partitions_of
+from infra.kafka import FetchPacing, partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
 from schemas.alerts.rules import AlertRule, AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
@@ -29,7 +31,8 @@ log = structlog.get_logger(__name__)
 
 
 class RuleBook:
-    def __init__(self) -> None:
+    def __init__(self, idle_fetch_wait_ms: int = 0) -> None:
+        self.idle_fetch_wait_ms = idle_fetch_wait_ms  # rules change rarely: ask less often once quiet
         self.rules: dict[str, AlertRule] = {}
         self.versions: dict[str, int] = {}
         self.deleted: set[str] = set()
@@ -39,12 +42,26 @@ class RuleBook:
         self._partitions: list[TopicPartition] = []
         self._moved = asyncio.Event()
         self._index: RuleIndex | None = None
+        self._dumped: dict[str, dict[str, Any]] = {}
+        self.synced_at_ms = 0.0  # every definition written before this wall-clock moment is folded in
+        self._sync: asyncio.Future[None] | None = None
+
+    def index(self) -> RuleIndex:
+        if self._index is None:
+            self._index = RuleIndex(self.rules.values())
+            self._dumped = {}
+        return self._index
 
     def candidates(self, observation: Observation) -> list[AlertRule]:
         """The rules that may look at `observation` (every one that does, perhaps a few that do not)."""
-        if self._index is None:
-            self._index = RuleIndex(self.rules.values())
-        return self._index.candidates(observation)
+        return self.index().candidates(observation)
+
+    def dumped(self, rule: AlertRule) -> dict[str, Any]:
+        """A rule as it travels with its observations, dumped once per version (not once per observation)."""
+        found = self._dumped.get(rule.rule_id)
+        if found is None or found["version"] != rule.version:
+            found = self._dumped[rule.rule_id] = rule.model_dump(mode="json")
+        return found
 
     def apply(self, envelope: Envelope) -> None:
         """Fold one definition event. Rule events name the version they create; a stale or repeated one is a no-op."""
@@ -84,8 +101,10 @@ class RuleBook:
             consumer.assign(self._partitions)
             await consumer.seek_to_beginning(*self._partitions)
             self._consumer = consumer
+            pacing = FetchPacing(consumer, busy_ms=20, idle_ms=self.idle_fetch_wait_ms)
             while True:
                 batch = await consumer.getmany(timeout_ms=50, max_records=5000)
+                pacing.saw(sum(len(messages) for messages in batch.values()))
                 for messages in batch.values():
                     for message in messages:
                         try:
@@ -98,10 +117,24 @@ class RuleBook:
             self._consumer = None
             await consumer.stop()
 
-    async def caught_up(self, timeout_s: float = 10.0) -> None:
-        """Wait until every definition written before this call is folded in. Ends are the larger of ListOffsets
-        and the fetch high watermark (Tansu under-reports the first after batched writes)."""
+    async def caught_up(self, written_before_ms: float | None = None, timeout_s: float = 10.0) -> None:
+        """Wait until every definition written before `written_before_ms` (wall-clock ms, e.g. the timestamp of the
+        event about to be routed; now by default) is folded in. One look at the topic's end serves every caller
+        whose moment it covers, so routing event after event does not cost a round trip each."""
+        target = written_before_ms if written_before_ms is not None else time.time() * 1000
         deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.synced_at_ms < target:
+            if self._sync is None or self._sync.done():
+                self._sync = asyncio.ensure_future(self._look(deadline))
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("the alert rules could not be read in time")
+            await asyncio.wait_for(asyncio.shield(self._sync), left)
+
+    async def _look(self, deadline: float) -> None:
+        """Read the topic's end, then wait until the book has folded up to it. Ends are the larger of ListOffsets and
+        the fetch high watermark (Tansu under-reports the first after batched writes)."""
+        started = time.time() * 1000  # everything written before this moment is below the ends read next
         while self._consumer is None:
             await self._wait_moved(deadline)
         consumer = self._consumer
@@ -110,6 +143,7 @@ class RuleBook:
         for tp, end in ends.items():
             while await consumer.position(tp) < end:
                 await self._wait_moved(deadline)
+        self.synced_at_ms = max(self.synced_at_ms, started)
 
     async def _wait_moved(self, deadline: float) -> None:
         left = deadline - asyncio.get_running_loop().time()

@@ -71,6 +71,11 @@ class RuleIndex:
                     self._fields.setdefault(key[1], set()).add(key[2])
         self.size = len(self._order)
 
+    def needs_fields(self, event_type: str) -> bool:
+        """Whether some rule compares fields of `event_type` events (a generic rule with `match`): only then does an
+        observation of such an event carry its payload."""
+        return event_type in self._fields or ANY in self._by_key
+
     def candidates(self, observation: Observation) -> list[AlertRule]:
         """The rules that may classify `observation`, in the rule set's order."""
         found = [rules for key in self._keys(observation) if (rules := self._by_key.get(key))]

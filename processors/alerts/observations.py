@@ -18,9 +18,10 @@ from schemas.envelope import Envelope
 from schemas.ingress.events import IngressLimitExceeded
 
 
-def observations_of(envelope: Envelope) -> list[Observation]:
+def observations_of(envelope: Envelope, with_fields: bool = True) -> list[Observation]:
     """Every observation in `envelope`: typed ones (metrics, reachability) first, then the event itself (for
-    event-kind rules: ingress, cylinder, generic)."""
+    event-kind rules: ingress, cylinder, generic). `with_fields=False` leaves the event's payload out (no rule
+    compares its fields: dumping it for every event cost more than the rest of the routing)."""
     data, cause = envelope.data, str(envelope.event_id)
     subject, labels = envelope.subject, {}
     typed: list[Observation] = []
@@ -40,7 +41,7 @@ def observations_of(envelope: Envelope) -> list[Observation]:
         typed = [Reachability(observation_id=f"{cause}:reach", subject=subject, labels=labels, target="camera",
                               reachable=up)]
     event = SourceEvent(observation_id=cause, subject=subject, labels=labels, event_type=envelope.type,
-                        fields=data.model_dump(mode="json"))
+                        fields=data.model_dump(mode="json") if with_fields else {})
     return [*typed, event]
 
 

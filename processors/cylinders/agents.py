@@ -15,8 +15,9 @@ import structlog
 
 from infra.settings import Settings
 from infra.topics import CYLINDER_TABLE
+from processors.alerts.routing import AlertRouter
 from processors.cylinders.machine import Cylinder, Rules, decide, evolve, recent_outcome, remember, timers
-from processors.streams import dead_letter, refused
+from processors.streams import dead_letter, refused, written_ms
 from schemas.catalog import REGISTRY
 from schemas.cylinders.events import CylinderEvent, ScanRecorded
 from schemas.envelope import Envelope, derived_event_id, stable_event_id, utc_now
@@ -33,7 +34,8 @@ def envelope_of(event: CylinderEvent, cause: Envelope | None) -> Envelope:
                           correlation_id=cause.correlation_id if cause else None)
 
 
-def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, checks: Any, deadletter: Any) -> None:
+def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, checks: Any, deadletter: Any,
+             router: AlertRouter) -> None:
     rules = Rules(settings.retest_years, settings.retest_warn_days, settings.overdue_days)
     # keys and values go through Faust's json codec (the changelog stays readable with `opsledger events tail`)
     table = app.Table(CYLINDER_TABLE, default=None, partitions=settings.topic_partitions)
@@ -44,7 +46,9 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, che
 
     async def emit(state: Cylinder, derived: list[CylinderEvent], cause: Envelope | None) -> Cylinder:
         for event in derived:  # queued in order; Faust flushes them before it commits the scan's offset
-            await events.send(key=event.qr_code.encode(), value=envelope_of(event, cause))
+            envelope = envelope_of(event, cause)
+            await events.send(key=event.qr_code.encode(), value=envelope)
+            await router.route(envelope)
             state = evolve(state, event)
         return state
 
@@ -55,6 +59,8 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, che
             if (bad := refused(value, ScanRecorded)) is not None:
                 await dead_letter(deadletter, event, SOURCE, *bad)
                 continue
+            await router.ready(written_ms(event))
+            await router.route(value)
             scan = value.data
             state = load(scan.qr_code)
             derived = decide(state, scan, rules)
@@ -63,7 +69,9 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, che
             else:  # a duplicate: if recent, its events may have been lost in a crash; sending again is harmless
                 for stored in recent_outcome(state, scan):
                     again = REGISTRY.get(stored["type"]).model.model_validate(stored["data"])  # type: ignore[union-attr]
-                    await events.send(key=scan.qr_code.encode(), value=envelope_of(again, value))  # type: ignore[arg-type]
+                    envelope = envelope_of(again, value)  # type: ignore[arg-type]
+                    await events.send(key=scan.qr_code.encode(), value=envelope)
+                    await router.route(envelope)
 
     @app.timer(interval=settings.cylinder_timer_interval_s)
     async def daily_checks() -> None:
@@ -84,4 +92,5 @@ def register(app: faust.App, settings: Settings, *, scans: Any, events: Any, che
                 continue
             derived = timers(state, datetime.fromisoformat(event.value["at"]), rules)
             if derived:
+                await router.ready(written_ms(event))
                 table[code] = (await emit(state, derived, None)).model_dump(mode="json")

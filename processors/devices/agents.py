@@ -14,8 +14,9 @@ import structlog
 
 from infra.settings import Settings
 from infra.topics import DEVICE_TABLE
+from processors.alerts.routing import AlertRouter
 from processors.devices.machine import DeviceMemory, decide, evolve
-from processors.streams import dead_letter, refused
+from processors.streams import dead_letter, refused, written_ms
 from schemas.catalog import REGISTRY
 from schemas.devices.events import (
     DeviceReachable,
@@ -44,16 +45,19 @@ def envelope_of(event: Payload, cause: Envelope) -> Envelope:
                           correlation_id=cause.correlation_id)
 
 
-def register(app: faust.App, settings: Settings, *, samples: Any, derived: Any, deadletter: Any) -> None:
+def register(app: faust.App, settings: Settings, *, samples: Any, derived: Any, deadletter: Any,
+             router: AlertRouter) -> None:
     table = app.Table(DEVICE_TABLE, default=None, partitions=settings.topic_partitions)
 
     @app.agent(samples, name="device-samples")
     async def derive(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in stream.events():  # one by one: a table may change only for the event being processed
             value = event.value
             if (bad := refused(value)) is not None:
                 await dead_letter(deadletter, event, SOURCE, *bad)
                 continue
+            await router.ready(written_ms(event))
+            await router.route(value)
             fact = value.data
             if not isinstance(fact, InterfaceCountersSampled | DeviceReachable | DeviceUnreachable):
                 continue  # identity and discovery facts: nothing to derive
@@ -62,7 +66,9 @@ def register(app: faust.App, settings: Settings, *, samples: Any, derived: Any, 
             events = decide(memory, fact)
             after = evolve(memory, fact)
             for derived_event in events:  # queued in order; Faust flushes them before committing the cause
-                await derived.send(key=value.subject.encode(), value=envelope_of(derived_event, value))
+                envelope = envelope_of(derived_event, value)
+                await derived.send(key=value.subject.encode(), value=envelope)
+                await router.route(envelope)
                 after = evolve(after, derived_event)
             if after != memory:
                 table[fact.device_id] = after.model_dump(mode="json")

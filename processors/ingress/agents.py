@@ -8,22 +8,27 @@ import faust
 import structlog
 
 from infra.settings import Settings
+from processors.alerts.routing import AlertRouter
 from processors.ingress.machine import decide, parse_limits
-from processors.streams import dead_letter, refused
+from processors.streams import dead_letter, refused, written_ms
 
 log = structlog.get_logger(__name__)
 SOURCE = "processors.ingress"
 
 
-def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: Any, deadletter: Any) -> None:
+def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: Any, deadletter: Any,
+             router: AlertRouter) -> None:
     lines = parse_limits(settings.ingress_limits)
 
     @app.agent(readings, name="ingress-limits")
     async def judge(stream: Any) -> None:
         async for batch in stream.take_events(2000, within=0.02):
+            await router.ready(written_ms(*batch))
             for event in batch:
                 if (bad := refused(event.value)) is not None:
                     await dead_letter(deadletter, event, SOURCE, *bad)
                     continue
+                await router.route(event.value)
                 for derived in decide(lines, event.value, SOURCE):
                     await evaluations.send(key=derived.subject.encode(), value=derived)
+                    await router.route(derived)

@@ -29,6 +29,13 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
         return {name: conn.execute(query).fetchall() for name, query in TABLES.items()}  # type: ignore[arg-type]
 
 
+def indexes(database_url: str) -> list[tuple[str, str]]:
+    """Every index of the ingress tables with its definition (the rebuild loads without the secondary ones)."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)"
+                            " ORDER BY indexname", (list(TABLES),)).fetchall()
+
+
 async def produce_history(bootstrap: str) -> None:
     rounds, _, _ = drill_rounds(readings=1500, seed=23)
     producer = EventProducer(bootstrap)
@@ -55,6 +62,7 @@ def test_rebuilt_projection_equals_live_row_for_row(stack: Stack, api: httpx.Cli
     asyncio.run(produce_history(stack.backbone.bootstrap))
     wait_until(lambda: settled(api), timeout=60, what="the processor and projection to settle")
     before = snapshot(stack.backbone.database_url)
+    indexes_before = indexes(stack.backbone.database_url)
     assert len(before["ingress_readings"]) >= 1500
 
     reads_during_replay: list[int] = []
@@ -80,6 +88,7 @@ def test_rebuilt_projection_equals_live_row_for_row(stack: Stack, api: httpx.Cli
     after = snapshot(stack.backbone.database_url)
     for table in TABLES:
         assert after[table] == before[table], f"{table} differs after the rebuild"
+    assert indexes(stack.backbone.database_url) == indexes_before  # the same indexes, under the same names
 
     created = api.post("/api/ingress", params={"wait": "true"}, json=reading().model_dump(mode="json"))
     assert created.status_code == 201, created.text  # the live projection continues on the swapped tables

@@ -336,3 +336,21 @@ def test_derived_event_id_sorts_with_its_cause_by_time() -> None:
     earlier = uuid.UUID("01920000-0000-7000-8000-000000000001")
     later = uuid.UUID("01930000-0000-7000-8000-000000000001")
     assert derived_event_id(earlier, "IngressLimitExceeded") < derived_event_id(later, "IngressLimitExceeded")
+
+
+def test_the_type_guessed_from_the_bytes_never_decides_alone() -> None:
+    """decode() looks for the first `"type":"…"` in the bytes to validate against that type's envelope only; when
+    that finds a nested field (keys in another order), the whole envelope is checked and the union decides."""
+    import orjson
+
+    from schemas.alerts.lifecycle import AlertRaised
+
+    raised = alert_samples()[AlertRaised]
+    labelled = raised.model_copy(update={"labels": {"type": "IngressReadingSubmitted", "site": "north"}})
+    event = REGISTRY.event(labelled, source="test", subject="s")
+    as_dict = orjson.loads(REGISTRY.encode(event))
+    reordered = orjson.dumps({"data": as_dict["data"], **{k: v for k, v in as_dict.items() if k != "data"}})
+    assert reordered.find(b'"type":"IngressReadingSubmitted"') < reordered.find(b'"type":"AlertRaised"')
+    decoded = REGISTRY.decode(reordered)
+    assert decoded.type == "AlertRaised" and decoded.event_id == event.event_id
+    assert decoded.data == labelled

@@ -1,0 +1,59 @@
+"""One doorbell per projections process. Once its topics have been quiet for a while, a projection stops fetching
+(the broker is not asked at all: the embedded broker spends CPU on every partition of a fetch it holds, idle or not)
+until the doorbell rings for one of its topics or a safety timeout passes. It rings when the outbox relay says it
+produced something (PostgreSQL NOTIFY on infra.topics.PRODUCED_CHANNEL: commands), and when the projection that reads
+every topic (the archive) fetched records of a topic (everything else: derived events, poll facts). An idle stack
+then asks the broker about once a second instead of continuously, and a command after a quiet spell is fetched at
+once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+
+
+class Doorbell:
+    def __init__(self) -> None:
+        self._rung: dict[str, int] = {}  # per topic: how often it was rung (a count, so no ring is missed)
+        self._changed = asyncio.Condition()
+
+    def snapshot(self, topics: Iterable[str]) -> dict[str, int]:
+        """Where the rings stand now; wait() returns at once for a ring after this."""
+        return {topic: self._rung.get(topic, 0) for topic in topics}
+
+    async def ring(self, topics: Iterable[str]) -> None:
+        async with self._changed:
+            for topic in topics:
+                self._rung[topic] = self._rung.get(topic, 0) + 1
+            self._changed.notify_all()
+
+    async def wait(self, seen: Mapping[str, int], timeout_s: float) -> bool:
+        """Until one of these topics was rung since `seen` (True), or timeout_s (False)."""
+        def rung() -> bool:
+            return any(self._rung.get(topic, 0) > count for topic, count in seen.items())
+
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(rung), timeout_s)
+                return True
+            except TimeoutError:
+                return False
+
+
+async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Iterable[str],
+                              stop: asyncio.Event) -> None:
+    """Ring for every topic whenever the outbox relay announces a produced batch; reconnects after a failure."""
+    import psycopg
+
+    from infra.topics import PRODUCED_CHANNEL
+
+    everything = tuple(topics)
+    while not stop.is_set():
+        try:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {PRODUCED_CHANNEL}")
+                while not stop.is_set():
+                    async for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        await doorbell.ring(everything)
+        except psycopg.Error:
+            await asyncio.sleep(1.0)
