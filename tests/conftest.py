@@ -13,9 +13,15 @@ import shutil
 import tempfile
 
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ["tests.plugins.backbone", "tests.plugins.stack"]
 OWN_BASETEMP = "_opsledger_own_basetemp"
+
+# Properties are judged on what they compute, not how fast: a per-example deadline fails at random on a loaded
+# two-core machine (speed has its own benchmark commands).
+settings.register_profile("opsledger", deadline=None)
+settings.load_profile("opsledger")
 
 
 @pytest.hookimpl(tryfirst=True)
