@@ -22,10 +22,12 @@ PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLE
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"
+CAMERA_HEALTH_TABLE = "camera-health"
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    return tuple(f"{app_id}-{table}-changelog" for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE))
+    tables = (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, CAMERA_HEALTH_TABLE)
+    return tuple(f"{app_id}-{table}-changelog" for table in tables)
 
 
 def check_topic(app_id: str) -> str:

@@ -12,6 +12,7 @@ from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
+from processors.images import agents as images
 from processors.faust_patches import use_exact_highwaters, use_fetch_max_wait
 from processors.ingress import agents as ingress
 from schemas import topics
@@ -64,6 +65,9 @@ def wire(app: faust.App, settings: Settings) -> None:
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
                      deadletter=deadletter)
+    images.register(app, settings, uploads=topic(app, topics.IMAGE_UPLOADS), analyses=topic(app, topics.IMAGE_ANALYSES),
+                    snapshots=topic(app, topics.IMAGE_SNAPSHOTS), health=topic(app, topics.IMAGE_HEALTH),
+                    deadletter=deadletter)
     observations, ticks = alert_internal_topics(settings.processor_id)
     alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
                     observed=app.topic(observations, key_type=bytes, value_serializer="json"),
