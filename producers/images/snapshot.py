@@ -9,13 +9,14 @@ decoded without its reference would be a grey smear that health would call "blan
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-log = logging.getLogger(__name__)
+import structlog
+
+log = structlog.get_logger(__name__)
 
 _UNSAFE_IN_SCRIPT = re.compile(r"[\x00-\x1f\x7f'\\]")
 _CREDENTIALS_IN_URL = re.compile(r"(?i)\b(rtsps?|https?|rtmp)://[^/\s@]*@")
@@ -76,10 +77,13 @@ def concat_script(url: str, username: str | None, password: str | None, io_timeo
 
 
 async def grab_frame(url: str, *, username: str | None = None, password: str | None = None,
-                     timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024, ffmpeg: str = "ffmpeg") -> Frame:
-    """One JPEG frame; raises SnapshotFailed (or SnapshotTimedOut) with a message free of credentials."""
+                     timeout_s: float = 15.0, max_bytes: int = 20 * 1024 * 1024, ffmpeg: str = "ffmpeg",
+                     shown: str | None = None) -> Frame:
+    """One JPEG frame; raises SnapshotFailed (or SnapshotTimedOut) with a message free of credentials. `shown` is
+    the URL logs and messages name (the registered one: `url` may carry secret query values)."""
     url = checked_url(url)
-    secrets = (username, password)
+    secrets = (username, password, urlsplit(url).query or None)
+    label = shown or urlsplit(url)._replace(query="").geturl()
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *ffmpeg_command(ffmpeg), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -88,8 +92,8 @@ async def grab_frame(url: str, *, username: str | None = None, password: str | N
         stdout, stderr = await asyncio.wait_for(
             process.communicate(concat_script(url, username, password, min(timeout_s, 10.0))), timeout_s)
     except TimeoutError:
-        log.warning("snapshot of %s timed out after %.1fs", url, timeout_s)
-        raise SnapshotTimedOut(f"no frame from {url} within {timeout_s:.1f}s") from None
+        log.warning("snapshot.timed_out", url=label, timeout_s=timeout_s)
+        raise SnapshotTimedOut(f"no frame from {label} within {timeout_s:.1f}s") from None
     finally:
         if process.returncode is None:  # timed out or cancelled: no ffmpeg left behind
             process.kill()
@@ -97,9 +101,9 @@ async def grab_frame(url: str, *, username: str | None = None, password: str | N
     elapsed = time.monotonic() - started
     message = redact(stderr.decode("utf-8", "replace").strip(), secrets)[-400:]
     if process.returncode != 0 or not stdout.startswith(b"\xff\xd8"):
-        log.warning("snapshot of %s failed (ffmpeg exit %s): %s", url, process.returncode, message)
+        log.warning("snapshot.failed", url=label, exit=process.returncode, error=message)
         raise SnapshotFailed(f"ffmpeg exit {process.returncode}: {message or 'no frame'}")
     if len(stdout) > max_bytes:
         raise SnapshotFailed(f"frame of {len(stdout)} bytes is larger than {max_bytes}")
-    log.debug("snapshot of %s: %d bytes in %.2fs", url, len(stdout), elapsed)
+    log.debug("snapshot.grabbed", url=label, size_bytes=len(stdout), elapsed_s=round(elapsed, 3))
     return Frame(stdout, elapsed)

@@ -25,7 +25,8 @@ from schemas.devices.cameras import CameraSpec
 from schemas.envelope import utc_now
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
-COLUMNS = ("SELECT camera_id, version, name, url, location, probe_interval_s, credentials_version, removed,"
+COLUMNS = ("SELECT camera_id, version, name, url, location, probe_interval_s, snapshot_interval_s, credentials_version,"
+           " removed,"
            " registered_at, updated_at, last_event_id, status, status_since, checked_at, reachable, status_code,"
            " latency_ms, codec, width, height, error FROM cameras")
 SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the camera as stored"}}
@@ -65,7 +66,7 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
     try:
         return CameraSpec(name=body.name, url=url, location=body.location, probe_interval_s=body.probe_interval_s,
-                          credentials_version=credentials_version)
+                          snapshot_interval_s=body.snapshot_interval_s, credentials_version=credentials_version)
     except ValueError as e:
         raise Problem(422, f"The camera is not valid: {e}") from e
 
