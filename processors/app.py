@@ -12,8 +12,8 @@ from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.images import agents as images
 from processors.faust_patches import use_exact_highwaters, use_fetch_max_wait
+from processors.images import agents as images
 from processors.ingress import agents as ingress
 from schemas import topics
 

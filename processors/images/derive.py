@@ -4,6 +4,7 @@ camera image health needs (CameraSnapshotAnalysed, or CameraSnapshotFailed when 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from processors.images.analysis import Analysed, Rejected
 from processors.images.work import Outcome
@@ -42,8 +43,18 @@ def analysed_event(upload: ImageUploaded, image: Analysed, outcome: Outcome, at:
         has_body_serial=image.has_body_serial, phash=image.phash, brightness=image.brightness,
         contrast=min(1.0, image.contrast), sharpness=image.laplacian_variance, trailing_bytes=image.trailing_bytes,
         notes=tuple(note[:300] for note in image.notes[:50]),
-        thumbnails=dict(outcome.thumbnails),
+        thumbnails=thumbnail_keys(outcome),
         public_sha256=outcome.public_sha256, at=at)
+
+
+def thumbnail_keys(outcome: Outcome) -> dict[Literal["128", "512"], str]:
+    """JSON object keys are text (the wire encoder refuses numbers)."""
+    found: dict[Literal["128", "512"], str] = {}
+    if 128 in outcome.thumbnails:
+        found["128"] = outcome.thumbnails[128]
+    if 512 in outcome.thumbnails:
+        found["512"] = outcome.thumbnails[512]
+    return found
 
 
 def subject_of(event: Payload) -> str:

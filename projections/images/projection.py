@@ -96,7 +96,7 @@ def analysed_row(envelope: Envelope, d: ImageAnalysed) -> tuple[Any, ...]:
             *taken_columns(d.taken_at), d.make, d.model, d.lens_model, d.exposure_time, d.exposure_time_s,
             d.f_number, d.iso, d.focal_length_mm, d.gps_latitude, d.gps_longitude, d.gps_altitude_m,
             d.has_body_serial, d.phash, signed_bits(d.phash), d.brightness, d.contrast, d.sharpness,
-            d.trailing_bytes, orjson.dumps(list(d.notes)).decode(), d.thumbnails.get(128), d.thumbnails.get(512),
+            d.trailing_bytes, orjson.dumps(list(d.notes)).decode(), d.thumbnails.get("128"), d.thumbnails.get("512"),
             d.public_sha256)
 
 

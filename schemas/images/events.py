@@ -73,7 +73,7 @@ class ImageAnalysed(Payload):
     sharpness: float = Field(ge=0, description="variance of the Laplacian; low: blurred")
     trailing_bytes: int | None = Field(default=None, ge=0, description="bytes after the container's end")
     notes: tuple[Annotated[str, Field(max_length=300)], ...] = Field(default=(), max_length=50)
-    thumbnails: dict[Literal[128, 512], SHA256] = Field(default_factory=dict, description="WebP, upright, by side")
+    thumbnails: dict[Literal["128", "512"], SHA256] = Field(default_factory=dict, description="WebP, upright, by side")
     public_sha256: SHA256 | None = Field(default=None, description="the original without GPS, serials and other "
                                                                    "personal metadata; None: not servable that way")
     at: datetime
