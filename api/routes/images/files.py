@@ -5,7 +5,7 @@ bytes. Only analysed images are served: a refused file (a polyglot, say) never l
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
@@ -49,8 +49,10 @@ def served(settings: SettingsDep, sha256: str, media_type: str) -> Response:
 
 @router.get("/{image_id}/thumbnail", response_class=FileResponse, dependencies=[Consistent], responses=FILE)
 async def thumbnail(image_id: uuid.UUID, conn: DbConn, settings: SettingsDep, principal: CurrentPrincipal,
-                    size: Literal[128, 512] = 512) -> Response:
+                    size: Annotated[int, Query(description="128 or 512")] = 512) -> Response:
     """An upright WebP whose longer side is `size` (or the image's own, if smaller)."""
+    if size not in (128, 512):
+        raise Problem(422, "size must be 128 or 512.")
     row = await analysed_row(conn, image_id, principal)
     sha = row[4] if size == 128 else row[5]
     if sha is None:

@@ -4,7 +4,7 @@ status. Location (GPS) is shown to admins and operators only, as the original's 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel
@@ -111,7 +111,9 @@ class ImagesStatus(BaseModel):
 def image_out(row: dict[str, Any], principal: Principal) -> ImageOut:
     base = f"/api/images/{row['image_id']}"
     fields = {k: v for k, v in row.items() if k in ImageOut.model_fields}
-    fields["taken_at"] = row["taken_at"] or row["taken_local"]
+    fields["taken_at"] = row["taken_local"]  # camera-local wall time, with the camera's offset when it wrote one
+    if row["taken_at"] is not None and row["taken_offset_min"] is not None:
+        fields["taken_at"] = row["taken_at"].astimezone(timezone(timedelta(minutes=row["taken_offset_min"])))
     fields["notes"] = row["notes"] or []
     fields["thumbnails"] = {str(s): f"{base}/thumbnail?size={s}" for s in (128, 512) if row[f"thumb_{s}"]}
     fields["original"] = f"{base}/original" if row["status"] == "analysed" else None
