@@ -101,6 +101,8 @@ def register(app: faust.App, settings: Settings, *, uploads: Any, analyses: Any,
                 table[snapshot.camera_id] = {"state": after.model_dump(mode="json"), "recent": [
                     *recent, [str(value.event_id), [REGISTRY.encode(e).decode() for e in envelopes]]][-RECENT_KEPT:]}
 
+    app.task(pool.warm)
+
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_pool(app: Any, **kwargs: Any) -> None:
         pool.close()

@@ -58,8 +58,10 @@ def thumbnail_keys(outcome: Outcome) -> dict[Literal["128", "512"], str]:
 
 
 def subject_of(event: Payload) -> str:
-    """The Kafka key of a derived event: the image, or the camera for health's inputs."""
-    if isinstance(event, CameraSnapshotAnalysed | CameraSnapshotFailed):
-        return event.camera_id
-    assert isinstance(event, ImageAnalysed | ImageRejected)
-    return str(event.image_id)
+    """The Kafka key of a derived event: the image, or the camera for health's inputs and outputs."""
+    if isinstance(event, ImageAnalysed | ImageRejected):
+        return str(event.image_id)
+    camera_id = getattr(event, "camera_id", None)
+    if not isinstance(camera_id, str):
+        raise TypeError(f"no subject for {type(event).__name__}")
+    return camera_id

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 import structlog
 
 from processors.images.analysis import Rejected
-from processors.images.work import Job, Outcome, limit_memory, process
+from processors.images.work import Job, Outcome, limit_memory, process, warm_up
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +66,15 @@ class AnalysisPool:
                     log.warning("images.pool_broken", sha256=job.sha256, attempt=attempt)
                     self._replace(generation)
             return Outcome(rejected=Rejected("corrupt", "the decoder crashed on this file"))
+
+    async def warm(self) -> None:
+        """Start every worker now (spawning one and importing the decoders takes seconds on a busy machine)."""
+        loop = asyncio.get_running_loop()
+        executor = self._pool()
+        try:
+            await asyncio.gather(*(loop.run_in_executor(executor, warm_up) for _ in range(self.workers * 2)))
+        except BrokenProcessPool:
+            log.warning("images.pool_warm_up_failed")
 
     def close(self) -> None:
         if self._executor is not None:

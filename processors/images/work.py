@@ -17,6 +17,10 @@ from infra.filestore import path_for, put_bytes
 from processors.images.analysis import DEFAULT_LIMITS, Analysed, Limits, Rejected, examine
 from processors.images.privacy import StripUnsupported, strip_private
 
+# a 1x1 grey PNG
+WARM_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010800000000"
+                         "3a7e9b550000000a49444154789c6368000000820081dd436af40000000049454e44ae426082")
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -37,6 +41,12 @@ def limit_memory(max_bytes: int) -> None:
     """Pool initializer: a decoder that runs away gets MemoryError (a Rejected), not the machine's memory."""
     if max_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+def warm_up() -> bool:
+    """Import and exercise the decoders once, so the first upload after a start does not pay for it."""
+    examined = examine(WARM_PNG)
+    return not isinstance(examined, Rejected)
 
 
 def process(job: Job) -> Outcome:
