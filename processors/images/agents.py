@@ -28,6 +28,7 @@ from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload, derived_event_id, utc_now
 from schemas.images.events import ImageUploaded
 from schemas.images.health import CameraSnapshotAnalysed, CameraSnapshotFailed
+from schemas.topics import IMAGE_ANALYSES, IMAGE_SNAPSHOTS
 
 log = structlog.get_logger(__name__)
 SOURCE = "processors.images"
@@ -51,7 +52,7 @@ def register(app: faust.App, settings: Settings, *, uploads: Any, analyses: Any,
     pool = AnalysisPool(settings.image_workers, settings.image_timeout_s, settings.image_worker_memory_mb << 20)
     rules = health_rules(settings)
     table = app.Table(CAMERA_HEALTH_TABLE, default=None, partitions=settings.topic_partitions)
-    targets = {"images.analyses": analyses, "images.snapshots": snapshots}
+    targets = {IMAGE_ANALYSES: analyses, IMAGE_SNAPSHOTS: snapshots}
 
     async def examine(event: Any) -> list[Envelope]:
         cause: Envelope = event.value
