@@ -23,7 +23,8 @@ def uploaded(sha256: str, size_bytes: int, image_format: str, content_type: str,
     image_id = image_id_of(sha256)
     data = ImageUploaded.model_validate({
         "image_id": image_id, "sha256": sha256, "size_bytes": size_bytes, "format": image_format,
-        "content_type": content_type[:200], "original_name": original_name.replace("\x00", "")[-255:],
+        "content_type": content_type.replace("\x00", "")[:200],
+        "original_name": original_name.replace("\x00", "")[-255:],
         "subject_type": subject_type, "subject_id": subject_id if subject_type != "none" else None,
         "caption": caption.replace("\x00", "") if caption else None, "via": via, "at": at or utc_now()})
     return REGISTRY.event(data, source=SOURCE if via == "upload" else SNAPSHOT_SOURCE, subject=str(image_id),
