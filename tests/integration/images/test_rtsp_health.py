@@ -24,7 +24,7 @@ USER, PASSWORD = "viewer", "pa ss:w@rd/1"  # characters that must be escaped ins
 
 pytestmark = pytest.mark.integration  # ffmpeg and gst-rtsp-server: tests/deps.sh
 # Shorter warm-up and frozen run than production so the test takes seconds, not minutes; raise_after stays at the
-# production 3: under heavy load two garbled frames in a row were seen once (REPORT.md), and 2 let them raise "moved".
+# production 3: under heavy load two garbled frames in a row were once seen, and 2 let them raise "moved".
 RULES = HealthRules(raise_after=3, clear_after=2, frozen_after=3, warmup=3)
 
 
