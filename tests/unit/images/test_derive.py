@@ -54,3 +54,18 @@ def test_a_refused_snapshot_is_a_failed_grab_for_health() -> None:
 def test_health_events_are_keyed_by_their_camera() -> None:
     assert subject_of(CameraImageDegraded(camera_id="c1", kind="frozen", at=AT, detail="")) == "c1"
     assert subject_of(CameraImageRecovered(camera_id="c2", kind="moved", at=AT)) == "c2"
+
+
+def test_a_redelivered_upload_derives_the_same_event_ids() -> None:
+    from processors.images.agents import envelope_of
+    from schemas.catalog import REGISTRY
+
+    cause = REGISTRY.event(upload(subject_type="camera", subject_id="c1", via="camera_snapshot"), source="t",
+                           subject=str(image_id_of(SHA)))
+    first = [envelope_of(e, cause) for e in outcome_events(cause.data, Outcome(rejected=Rejected("bomb", "x")), AT)]
+    again = [envelope_of(e, cause) for e in outcome_events(cause.data, Outcome(rejected=Rejected("bomb", "x")), AT)]
+    assert [e.event_id for e in first] == [e.event_id for e in again] and len({e.event_id for e in first}) == 2
+    assert [e.subject for e in first] == [str(image_id_of(SHA)), "c1"]
+    two_kinds = [envelope_of(CameraImageDegraded(camera_id="c1", kind=kind, at=AT, detail=""), cause)
+                 for kind in ("black_or_blank", "frozen")]
+    assert two_kinds[0].event_id != two_kinds[1].event_id  # one snapshot may degrade two kinds at once
