@@ -29,6 +29,9 @@ from api.routes.cylinders import cylinders, reports, scans
 from api.routes.devices import bandwidth, cameras, devices, discovery, topology
 from api.routes.files import files
 from api.routes.identity import api_keys, audit, auth
+from api.routes.images import files as image_files
+from api.routes.images import images
+from api.routes.images import reads as image_reads
 from api.routes.ingress import readings as ingress
 from infra.outbox import Outbox, Relay
 from infra.producer import EventProducer
@@ -95,8 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
     for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, discovery, devices, bandwidth, topology, cameras, events, stream, health,
-                   catalog):
+                   alerts, silences, discovery, devices, bandwidth, topology, cameras, images, image_reads, image_files,
+                   events, stream, health, catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)

@@ -20,8 +20,9 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestContext:
     """Pure ASGI middleware: sets request id, refuses oversize bodies before reading them, times the request."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int, upload_prefix: str = "/api/files") -> None:
-        self.app, self.max_body, self.max_upload, self.upload_prefix = app, max_body, max_upload, upload_prefix
+    def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int,
+                 upload_prefixes: tuple[str, ...] = ("/api/files", "/api/images")) -> None:
+        self.app, self.max_body, self.max_upload, self.upload_prefixes = app, max_body, max_upload, upload_prefixes
 
     @staticmethod
     def _trust_forwarded(scope: Scope) -> bool:
@@ -37,7 +38,7 @@ class RequestContext:
         request_id = given if REQUEST_ID.match(given) else str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         path: str = scope["path"]
-        limit = self.max_upload + 64 * 1024 if path.startswith(self.upload_prefix) else self.max_body
+        limit = self.max_upload + 64 * 1024 if path.startswith(self.upload_prefixes) else self.max_body
         started = time.perf_counter()
         status_holder = {"status": 500}
 

@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     discovery_max_hosts: int = Field(default=256, ge=1, le=65_536, alias="OPSLEDGER_DISCOVERY_MAX_HOSTS")
     discovery_rate_per_s: float = Field(default=50.0, gt=0, le=10_000, alias="OPSLEDGER_DISCOVERY_RATE_PER_S")
 
+    # Images: worker processes analysing uploads (decoding leaves the event loop), each job's wall-clock limit and
+    # each worker's address-space limit; camera image health rule overrides as JSON (processors/images/health_model).
+    image_workers: int = Field(default=2, ge=1, le=64, alias="OPSLEDGER_IMAGE_WORKERS")
+    image_timeout_s: float = Field(default=30.0, gt=0, le=600, alias="OPSLEDGER_IMAGE_TIMEOUT_S")
+    image_worker_memory_mb: int = Field(default=1024, ge=256, le=65_536, alias="OPSLEDGER_IMAGE_WORKER_MEMORY_MB")
+    camera_health_rules: str = Field(default="", alias="OPSLEDGER_CAMERA_HEALTH_RULES")
+    snapshot_timeout_s: float = Field(default=15.0, gt=0, le=120, alias="OPSLEDGER_SNAPSHOT_TIMEOUT_S")
+
     # Alert notifications (email, signed webhook): their own prefix, read when Settings is built.
     notify: NotifySettings = Field(default_factory=NotifySettings)
 

@@ -33,10 +33,12 @@ PRODUCED_CHANNEL = "opsledger_produced"
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"
+CAMERA_HEALTH_TABLE = "camera-health"
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    return tuple(f"{app_id}-{table}-changelog" for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE))
+    tables = (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, CAMERA_HEALTH_TABLE)
+    return tuple(f"{app_id}-{table}-changelog" for table in tables)
 
 
 def check_topic(app_id: str) -> str:

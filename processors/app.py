@@ -13,6 +13,7 @@ from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
 from processors.faust_patches import pace_fetches, use_exact_highwaters, use_fetch_max_wait
+from processors.images import agents as images
 from processors.ingress import agents as ingress
 from schemas import topics
 
@@ -72,3 +73,6 @@ def wire(app: faust.App, settings: Settings) -> None:
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter, router=router)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
                      deadletter=deadletter, router=router)
+    images.register(app, settings, uploads=topic(app, topics.IMAGE_UPLOADS), analyses=topic(app, topics.IMAGE_ANALYSES),
+                    snapshots=topic(app, topics.IMAGE_SNAPSHOTS), health=topic(app, topics.IMAGE_HEALTH),
+                    deadletter=deadletter)

@@ -14,6 +14,7 @@ from projections.cylinders.projection import CylindersProjection
 from projections.devices.projection import DevicesProjection
 from projections.files.projection import FilesProjection
 from projections.identity.projection import AuditProjection
+from projections.images.projection import ImagesProjection
 from projections.ingress.projection import IngressProjection
 from projections.runner import Projection
 
@@ -23,7 +24,8 @@ OFFSETS = "SELECT projection, topic, partition, next_offset FROM projection_offs
 def all_projections(app_id: str) -> dict[str, Projection]:
     """`app_id` is the processors' Faust app id: the archive also keeps its table changelogs."""
     found: list[Projection] = [ArchiveProjection(platform_topics(app_id)), IngressProjection(), FilesProjection(),
-                               AuditProjection(), CylindersProjection(), AlertsProjection(), DevicesProjection()]
+                               AuditProjection(), CylindersProjection(), AlertsProjection(), DevicesProjection(),
+                               ImagesProjection()]
     return {p.name: p for p in found}
 
 

@@ -19,6 +19,10 @@ def migration_files() -> list[tuple[int, str, str]]:
         if entry.name.endswith(".sql"):
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text()))
+    versions = [version for version, _, _ in found]
+    clash = sorted({v for v in versions if versions.count(v) > 1})
+    if clash:  # two files of one version: the second would be skipped silently as "already applied"
+        raise RuntimeError(f"migrations share a version number: {clash}")
     return sorted(found)
 
 

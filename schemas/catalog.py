@@ -52,6 +52,13 @@ from schemas.devices.events import (
 )
 from schemas.files.events import FileUploaded
 from schemas.identity.events import AuditRecorded
+from schemas.images.events import ImageAnalysed, ImageRejected, ImageUploaded
+from schemas.images.health import (
+    CameraImageDegraded,
+    CameraImageRecovered,
+    CameraSnapshotAnalysed,
+    CameraSnapshotFailed,
+)
 from schemas.ingress.events import (
     IngressLimitExceeded,
     IngressReadingCorrected,
@@ -96,6 +103,13 @@ for _fact in (InterfaceCountersSampled, DeviceReachable, DeviceUnreachable, Devi
 for _derived_device in (InterfaceRateComputed, InterfaceOperStatusChanged, DeviceStatusChanged):
     REGISTRY.register(_derived_device, topics.DEVICE_RATES)
 REGISTRY.register(CameraStreamChecked, topics.CAMERA_CHECKS)
+REGISTRY.register(ImageUploaded, topics.IMAGE_UPLOADS)
+REGISTRY.register(ImageAnalysed, topics.IMAGE_ANALYSES)
+REGISTRY.register(ImageRejected, topics.IMAGE_ANALYSES)
+REGISTRY.register(CameraSnapshotAnalysed, topics.IMAGE_SNAPSHOTS)
+REGISTRY.register(CameraSnapshotFailed, topics.IMAGE_SNAPSHOTS)
+REGISTRY.register(CameraImageDegraded, topics.IMAGE_HEALTH)
+REGISTRY.register(CameraImageRecovered, topics.IMAGE_HEALTH)
 
 
 def all_topics() -> list[str]:

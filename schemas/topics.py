@@ -16,3 +16,7 @@ DEVICE_REGISTRY = "devices.registry"  # devices and cameras as registered (comma
 DEVICE_SAMPLES = "devices.samples"  # what the pollers saw (raw facts), and discovery sweeps, keyed by device id / ip
 DEVICE_RATES = "devices.rates"  # derived by the processor from samples: rates and status changes, keyed by device id
 CAMERA_CHECKS = "cameras.checks"  # RTSP probe results, keyed by camera id
+IMAGE_UPLOADS = "images.uploads"  # ImageUploaded (API uploads, camera snapshots), keyed by image id
+IMAGE_ANALYSES = "images.analyses"  # derived by the processor: ImageAnalysed / ImageRejected, keyed by image id
+IMAGE_SNAPSHOTS = "images.snapshots"  # camera frames as health sees them (derived) and failed grabs, keyed by camera
+IMAGE_HEALTH = "images.health"  # derived: CameraImageDegraded / Recovered, keyed by camera id

@@ -12,7 +12,8 @@ from schemas import topics
 
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
-          "scans:write", "cylinders:read", "metrics:write", "alerts:read", "devices:read")
+          "scans:write", "cylinders:read", "metrics:write", "alerts:read", "devices:read", "images:read",
+          "images:write")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ OPERATORS = Rule(frozenset({"admin", "operator"}))
 ALERTS_READ = Rule(READERS, "alerts:read")
 DEVICES_READ = Rule(READERS, "devices:read")
 STREAM = Rule(READERS, by_topic=True)
+IMAGES_READ = Rule(READERS, "images:read")  # workers: their own ingress readings' images only (in the reads)
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
@@ -117,6 +119,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/cameras/{camera_id}"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/stream"): DEVICES_READ,
     ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
+    ("POST", "/api/cameras/{camera_id}/snapshot"): OPERATORS,
+    ("POST", "/api/images"): Rule(WRITERS, "images:write"),
+    ("GET", "/api/images"): IMAGES_READ,
+    ("GET", "/api/images/status"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}/thumbnail"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}/original"): IMAGES_READ,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/stream"): STREAM,
@@ -142,6 +151,11 @@ TOPIC_READ: dict[str, Rule] = {
     topics.INGRESS_READINGS: INGRESS_READ_ALL,
     topics.INGRESS_EVALUATIONS: INGRESS_READ_ALL,
     topics.FILES: Rule(READERS, "files:read"),
+    # image uploads name ingress readings a worker may not read: no live feed for workers (as for ingress)
+    topics.IMAGE_UPLOADS: Rule(SEES_ALL_READINGS, "images:read"),
+    topics.IMAGE_ANALYSES: Rule(SEES_ALL_READINGS, "images:read"),
+    topics.IMAGE_SNAPSHOTS: IMAGES_READ,
+    topics.IMAGE_HEALTH: IMAGES_READ,
     topics.AUDIT: ADMIN,
     topics.DEADLETTER: ADMIN,
 }

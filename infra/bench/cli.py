@@ -52,6 +52,20 @@ def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")
     run_alerts_bench(rules=rules, events=events, json_only=json_out, rate=rate, seconds=seconds)
 
 
+@bench_app.command("images")
+def bench_images(rate: Annotated[float, typer.Option(help="uploads/s for the latency run")] = 5.0,
+                 seconds: Annotated[float, typer.Option(help="length of the latency run")] = 30.0,
+                 count: Annotated[int, typer.Option(help="12 MP uploads for the burst run")] = 120,
+                 pool_images: Annotated[int, typer.Option(help="images per size for the worker-pool run")] = 60,
+                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Images analysed per second (12 MP and 0.3 MP JPEG; the worker pool alone and through the stack), CPU per
+    image, upload -> analysed p99 at 5 uploads/s."""
+    from infra.bench.images import run_images_bench
+
+    configure_logging("WARNING")
+    run_images_bench(json_only=json_out, rate=rate, seconds=seconds, count=count, pool_images=pool_images)
+
+
 @bench_app.command("snmp")
 def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port switches")] = 40,
                rounds: Annotated[int, typer.Option(help="timed rounds (after one warm-up round)")] = 5,

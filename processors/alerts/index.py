@@ -13,10 +13,18 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from processors.alerts.rules import INGRESS_EXCEEDED, MetricSample, Observation, Reachability, SourceEvent
+from processors.alerts.rules import (
+    INGRESS_EXCEEDED,
+    ImageHealth,
+    MetricSample,
+    Observation,
+    Reachability,
+    SourceEvent,
+)
 from schemas.alerts.rules import (
     AlertRule,
     CameraDown,
+    CameraImage,
     CylinderEvents,
     DeviceUnreachable,
     GenericEvent,
@@ -37,6 +45,8 @@ def rule_keys(params: RuleParams) -> list[Hashable]:
             return [("reach", "device")]
         case CameraDown():
             return [("reach", "camera")]
+        case CameraImage():
+            return [("camera_image", kind) for kind in params.kinds]
         case IngressOverLimit():
             return [("event", t) for t in (INGRESS_EXCEEDED, *params.clear_event_types)]
         case CylinderEvents():
@@ -92,6 +102,8 @@ class RuleIndex:
             keys.append(("metric", str(observation.metric)))
         elif isinstance(observation, Reachability):
             keys.append(("reach", observation.target))
+        elif isinstance(observation, ImageHealth):
+            keys.append(("camera_image", observation.problem))
         elif isinstance(observation, SourceEvent):
             event_type, fields = observation.event_type, observation.fields
             keys.append(("event", event_type))

@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from processors.alerts.rules import MetricSample, Observation, Reachability, SourceEvent
+from processors.alerts.rules import ImageHealth, MetricSample, Observation, Reachability, SourceEvent
 from schemas.alerts.rules import Metric
 from schemas.cylinders.events import CylinderEvent
 from schemas.devices.cameras import CameraStreamChecked
 from schemas.devices.events import DeviceReachable, DeviceUnreachable, InterfaceRateComputed
 from schemas.envelope import Envelope
+from schemas.images.health import CameraImageDegraded, CameraImageRecovered
 from schemas.ingress.events import IngressLimitExceeded
 
 
@@ -40,6 +41,12 @@ def observations_of(envelope: Envelope, with_fields: bool = True) -> list[Observ
         up = data.reachable and (data.status_code is None or 200 <= data.status_code < 300)
         typed = [Reachability(observation_id=f"{cause}:reach", subject=subject, labels=labels, target="camera",
                               reachable=up)]
+    elif isinstance(data, CameraImageDegraded | CameraImageRecovered):
+        # one alert per camera and kind: a frozen picture clearing must not clear a black one
+        subject = f"{data.camera_id}/{data.kind}"
+        labels = {"device": data.camera_id, "camera": data.camera_id, "kind": data.kind}
+        typed = [ImageHealth(observation_id=f"{cause}:image", subject=subject, labels=labels, problem=data.kind,
+                             degraded=isinstance(data, CameraImageDegraded))]
     event = SourceEvent(observation_id=cause, subject=subject, labels=labels, event_type=envelope.type,
                         fields=data.model_dump(mode="json") if with_fields else {})
     return [*typed, event]
@@ -72,7 +79,8 @@ def _sum(*values: float | None) -> float | None:
     return sum(known) if known else None
 
 
-KINDS: dict[str, type[Observation]] = {"metric": MetricSample, "reachability": Reachability, "event": SourceEvent}
+KINDS: dict[str, type[Observation]] = {"metric": MetricSample, "reachability": Reachability,
+                                       "image_health": ImageHealth, "event": SourceEvent}
 
 
 def to_wire(observation: Observation) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from schemas.alerts.rules import (
     AlertRule,
     CameraDown,
+    CameraImage,
     CylinderEvents,
     DeviceUnreachable,
     GenericEvent,
@@ -56,7 +57,13 @@ class SourceEvent(Observed):
     fields: Mapping[str, Any] = field(default_factory=dict)  # the event's payload
 
 
-Observation = MetricSample | Reachability | SourceEvent
+@dataclass(frozen=True, kw_only=True)
+class ImageHealth(Observed):
+    problem: str  # the health kind: black_or_blank, frozen, out_of_focus_or_covered, moved
+    degraded: bool
+
+
+Observation = MetricSample | Reachability | ImageHealth | SourceEvent
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ def timing(params: RuleParams | None) -> Timing:
     match params:
         case MetricThreshold():
             return Timing(params.for_s, params.keep_firing_for_s)
-        case DeviceUnreachable() | CameraDown():
+        case DeviceUnreachable() | CameraDown() | CameraImage():
             return Timing(params.for_s)
         case IngressOverLimit() | CylinderEvents() | GenericEvent():
             return Timing(auto_resolve_s=params.auto_resolve_s)
@@ -86,6 +93,8 @@ def classify(params: RuleParams, observation: Observation) -> Signal | None:
             return Signal.ok if observation.reachable else Signal.problem
         case CameraDown(), Reachability(target="camera"):
             return Signal.ok if observation.reachable else Signal.problem
+        case CameraImage(), ImageHealth() if observation.problem in params.kinds:
+            return Signal.problem if observation.degraded else Signal.ok
         case IngressOverLimit(), SourceEvent():
             return _by_type(observation.event_type, (INGRESS_EXCEEDED,), params.clear_event_types)
         case CylinderEvents(), SourceEvent():

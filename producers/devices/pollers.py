@@ -34,13 +34,14 @@ from producers.devices.snmp.credentials import CredentialsError
 from producers.devices.snmp.poll import PollResult
 from producers.devices.snmp.scheduler import Device, DeviceState, Policy, Scheduler, jittered
 from producers.devices.snmp.session import Target, close_engine
+from producers.images.snapshots import SnapshotSource, take_snapshot
 from schemas.devices.events import DeviceSpec
 from schemas.envelope import utc_now
 
 log = structlog.get_logger(__name__)
 LOAD_DEVICES = "SELECT device_id, version, spec FROM devices WHERE NOT removed"
-LOAD_CAMERAS = ("SELECT camera_id, version, url, probe_interval_s, credentials_version FROM cameras"
-                " WHERE NOT removed")
+LOAD_CAMERAS = ("SELECT camera_id, version, url, probe_interval_s, snapshot_interval_s, credentials_version"
+                " FROM cameras WHERE NOT removed")
 
 
 def poller_of(subject_id: str, count: int) -> int:
@@ -56,6 +57,10 @@ class CameraJob:
     interval_s: float
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    snapshot_interval_s: float | None = None  # grab a frame into the image pipeline this often (camera image health)
+
+    def snapshot_source(self) -> SnapshotSource:
+        return SnapshotSource(self.camera_id, self.url, self.public_url, self.username, self.password)
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,10 @@ async def load_assignment(conn: psycopg.AsyncConnection, box: SecretBox, setting
             except SecretsUnavailable as e:
                 log.warning("pollers.camera_skipped", camera_id=row["camera_id"], reason=str(e))
                 continue
+        snapshots = row["snapshot_interval_s"]
         job = CameraJob(row["camera_id"], secrets.get("url") or row["url"], row["url"], float(row["probe_interval_s"]),
-                        secrets.get("username"), secrets.get("password"))
+                        secrets.get("username"), secrets.get("password"),
+                        float(snapshots) if snapshots is not None else None)
         cameras[row["camera_id"]] = (row["version"], job)
     return Assignment(devices, cameras)
 
@@ -137,6 +144,31 @@ class Pollers:
             self.identities[result.device_id] = seen  # only once the broker has it: a failed emit retries it
 
     async def camera_loop(self, job: CameraJob, stop: asyncio.Event) -> None:
+        snapshots = asyncio.create_task(self.snapshot_loop(job, stop)) if job.snapshot_interval_s else None
+        try:
+            await self.probe_loop(job, stop)
+        finally:
+            if snapshots is not None:
+                await asyncio.gather(snapshots, return_exceptions=True)
+
+    async def snapshot_loop(self, job: CameraJob, stop: asyncio.Event) -> None:
+        """A frame every snapshot_interval_s into the image pipeline (ImageUploaded, or CameraSnapshotFailed)."""
+        assert job.snapshot_interval_s is not None
+        delay = job.snapshot_interval_s * self.rng.random()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.producer.emit(await take_snapshot(job.snapshot_source(), root=self.settings.upload_dir,
+                                                             timeout_s=self.settings.snapshot_timeout_s))
+            except Exception as e:  # a failed store or emit: never end this camera's schedule
+                log.warning("pollers.camera_snapshot_failed", camera_id=job.camera_id, error=type(e).__name__)
+            delay = jittered(job.snapshot_interval_s, 0.1, self.rng.random())
+
+    async def probe_loop(self, job: CameraJob, stop: asyncio.Event) -> None:
         delay = job.interval_s * self.rng.random()
         while not stop.is_set():
             try:

@@ -71,12 +71,13 @@ LAST_RATE = sql.SQL(
     " in_errors_per_s = %s, out_errors_per_s = %s, rate_at = %s"
     " WHERE device_id = %s AND if_index = %s AND (rate_at IS NULL OR rate_at < %s)")
 INSERT_CAMERA = sql.SQL(
-    "INSERT INTO {cameras} (camera_id, version, name, url, location, probe_interval_s, credentials_version,"
-    " registered_at, updated_at, last_event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO {cameras} (camera_id, version, name, url, location, probe_interval_s, snapshot_interval_s,"
+    " credentials_version, registered_at, updated_at, last_event_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (camera_id) DO NOTHING")
 UPDATE_CAMERA = sql.SQL(
     "UPDATE {cameras} SET version = %s, name = %s, url = %s, location = %s, probe_interval_s = %s,"
-    " credentials_version = %s, updated_at = %s, last_event_id = %s"
+    " snapshot_interval_s = %s, credentials_version = %s, updated_at = %s, last_event_id = %s"
     " WHERE camera_id = %s AND version < %s AND NOT removed")
 REMOVE_CAMERA = sql.SQL(
     "UPDATE {cameras} SET version = %s, removed = true, updated_at = %s, last_event_id = %s"
@@ -168,11 +169,11 @@ class DevicesProjection:
         elif isinstance(d, CameraRegistered):
             await cur.execute(INSERT_CAMERA.format(cameras=cameras),
                               (d.camera_id, d.version, d.name, d.url, d.location, d.probe_interval_s,
-                               d.credentials_version, d.at, d.at, envelope.event_id))
+                               d.snapshot_interval_s, d.credentials_version, d.at, d.at, envelope.event_id))
         elif isinstance(d, CameraUpdated):
             await cur.execute(UPDATE_CAMERA.format(cameras=cameras),
-                              (d.version, d.name, d.url, d.location, d.probe_interval_s, d.credentials_version, d.at,
-                               envelope.event_id, d.camera_id, d.version))
+                              (d.version, d.name, d.url, d.location, d.probe_interval_s, d.snapshot_interval_s,
+                               d.credentials_version, d.at, envelope.event_id, d.camera_id, d.version))
         elif isinstance(d, CameraRemoved):
             await cur.execute(REMOVE_CAMERA.format(cameras=cameras),
                               (d.version, d.at, envelope.event_id, d.camera_id, d.version))

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from schemas.envelope import Payload
+from schemas.images.health import HEALTH_KINDS, HealthKind
 
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
@@ -77,6 +78,15 @@ class CameraDown(Payload):
     for_s: int = Field(default=0, ge=0, le=86_400)
 
 
+class CameraImage(Payload):
+    """Raised by CameraImageDegraded of one of `kinds`, cleared by CameraImageRecovered of that kind: one alert per
+    camera and kind (black or blank, frozen, out of focus or covered, moved)."""
+
+    kind: Literal["camera_image"] = "camera_image"
+    kinds: tuple[HealthKind, ...] = Field(default=HEALTH_KINDS, min_length=1)
+    for_s: int = Field(default=0, ge=0, le=86_400)
+
+
 class IngressOverLimit(Payload):
     """Raised by IngressLimitExceeded for a node; resolved by a clear event type or after auto_resolve_s."""
 
@@ -104,7 +114,7 @@ class GenericEvent(Payload):
 
 
 RuleParams = Annotated[
-    MetricThreshold | DeviceUnreachable | CameraDown | IngressOverLimit | CylinderEvents | GenericEvent,
+    MetricThreshold | DeviceUnreachable | CameraDown | CameraImage | IngressOverLimit | CylinderEvents | GenericEvent,
     Field(discriminator="kind"),
 ]
 

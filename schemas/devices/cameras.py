@@ -55,6 +55,8 @@ class CameraSpec(Payload):
     url: str = Field(min_length=8, max_length=2000, description="rtsp:// or rtsps://, without credentials")
     location: str | None = Field(default=None, max_length=200)
     probe_interval_s: int = Field(default=60, ge=5, le=86_400)
+    snapshot_interval_s: int | None = Field(default=None, ge=10, le=86_400,
+                                            description="grab a frame this often into the image pipeline; None: never")
     credentials_version: int | None = Field(default=None, ge=1, description="None: the stream needs no login")
 
     @field_validator("url")

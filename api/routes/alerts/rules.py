@@ -29,7 +29,7 @@ SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true:
 
 
 class RuleIn(BaseModel):
-    """A rule's definition. Kinds (params.kind): metric_threshold, device_unreachable, camera_down,
+    """A rule's definition. Kinds (params.kind): metric_threshold, device_unreachable, camera_down, camera_image,
     ingress_over_limit, cylinder, generic."""
 
     model_config = ConfigDict(extra="forbid")

@@ -17,6 +17,7 @@ from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.cylinders.deps import Consistent
+from api.routes.images.subjects import subject_images, version_at
 from schemas.cylinders.events import QR_CODE, CylinderStatus
 from schemas.envelope import utc_now
 
@@ -134,7 +135,11 @@ async def cylinder_history(qr_code: Code, conn: DbConn) -> list[CylinderHistoryE
         rows = await cur.fetchall()
     if not rows:
         raise Problem(404, f"No cylinder {qr_code}.")
-    return [CylinderHistoryEntry(**r) for r in rows]
+    changes = sorted((r["at"], r["version"]) for r in rows)
+    images = [CylinderHistoryEntry(version=version_at(changes, i["at"]), type="ImageUploaded", at=i["at"],
+                                   worker=i["actor"], scan_id=None, data=i["data"])
+              for i in await subject_images(conn, "cylinder", qr_code)]
+    return sorted([CylinderHistoryEntry(**r) for r in rows] + images, key=lambda e: (e.version, e.at))
 
 
 def qr_image(qr_code: str, kind: str) -> bytes:

@@ -17,15 +17,20 @@ from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
 from api.routes.devices.deps import TOPICS, Box, Consistent
 from api.routes.devices.models import CameraIn, CameraOut, StreamOut, camera_out, split_camera_url
+from api.routes.images.images import answer_upload
+from api.routes.images.models import ImageAccepted, ImageOut
 from infra import secrets as secret_store
 from infra.secrets import SecretsUnavailable
 from producers.devices import commands
 from producers.devices.rtsp.probe import probe
+from producers.images.snapshots import SnapshotSource, take_snapshot
 from schemas.devices.cameras import CameraSpec
 from schemas.envelope import utc_now
+from schemas.images.events import ImageUploaded
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
-COLUMNS = ("SELECT camera_id, version, name, url, location, probe_interval_s, credentials_version, removed,"
+COLUMNS = ("SELECT camera_id, version, name, url, location, probe_interval_s, snapshot_interval_s, credentials_version,"
+           " removed,"
            " registered_at, updated_at, last_event_id, status, status_since, checked_at, reachable, status_code,"
            " latency_ms, codec, width, height, error FROM cameras")
 SAVED: dict[int | str, dict[str, Any]] = {201: {"description": "with ?wait=true: the camera as stored"}}
@@ -65,7 +70,7 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
     try:
         return CameraSpec(name=body.name, url=url, location=body.location, probe_interval_s=body.probe_interval_s,
-                          credentials_version=credentials_version)
+                          snapshot_interval_s=body.snapshot_interval_s, credentials_version=credentials_version)
     except ValueError as e:
         raise Problem(422, f"The camera is not valid: {e}") from e
 
@@ -145,17 +150,40 @@ async def stream(camera_id: uuid.UUID, pool: Pool) -> StreamOut:
     return StreamOut(**{k: v for k, v in row.items() if k in StreamOut.model_fields})
 
 
+@router.post("/{camera_id}/snapshot", response_model=ImageAccepted | ImageOut, status_code=202,
+             responses={201: {"model": ImageOut, "description": "with ?wait=true: the frame, analysed"},
+                        502: {"description": "the camera gave no frame (recorded as CameraSnapshotFailed)"}})
+async def snapshot(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
+                   settings: SettingsDep, principal: CurrentPrincipal, box: Box, conn: DbConn,
+                   wait: bool = False) -> ImageAccepted | ImageOut:
+    """Grab one frame from the stream now (ffmpeg) and feed it through the image pipeline (subject: this camera)."""
+    row = await CAMERAS.current(pool, camera_id)
+    secrets = await stored_login(conn, box, row)
+    source = SnapshotSource(str(camera_id), secrets.get("url") or row["url"], row["url"], secrets.get("username"),
+                            secrets.get("password"))
+    event = await take_snapshot(source, root=settings.upload_dir, timeout_s=settings.snapshot_timeout_s,
+                                actor=principal.actor, correlation_id=request.state.request_id)
+    if not isinstance(event.data, ImageUploaded):
+        await emit(request, response, producer, [event])
+        raise Problem(502, f"The camera gave no frame: {getattr(event.data, 'error', '')}", title="Bad Gateway")
+    return await answer_upload(request, response, pool, settings, producer, principal, event, wait=wait)
+
+
+async def stored_login(conn: DbConn, box: Box, row: dict[str, Any]) -> dict[str, str | None]:
+    if row["credentials_version"] is None:
+        return {}
+    try:
+        return await secret_store.get(conn, box, row["camera_id"], row["credentials_version"])
+    except SecretsUnavailable as e:
+        raise Problem(409, f"The stored camera login cannot be read ({e}); send it again.") from e
+
+
 @router.post("/{camera_id}/test", response_model=ProbeOut)
 async def test_camera(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
                       settings: SettingsDep, principal: CurrentPrincipal, box: Box, conn: DbConn) -> ProbeOut:
     """Probe the stream now (RTSP OPTIONS + DESCRIBE) and record the result as CameraStreamChecked."""
     row = await CAMERAS.current(pool, camera_id)
-    secrets: dict[str, str | None] = {}
-    if row["credentials_version"] is not None:
-        try:
-            secrets = await secret_store.get(conn, box, str(camera_id), row["credentials_version"])
-        except SecretsUnavailable as e:
-            raise Problem(409, f"The stored camera login cannot be read ({e}); send it again.") from e
+    secrets = await stored_login(conn, box, row)
     checked_at = utc_now()
     try:
         result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),

@@ -201,6 +201,8 @@ class CameraIn(BaseModel):
     url: Text = Field(min_length=8, max_length=2000, description="rtsp:// or rtsps://, credentials apart")
     location: Text | None = Field(default=None, max_length=200)
     probe_interval_s: int = Field(default=60, ge=5, le=86_400)
+    snapshot_interval_s: int | None = Field(default=None, ge=10, le=86_400,
+                                            description="the pollers grab a frame this often for image health")
     username: Text | None = Field(default=None, min_length=1, max_length=200)
     password: Secret | None = Field(default=None, description="omitted on update: keep the stored one")
 
@@ -217,6 +219,7 @@ class CameraOut(BaseModel):
     url: str
     location: str | None
     probe_interval_s: int
+    snapshot_interval_s: int | None
     credentials: Literal["none", "stored (redacted)"]
     status: str
     status_since: datetime | None

@@ -13,7 +13,7 @@ from api.consistency import decode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.files.store import TooLarge, WrongContent, path_for, store
+from infra.filestore import TooLarge, WrongContent, path_for, store
 from producers.files.commands import uploaded
 from schemas.topics import FILES
 

@@ -19,6 +19,7 @@ from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
+from api.routes.images.subjects import subject_images, version_at
 from api.routes.ingress.models import HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
 from producers.ingress.commands import correct_reading, retract_reading, submit_reading
 from schemas.envelope import Envelope
@@ -226,4 +227,8 @@ async def history(reading_id: uuid.UUID, conn: DbConn, principal: CurrentPrincip
         rows = await cur.fetchall()
     if not rows:
         raise Problem(404, f"No ingress reading {reading_id}.")
-    return [HistoryEntry(**r) for r in rows]
+    changes = sorted((r["occurred_at"], r["version"]) for r in rows if r["applied"])
+    images = [HistoryEntry(event_id=i["upload_id"], version=version_at(changes, i["at"]), type="ImageUploaded",
+                           occurred_at=i["at"], actor=i["actor"], applied=True, data=i["data"])
+              for i in await subject_images(conn, "ingress", str(reading_id))]
+    return sorted([HistoryEntry(**r) for r in rows] + images, key=lambda e: (e.version, e.occurred_at))

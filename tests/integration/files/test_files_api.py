@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.routes.files.store import path_for
+from infra.filestore import path_for
 from tests.helpers.support import Stack
 
 MIB = 1024 * 1024

@@ -43,7 +43,8 @@ OPERATORS = Expect(frozenset({"admin", "operator"}))
 DEVICES_READ = Expect(frozenset(ROLES), "devices:read")
 # live push: every role streams (the topics it may read); a key needs the read scope of at least one topic
 STREAMING = Expect(frozenset(ROLES), key_scopes=frozenset({"alerts:read", "cylinders:read", "devices:read",
-                                                           "ingress:read", "files:read"}))
+                                                           "ingress:read", "files:read", "images:read"}))
+IMAGES_READ = Expect(frozenset(ROLES), "images:read")  # workers: their own ingress readings' images (test_images_api)
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -129,6 +130,14 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("DELETE", "/api/cameras/{camera_id}"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/stream"): DEVICES_READ,
     ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
+    ("POST", "/api/cameras/{camera_id}/snapshot"): OPERATORS,
+    # images: workers photograph, everyone signed in reads (originals without GPS below operator)
+    ("POST", "/api/images"): Expect(frozenset({"admin", "operator", "worker"}), "images:write"),
+    ("GET", "/api/images"): IMAGES_READ,
+    ("GET", "/api/images/status"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}/thumbnail"): IMAGES_READ,
+    ("GET", "/api/images/{image_id}/original"): IMAGES_READ,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/stream"): STREAMING,
@@ -138,6 +147,9 @@ OPERATIONS = sorted(EXPECTED)
 KEY_SCOPES = sorted({e.scope for e in EXPECTED.values() if e.scope is not None}
                     | {s for e in EXPECTED.values() for s in e.key_scopes})
 LOGOUT = ("POST", "/api/auth/logout")
+# the smallest PNG (1x1 grey): an image upload the matrix may send
+MATRIX_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010800000000"
+                           "3a7e9b550000000a49444154789c6368000000820081dd436af40000000049454e44ae426082")
 
 
 def op_id(operation: tuple[str, str]) -> str:
@@ -207,6 +219,8 @@ def call(client: httpx.Client, operation: tuple[str, str], live: dict[tuple[str,
     body: dict[str, Any] = {}
     if operation == ("POST", "/api/files"):
         body["files"] = {"file": ("matrix.txt", b"authorization matrix\n", "text/plain")}
+    elif operation == ("POST", "/api/images"):
+        body["files"] = {"file": ("matrix.png", MATRIX_PNG, "image/png")}
     elif method in ("POST", "PUT", "PATCH"):
         body["json"] = {}
     response = client.send(client.build_request(method, url, headers=headers, **body), stream=True)

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.alerts.index import RuleIndex
-from processors.alerts.rules import MetricSample, Observation, Reachability, SourceEvent, classify
+from processors.alerts.rules import ImageHealth, MetricSample, Observation, Reachability, SourceEvent, classify
 from schemas.alerts.rules import AlertRule, Metric, Severity
+from schemas.images.health import HEALTH_KINDS
 
 TYPES = ["AuditRecorded", "ScanRejected", "CylinderOverdue", "IngressLimitExceeded", "Other"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, 1.0, 2.5]),
@@ -22,7 +23,7 @@ field_maps = st.dictionaries(st.sampled_from(["action", "outcome", "status"]), s
 @st.composite
 def params(draw: Any) -> dict[str, Any]:
     kind = draw(st.sampled_from(["generic", "metric_threshold", "device_unreachable", "camera_down", "cylinder",
-                                 "ingress_over_limit"]))
+                                 "ingress_over_limit", "camera_image"]))
     if kind == "generic":
         clear = draw(st.none() | st.sampled_from(TYPES))
         return {"kind": kind, "event_type": draw(st.sampled_from(TYPES)), "match": draw(field_maps),
@@ -32,6 +33,9 @@ def params(draw: Any) -> dict[str, Any]:
     if kind == "cylinder":
         return {"kind": kind, "event_types": ["ScanRejected"], "clear_event_types": draw(
             st.lists(st.sampled_from(TYPES), max_size=2))}
+    if kind == "camera_image":
+        return {"kind": kind, "kinds": draw(st.lists(st.sampled_from(HEALTH_KINDS), min_size=1, max_size=4,
+                                                      unique=True))}
     return {"kind": kind}
 
 
@@ -42,7 +46,9 @@ observations = st.one_of(
     st.builds(lambda m, v: MetricSample(observation_id="o", subject="s", metric=m, value=v),
               st.sampled_from(list(Metric)), st.floats(0, 5)),
     st.builds(lambda t, r: Reachability(observation_id="o", subject="s", target=t, reachable=r),
-              st.sampled_from(["device", "camera"]), st.booleans()))
+              st.sampled_from(["device", "camera"]), st.booleans()),
+    st.builds(lambda k, d: ImageHealth(observation_id="o", subject="s", problem=k, degraded=d),
+              st.sampled_from(HEALTH_KINDS), st.booleans()))
 
 
 def rule(i: int, body: dict[str, Any]) -> AlertRule:

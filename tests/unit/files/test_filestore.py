@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.routes.files.store import TooLarge, WrongContent, content_matches, path_for, store
+from infra.filestore import TooLarge, WrongContent, content_matches, path_for, store
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(100)
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(100)

@@ -144,8 +144,37 @@ def device_samples() -> dict[type[Payload], Payload]:
         DeviceStatusChanged(device_id=device, previous="up", current="down", at=at, reason="timeout"),
         CameraStreamChecked(camera_id="cam-1", checked_at=at, url="rtsp://10.0.0.9/stream", reachable=True,
                             status_code=200, latency_ms=12.0, codec="H264", width=640, height=480),
+        *image_samples(at),
     ]
     return {type(s): s for s in samples}
+
+
+def image_samples(at: datetime) -> list[Payload]:
+    from schemas.images.events import ImageAnalysed, ImageRejected, ImageUploaded, image_id_of
+    from schemas.images.health import (
+        CameraImageDegraded,
+        CameraImageRecovered,
+        CameraSnapshotAnalysed,
+        CameraSnapshotFailed,
+    )
+
+    sha = "ab" * 32
+    image = image_id_of(sha)
+    return [
+        ImageUploaded(image_id=image, sha256=sha, size_bytes=3_266_224, format="JPEG", content_type="image/jpeg",
+                      original_name="tap.jpg", subject_type="cylinder", subject_id="CYL-0123456789ABC",
+                      caption="dented", at=at),
+        ImageAnalysed(image_id=image, sha256=sha, format="JPEG", width=3000, height=4000, orientation=6,
+                      taken_at=at, make="Opsledger", model="FieldCam 12", phash="c3a1f0e2d4b59687", brightness=0.4,
+                      contrast=0.2, sharpness=900.0, gps_latitude=48.8566, gps_longitude=2.3522,
+                      thumbnails={"128": sha, "512": sha}, public_sha256=sha, at=at),
+        ImageRejected(image_id=image, sha256=sha, code="polyglot", reason="the file is also a ZIP archive", at=at),
+        CameraSnapshotAnalysed(camera_id="cam-1", image_id=image, taken_at=at, phash="c3a1f0e2d4b59687",
+                               luma_grid="AAAA", brightness=0.4, contrast=0.2, sharpness=800.0),
+        CameraSnapshotFailed(camera_id="cam-1", at=at, error="no frame within 15 s"),
+        CameraImageDegraded(camera_id="cam-1", kind="frozen", at=at, detail="the same frame in 5 snapshots"),
+        CameraImageRecovered(camera_id="cam-1", kind="frozen", at=at),
+    ]
 
 
 PAYLOADS: dict[type[Payload], Payload] = {

@@ -1,4 +1,8 @@
-"""Content-addressed file storage on local disk: sha256 names, never the client's file name."""
+"""Content-addressed file storage on local disk: sha256 names, never the client's file name.
+
+Shared by the API (uploads), the image processor (thumbnails, originals without personal metadata) and the camera
+snapshot grabbers, so it lives in the kernel; every component that uses it needs the same directory
+(OPSLEDGER_FILES_DIR, a shared volume in docker-compose)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,36 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
 }
 
 
+# The image formats the image pipeline takes, by magic number (a decoder never sees anything else); HEIF by the
+# brands of its ftyp box.
+IMAGE_MAGICS: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"),
+)
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+ANY_IMAGE = "image/*"  # content type for store(): any format of IMAGE_MAGICS, WebP or HEIF
+
+
 class TooLarge(Exception):
     pass
 
 
+def image_format(head: bytes) -> str | None:
+    """JPEG, PNG, GIF, TIFF, WEBP or HEIF by the first bytes; None for anything else."""
+    for magic, name in IMAGE_MAGICS:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "HEIF"
+    return None
+
+
 def content_matches(content_type: str, head: bytes) -> bool:
-    """A cheap check that the bytes are what the client says they are."""
+    """A cheap check that the bytes are what the client says they are (ANY_IMAGE: an image format we take)."""
+    if content_type == ANY_IMAGE:
+        return image_format(head) is not None
     if content_type == "image/webp":
         return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
     if content_type.startswith("text/"):
@@ -68,3 +96,21 @@ def store(root: Path, source: BinaryIO, max_bytes: int, content_type: str) -> tu
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def put_bytes(root: Path, data: bytes) -> str:
+    """Store bytes made here (thumbnails, a camera frame) under their sha256; a repeat is harmless."""
+    sha = hashlib.sha256(data).hexdigest()
+    final = path_for(root, sha)
+    if final.is_file():
+        return sha
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".put-")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+        os.replace(tmp_name, final)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return sha
