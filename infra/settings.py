@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     # scans per caller (user or API key), counted scan by scan whatever the batch size: a handheld scans about one a
     # second; an offline buffer sent at once is a few hundred
     scan_rate: str = Field(default="6000/minute", alias="OPSLEDGER_SCAN_RATE")
+    # Self-registration (POST /api/auth/register): off by default; when on, new accounts wait for an admin's approval.
+    allow_registration: bool = Field(default=False, alias="OPSLEDGER_ALLOW_REGISTRATION")
     cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
     trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
     # Live push (/api/stream, /ws): heartbeat period, per-client queue (a client that falls this far behind is

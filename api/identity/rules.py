@@ -127,7 +127,8 @@ RULES: dict[tuple[str, str], Rule] = {
 SEES_ALL_READINGS = frozenset({"admin", "operator", "viewer"})
 EDITS_ALL_READINGS = frozenset({"admin", "operator"})
 
-# Live push: who may receive the events of a topic — the same people as the REST reads of what the topic feeds.
+# Live push and the archive (/api/events): who may read the events of a topic — the same people as the REST reads of
+# what the topic feeds. Topics not listed (the Faust changelogs) are admin's alone.
 INGRESS_READ_ALL = Rule(SEES_ALL_READINGS, "ingress:read")  # workers read only their own readings: no live feed
 TOPIC_READ: dict[str, Rule] = {
     topics.ALERT_EVENTS: ALERTS_READ,
@@ -141,7 +142,8 @@ TOPIC_READ: dict[str, Rule] = {
     topics.CAMERA_CHECKS: DEVICES_READ,
     topics.INGRESS_READINGS: INGRESS_READ_ALL,
     topics.INGRESS_EVALUATIONS: INGRESS_READ_ALL,
-    topics.FILES: Rule(READERS, "files:read"),
+    # workers download only the files they uploaded or that hang on their own readings: no feed of everyone's
+    topics.FILES: Rule(SEES_ALL_READINGS, "files:read"),
     topics.AUDIT: ADMIN,
     topics.DEADLETTER: ADMIN,
 }

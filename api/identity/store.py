@@ -31,11 +31,12 @@ class UsernameTaken(Exception):
 USER_COLUMNS = "id, username, password_hash, role, active, created_at, updated_at"
 
 
-async def create_user(conn: psycopg.AsyncConnection, username: str, password_hash: str, role: str) -> User:
+async def create_user(conn: psycopg.AsyncConnection, username: str, password_hash: str, role: str, *,
+                      active: bool = True) -> User:
     try:
         async with conn.cursor(row_factory=class_row(User)) as cur:
-            await cur.execute(f"INSERT INTO users (id, username, password_hash, role) VALUES (%s, %s, %s, %s)"
-                              f" RETURNING {USER_COLUMNS}", (uuid.uuid4(), username, password_hash, role))
+            await cur.execute(f"INSERT INTO users (id, username, password_hash, role, active) VALUES (%s, %s, %s, %s,"
+                              f" %s) RETURNING {USER_COLUMNS}", (uuid.uuid4(), username, password_hash, role, active))
             user = await cur.fetchone()
     except psycopg.errors.UniqueViolation as e:
         raise UsernameTaken(username) from e

@@ -97,11 +97,26 @@ async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, family
     return Tokens(access_token=access, expires_in=settings.access_token_ttl_s, refresh_token=refresh)
 
 
-@router.post("/register", response_model=UserOut, status_code=201)
-async def register(body: Credentials, request: Request, pool: Pool) -> UserOut:
-    """Open self-registration: the new user is a viewer; only an admin grants other roles."""
+class Registered(BaseModel):
+    status: Literal["pending"] = "pending"
+    detail: str = "If the username was free, the account now waits for an administrator's approval."
+
+
+@router.post("/register", response_model=Registered, status_code=202)
+async def register(body: Credentials, request: Request, pool: Pool, settings: SettingsDep) -> Registered:
+    """Self-registration, off unless OPSLEDGER_ALLOW_REGISTRATION=true. The account is an inactive viewer until an
+    admin approves it (PATCH active=true). The answer (and the work: the password is hashed either way) is the
+    same whether the username was free or taken, so registering tells nobody which usernames exist."""
     request.state.audit_subject = body.username
-    return user_out(await create(pool, body, "viewer"))
+    if not settings.allow_registration:
+        raise Problem(403, "Self-registration is off here; ask an administrator for an account.")
+    password_hash = await asyncio.to_thread(hash_password, body.password.get_secret_value())
+    try:
+        async with pool.connection() as conn:
+            await store.create_user(conn, body.username, password_hash, "viewer", active=False)
+    except store.UsernameTaken:
+        pass
+    return Registered()
 
 
 @router.post("/login", response_model=Tokens)

@@ -49,7 +49,7 @@ def traffic(stack: Stack) -> dict[str, Any]:
         used["admin refresh token"] = admin["refresh_token"]
         as_admin = bearer(admin["access_token"])
 
-        ok(client.post("/api/auth/register", json={"username": username, "password": password}), 201)
+        ok(client.post("/api/auth/users", json={"username": username, "password": password}, headers=as_admin), 201)
         first = ok(client.post("/api/auth/login", json={"username": username, "password": password}), 200)
         remember_token(used, "user access token", first["access_token"])
         used["user refresh token"] = first["refresh_token"]

@@ -195,8 +195,10 @@ def test_success_paths_conform(live_schema: schemathesis.BaseSchema, admin: Call
     step("GET", "/api/auth/api-keys", 200)
 
     username, password = f"seeded-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    registered = step("POST", "/api/auth/register", 201, body={"username": username, "password": password},
+    registered = step("POST", "/api/auth/users", 201, body={"username": username, "password": password},
                       media_type="application/json")
+    step("POST", "/api/auth/register", 403, body={"username": f"x{username}", "password": password},
+         media_type="application/json")  # self-registration is off by default
     signed_in = step("POST", "/api/auth/login", 200, body={"username": username, "password": password},
                      media_type="application/json")
     if signed_in is not None:
