@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Request, Response
 from psycopg.rows import dict_row
@@ -20,7 +21,7 @@ from api.routes.devices.models import CameraIn, CameraOut, StreamOut, camera_out
 from infra import secrets as secret_store
 from infra.secrets import SecretsUnavailable
 from producers.devices import commands
-from producers.devices.rtsp.probe import probe
+from producers.devices.rtsp.probe import DEFAULT_PORTS, probe
 from schemas.devices.cameras import CameraSpec
 from schemas.envelope import utc_now
 
@@ -60,6 +61,13 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
     if secret_url is not None:
         secrets["url"] = secret_url
     return public_url, secrets or None
+
+
+def endpoint(url: str) -> tuple[str, str | None, int]:
+    """Where a camera URL connects: (scheme, host, port), the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower() or None, parts.port or DEFAULT_PORTS.get(scheme, 0)
 
 
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
@@ -111,6 +119,9 @@ async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, 
     version = row["version"] + 1
     url, secrets = secrets_of(body)
     credentials_version = row["credentials_version"]
+    if credentials_version is not None and not secrets and endpoint(url) != endpoint(row["url"]):
+        # the stored login goes only where it went before: else an operator could aim it at a host of their own
+        raise Problem(422, "Send the camera's username and password again when its host or port changes.")
     if secrets:
         credentials_version = version
         async with pool.connection() as conn:
