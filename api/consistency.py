@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
+from aiokafka import TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
@@ -21,6 +23,8 @@ from infra.producer import Position
 
 HEADER = "Opsledger-Consistency"
 APPLIED = "SELECT next_offset FROM projection_offsets WHERE projection = %s AND topic = %s AND partition = %s"
+MAX_SPANS = 100  # a command's events land on a few topics x their partitions; a token is never longer
+ENDS_REFRESH_S = 0.5  # the broker is asked for end offsets at most this often, whatever tokens arrive
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +63,92 @@ def decode_token(token: str) -> list[Span]:
             if span.first < 0 or span.last < span.first:
                 raise ValueError("offsets must be first-last with 0 <= first <= last")
             spans.append(span)
-        if not spans or len(spans) > 1000:
-            raise ValueError("token must name 1 to 1000 positions")
+        if not spans or len(spans) > MAX_SPANS:
+            raise ValueError(f"token must name 1 to {MAX_SPANS} positions")
         return spans
     except (ValueError, binascii.Error, UnicodeDecodeError) as e:
         raise Problem(400, f"The consistency token is not valid: {e}") from e
 
 
+class LogEnds:
+    """Where each topic partition of the log ends, to check tokens against: a token is the client's word, so one
+    naming a topic or partition that does not exist, or an offset the log has not reached, would otherwise hold a
+    waiter for the whole timeout. Cached, and asked again (at most every ENDS_REFRESH_S, one caller at a time) only
+    when a token names a position past the cached end, so forged tokens cost the broker one question a half
+    second at most."""
+
+    def __init__(self, topics: Sequence[str], fetch: Callable[[Sequence[str]], Awaitable[dict[TopicPartition, int]]]
+                 ) -> None:
+        self.topics, self.fetch = tuple(topics), fetch
+        self.ends: dict[tuple[str, int], int] = {}
+        self.fetched_at = float("-inf")
+        self.lock = asyncio.Lock()
+
+    def _known(self, span: Span) -> bool:
+        return span.last < self.ends.get((span.topic, span.partition), -1)
+
+    async def check(self, spans: Sequence[Span]) -> None:
+        unknown = sorted({s.topic for s in spans} - set(self.topics))
+        if unknown:
+            raise Problem(400, f"The consistency token names a topic that does not exist: {unknown[0][:100]!r}.")
+        if all(self._known(s) for s in spans):
+            return
+        async with self.lock:
+            if time.monotonic() - self.fetched_at >= ENDS_REFRESH_S:
+                ends = await self.fetch(self.topics)
+                self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+                self.fetched_at = time.monotonic()
+        for s in spans:
+            if (s.topic, s.partition) not in self.ends:
+                raise Problem(400, f"The consistency token names partition {s.partition} of {s.topic}, which does "
+                                   "not exist.")
+            if not self._known(s):
+                raise Problem(400, "The consistency token names a position the log has not reached; use the token "
+                                   "a command answered.")
+
+
+class Waiters:
+    """How many requests wait for consistency at once in this process (OPSLEDGER_CONSISTENCY_MAX_WAITERS): beyond
+    it a read is told to retry (503) at once rather than queue behind the others."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.count >= self.limit:
+            raise Problem(503, "Too many reads are waiting for consistency right now; retry shortly.",
+                          headers={"Retry-After": "1"})
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+WAITERS = Waiters(64)  # create_app sets the configured limit
+
+
 async def poll(pool: AsyncConnectionPool, done: Callable[[psycopg.AsyncConnection], Awaitable[bool]],
                timeout_s: float) -> bool:
     """THE consistency wait: ask `done` on a pooled connection until it says True (then True) or timeout_s passed
-    (then False), backing off from 2 ms to 25 ms between tries. The connection goes back to the pool while waiting,
-    so waiters do not starve the requests that would let them finish."""
+    (then False), backing off from 2 ms to 25 ms between tries. The connection goes back to the pool while waiting
+    (no pooled connection is ever held while sleeping), so waiters do not starve the requests that would let them
+    finish; and at most WAITERS.limit requests wait at once."""
     deadline = time.monotonic() + timeout_s
     delay = 0.002
-    while True:
-        async with pool.connection() as conn:
-            if await done(conn):
-                return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.025)
+    async with pool.connection() as conn:  # the common case: already applied, no slot needed
+        if await done(conn):
+            return True
+    with WAITERS.slot():
+        while True:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.025)
+            async with pool.connection() as conn:
+                if await done(conn):
+                    return True
 
 
 async def wait_applied(pool: AsyncConnectionPool, projection: str, topics: Sequence[str],

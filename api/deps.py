@@ -49,7 +49,7 @@ def consistent_with(projection: str, topics: tuple[str, ...],
     further, for what processors derive from the token's events."""
 
     async def wait(
-        pool: Pool, settings: SettingsDep,
+        request: Request, pool: Pool, settings: SettingsDep,
         header: Annotated[str | None, Header(alias=HEADER, max_length=20000, pattern=TOKEN_PATTERN)] = None,
         after: Annotated[str | None, Query(description="consistency token from a command's response",
                                            max_length=20000, pattern=TOKEN_PATTERN)] = None,
@@ -57,6 +57,7 @@ def consistent_with(projection: str, topics: tuple[str, ...],
         token = header or after
         if token:
             spans, started = decode_token(token), time.monotonic()
+            await request.app.state.log_ends.check(spans)
             await wait_applied(pool, projection, topics, spans, settings.consistency_timeout_s)
             if settle is not None:
                 await settle(pool, spans, max(0.0, settings.consistency_timeout_s - (time.monotonic() - started)))

@@ -21,6 +21,7 @@ from api.routes.devices.models import CameraIn, CameraOut, StreamOut, camera_out
 from infra import secrets as secret_store
 from infra.secrets import SecretsUnavailable
 from producers.devices import commands
+from producers.devices.outbound import Outbound
 from producers.devices.rtsp.probe import DEFAULT_PORTS, probe
 from schemas.devices.cameras import CameraSpec
 from schemas.envelope import utc_now
@@ -170,7 +171,8 @@ async def test_camera(camera_id: uuid.UUID, request: Request, response: Response
     checked_at = utc_now()
     try:
         result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),
-                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s)
+                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s,
+                             outbound=Outbound.of(settings.outbound_allow_networks))
     except ValueError as e:  # a URL the probe cannot use (registered before a stricter check): say so
         raise Problem(409, f"The camera URL cannot be probed: {e}") from e
     event = commands.stream_checked(str(camera_id), row["url"], checked_at, result, actor=principal.actor,

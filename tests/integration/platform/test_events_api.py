@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.helpers.factories import reading_body
+from tests.helpers.support import Stack, lags
 
 LIFE = ["IngressReadingSubmitted", "IngressReadingCorrected", "IngressReadingRetracted"]
 
@@ -121,11 +122,18 @@ def test_healthz(api: httpx.Client) -> None:
     assert health.json() == {"status": "ok"}
 
 
-def test_readyz_reports_projection_lag(api: httpx.Client) -> None:
-    ready = api.get("/readyz")
-    assert ready.status_code == 200, ready.text
-    lag = ready.json()["projection_lag"]
-    assert {"ingress", "files", "archive"} <= set(lag)
+def test_readyz_says_ready_and_nothing_more_and_is_cached(stack: Stack) -> None:
+    """/readyz is public: it answers a verdict (cached, so callers cannot multiply the broker and database work it
+    costs), never lags, topics or exception text; the figures are on the admin's /metrics."""
+    answers = [httpx.get(f"{stack.api_url}/readyz", timeout=15) for _ in range(20)]
+    assert all(a.status_code == 200 for a in answers), answers[-1].text
+    assert all(set(a.json()) == {"status", "checked_at"} for a in answers)
+    assert len({a.json()["checked_at"] for a in answers}) <= 2  # a 5 s cache: at most one renewal in between
+
+
+def test_metrics_report_projection_lag(api: httpx.Client) -> None:
+    lag = lags(api)
+    assert {"ingress", "files", "archive", "processors"} <= set(lag)
     assert all(isinstance(n, int) and n >= 0 for n in lag.values())
 
 

@@ -13,12 +13,14 @@ which is deterministic), no Hypothesis deadline, the too-slow health check suppr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
 import httpx
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -30,6 +32,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from api.identity import sessions
 from api.identity.tokens import issue_access_token
 from infra.settings import Settings
 from tests.helpers.factories import reading_body
@@ -54,6 +57,7 @@ class Caller:
     role: str
     user_id: uuid.UUID
     headers: dict[str, str]
+    database_url: str
 
     def fresh_headers(self) -> dict[str, str]:
         """A new access token of the same user, for requests that revoke the token they carry (logout).
@@ -62,8 +66,14 @@ class Caller:
         the 5/min per-username login limit."""
         # model_construct: the API's defaults (issuer, audience, ttl), not whatever OPSLEDGER_* this process has
         api_settings = Settings.model_construct(jwt_secret=SecretStr(JWT_SECRET))
-        token, _ = issue_access_token(self.user_id, self.role, api_settings)
+        token, _ = issue_access_token(self.user_id, self.role, api_settings, asyncio.run(self.new_session()),
+                                      None)
         return bearer(token)
+
+    async def new_session(self) -> uuid.UUID:
+        """A session of its own (logout ends the session a token names), as a sign-in would start."""
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+            return (await sessions.start(conn, self.user_id, 3600, client=None, user_agent="schemathesis")).id
 
 
 def caller(stack: Stack, role: str) -> Caller:
@@ -72,7 +82,7 @@ def caller(stack: Stack, role: str) -> Caller:
     headers = stack.user(role)
     profile = httpx.get(f"{stack.api_url}/api/auth/profile", headers=headers, timeout=15)
     assert profile.status_code == 200, profile.text
-    return Caller(role, uuid.UUID(profile.json()["id"]), headers)
+    return Caller(role, uuid.UUID(profile.json()["id"]), headers, stack.backbone.database_url)
 
 
 @pytest.fixture(scope="module")
