@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from infra import kafka_clients
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
 
@@ -33,9 +33,7 @@ class Position:
 class EventProducer:
     def __init__(self, bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5,
                  client_id: str = "opsledger", on_produced: Callable[[str], None] | None = None) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self._producer = kafka_clients.producer(bootstrap, client_id=client_id,
             acks="all",
             enable_idempotence=idempotence,
             linger_ms=linger_ms,

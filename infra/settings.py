@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,18 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL")
     # Apache Kafka supports idempotent producers; the embedded Tansu broker does not.
     kafka_idempotence: bool = Field(default=False, alias="OPSLEDGER_KAFKA_IDEMPOTENCE")
+    # which broker this is: the processors patch Faust for Tansu's sharp edges only on Tansu
+    kafka_broker: Literal["tansu", "apache"] = Field(default="tansu", alias="OPSLEDGER_KAFKA_BROKER")
+    # How every Kafka client connects (infra.kafka_clients): SASL and/or TLS on a production Kafka.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", alias="OPSLEDGER_KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", alias="OPSLEDGER_KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str = Field(default="", alias="OPSLEDGER_KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(default=None, alias="OPSLEDGER_KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_KEYFILE")
     # how long a consumer fetch may wait for data: Tansu waits it out even when data arrives (see processors/app.py)
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, alias="OPSLEDGER_KAFKA_FETCH_MAX_WAIT_MS")
     topic_partitions: int = Field(default=4, ge=1, le=256, alias="OPSLEDGER_TOPIC_PARTITIONS")
@@ -185,6 +198,13 @@ class Settings(BaseSettings):
         if index >= count:
             raise ValueError("OPSLEDGER_POLLER_INDEX must be below OPSLEDGER_POLLER_COUNT")
         return index
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_username
+                                                                     and self.kafka_sasl_password):
+            raise ValueError("OPSLEDGER_KAFKA_SASL_USERNAME and OPSLEDGER_KAFKA_SASL_PASSWORD are required with SASL")
+        return self
 
     @field_validator("outbound_allow_networks")
     @classmethod

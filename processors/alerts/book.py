@@ -15,6 +15,7 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from infra import kafka_clients
 from infra.kafka import partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
@@ -76,7 +77,7 @@ class RuleBook:
         return [s for s in self.silences.values() if active(s, now)]
 
     async def run(self, bootstrap: str) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        consumer = kafka_clients.consumer(bootstrap, group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", fetch_max_wait_ms=20)
         await consumer.start()
         try:
