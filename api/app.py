@@ -17,6 +17,7 @@ from starlette.routing import WebSocketRoute
 from api import consistency, metrics
 from api.consistency import LogEnds
 from api.identity.limits import Limiter
+from api.identity.oidc.accounts import PgPendingStore, relying_party
 from api.identity.principal import authorize
 from api.identity.rules import RULES
 from api.live import Hub
@@ -29,7 +30,7 @@ from api.routes.cylinders import admin as admin_cylinders
 from api.routes.cylinders import cylinders, reports, scans
 from api.routes.devices import bandwidth, cameras, devices, discovery, topology
 from api.routes.files import files
-from api.routes.identity import account, api_keys, audit, auth
+from api.routes.identity import account, api_keys, audit, auth, oidc
 from api.routes.ingress import readings as ingress
 from infra.kafka import end_offsets
 from infra.producer import EventProducer
@@ -88,11 +89,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.limiter = settings, Limiter(settings.rate_limit_storage)
     app.state.readiness = health.Readiness()
+    app.state.oidc, app.state.oidc_store = relying_party(settings.oidc), PgPendingStore(settings.database_url)
     app.state.log_ends = LogEnds(platform_topics(settings.processor_id),
                                  lambda topics: end_offsets(settings.kafka_bootstrap_servers, topics))
     consistency.WAITERS.limit = settings.consistency_max_waiters
     install_problem_handlers(app)
-    for module in (auth, account, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports,
+    for module in (auth, account, oidc, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports,
                    alert_rules, alerts, silences, discovery, devices, bandwidth, topology, cameras, events, stream,
                    health, catalog):
         app.include_router(module.router)

@@ -71,6 +71,31 @@ class NotifySettings(BaseSettings):
         return tuple(n.strip() for n in self.group_by.split(",") if n.strip())
 
 
+class OidcSettings(BaseSettings):
+    """External login with OpenID Connect (env prefix OPSLEDGER_OIDC_); off while `issuer` is empty."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLEDGER_OIDC_", extra="ignore")
+
+    issuer: str = ""  # exact: discovery's `issuer` and the ID tokens' `iss` must equal it
+    discovery_url: str = ""  # default: issuer + /.well-known/openid-configuration
+    client_id: str = ""
+    client_secret: SecretStr | None = None  # none: a public client (PKCE only)
+    redirect_uri: str = ""  # https://<api>/api/auth/oidc/callback, registered at the provider byte for byte
+    scopes: str = "openid profile email"
+    role_claim: str = "groups"  # a dotted path is allowed (realm_access.roles)
+    role_mapping: str = ""  # claim value=role, comma-separated: opsledger-admins=admin,opsledger-ops=operator
+    default_role: str = "viewer"  # for users nothing maps; empty: refuse them
+    username_claim: str = "preferred_username"  # display only, never the account key
+    allowed_algs: str = "RS256 PS256 ES256 EdDSA"
+    fetch_userinfo: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.issuer and not (self.client_id and self.redirect_uri):
+            raise ValueError("OPSLEDGER_OIDC_CLIENT_ID and OPSLEDGER_OIDC_REDIRECT_URI are required with an issuer")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
@@ -190,6 +215,7 @@ class Settings(BaseSettings):
 
     # Alert notifications (email, signed webhook): their own prefix, read when Settings is built.
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
 
     @field_validator("poller_index")
     @classmethod
@@ -258,4 +284,5 @@ def env_names() -> set[str]:
     """Every environment variable the settings read, nested groups included (docker-compose is checked against
     this)."""
     notify = {f"OPSLEDGER_NOTIFY_{name.upper()}" for name in NotifySettings.model_fields}
-    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify
+    oidc = {f"OPSLEDGER_OIDC_{name.upper()}" for name in OidcSettings.model_fields}
+    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify | oidc

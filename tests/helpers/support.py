@@ -162,8 +162,8 @@ class Stack:
 
 @contextmanager
 def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = ("projections", "processors", "api"),
-                  **env: str) -> Iterator[Stack]:
-    stack = Stack(backbone, data_dir, free_port(), extra_env=env)
+                  api_port: int | None = None, **env: str) -> Iterator[Stack]:
+    stack = Stack(backbone, data_dir, api_port or free_port(), extra_env=env)
     try:
         for name in names:
             stack.start(name)
