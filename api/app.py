@@ -21,7 +21,7 @@ from api.identity.oidc.accounts import PgPendingStore, relying_party
 from api.identity.principal import authorize
 from api.identity.rules import RULES
 from api.live import Hub
-from api.middleware import RequestContext
+from api.middleware import Gate, RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
 from api.routes.alerts import alerts, silences
@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)
+    app.add_middleware(Gate)  # innermost: inside CORS, after the request id and the body limit
     if settings.cors_origin_list:
         app.add_middleware(
             ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,

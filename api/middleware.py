@@ -68,13 +68,7 @@ class RequestContext:
             if declared.isdigit() and int(declared) > limit:
                 await _refuse_size(send_with_id, path, request_id, limit)
                 return
-            try:  # limits and authorization, before anything reads the body
-                await gate(Request(scope))
-            except Problem as refused:
-                await _refuse(send_with_id, path, request_id, refused.status, refused.title, refused.detail,
-                              refused.headers)
-            else:
-                await self.app(scope, _bounded(receive, limit), send_with_id)
+            await self.app(scope, _bounded(receive, limit), send_with_id)
             await record(scope, status_holder["status"], client_of(scope, headers))
         finally:
             elapsed = time.perf_counter() - started
@@ -84,6 +78,26 @@ class RequestContext:
             log.info("request", method=scope["method"], path=path, status=status_holder["status"],
                      ms=round(elapsed * 1000, 2))
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+class Gate:
+    """Limits and authorization (api.identity.principal.gate) before anything reads the body. Inside CORS, so a
+    refusal carries the CORS headers a browser needs to read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await gate(Request(scope))
+        except Problem as refused:
+            await _refuse(send, scope["path"], scope.get("state", {}).get("request_id", ""), refused.status,
+                          refused.title, refused.detail, refused.headers)
+            return
+        await self.app(scope, receive, send)
 
 
 # The docs page (Swagger UI) loads its script and styles from jsDelivr and runs one inline script.

@@ -105,7 +105,8 @@ async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, sessio
     async with pool.connection() as conn:
         refresh = await store.issue_refresh(conn, user.id, settings.refresh_token_ttl_s, session.id,
                                             session.expires_at)
-    expires_in = max(1, int((claims.expires_at - datetime.now(UTC)).total_seconds()))
+    left = int((session.expires_at - datetime.now(UTC)).total_seconds())
+    expires_in = max(1, min(settings.access_token_ttl_s, left))
     return Tokens(access_token=access, expires_in=expires_in, refresh_token=refresh)
 
 

@@ -27,7 +27,7 @@ from api.text import Secret
 router = APIRouter(prefix="/api/auth/oidc", tags=["auth"])
 log = structlog.get_logger(__name__)
 COOKIE_PATH = "/api/auth/oidc"
-REDIRECT: dict[int | str, dict[str, Any]] = {302: {"description": "a redirect (to the provider, or back to the application)"}}
+REDIRECT: dict[int | str, dict[str, Any]] = {302: {"description": "to the provider, or back to the application"}}
 
 
 class LoginCode(BaseModel):

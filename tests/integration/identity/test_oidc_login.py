@@ -87,9 +87,12 @@ def test_a_first_external_login_provisions_the_user_with_the_mapped_role(oidc: S
 
 def test_a_replayed_or_foreign_callback_is_refused(oidc: Setup) -> None:
     browser = Browser()
-    answer, callback = sign_in_externally(oidc, "bob", browser)
-    tokens_of(oidc, answer)
-    replayed = browser.http.get(callback)  # the same browser, the state already used
+    started = browser.http.get(f"{oidc.stack.api_url}/api/auth/oidc/login", params={"return_to": "/dashboard"})
+    binding = browser.http.cookies["opsledger_oidc"]
+    callback = browser.run(started.headers["location"], oidc.redirect, "bob")
+    tokens_of(oidc, browser.http.get(callback))
+    assert browser.http.get(callback).json()["reason"] == "no_login_in_progress"  # the cookie went with the login
+    replayed = httpx.get(callback, cookies={"opsledger_oidc": binding}, timeout=15)  # the whole request again
     assert replayed.status_code == 400 and replayed.json()["reason"] == "unknown_or_used_state"
     other = Browser()
     started = other.http.get(f"{oidc.stack.api_url}/api/auth/oidc/login")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import uuid
 from typing import Any
 
@@ -125,10 +126,11 @@ def test_healthz(api: httpx.Client) -> None:
 def test_readyz_says_ready_and_nothing_more_and_is_cached(stack: Stack) -> None:
     """/readyz is public: it answers a verdict (cached, so callers cannot multiply the broker and database work it
     costs), never lags, topics or exception text; the figures are on the admin's /metrics."""
-    answers = [httpx.get(f"{stack.api_url}/readyz", timeout=15) for _ in range(20)]
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: httpx.get(f"{stack.api_url}/readyz", timeout=30), range(20)))
     assert all(a.status_code == 200 for a in answers), answers[-1].text
     assert all(set(a.json()) == {"status", "checked_at"} for a in answers)
-    assert len({a.json()["checked_at"] for a in answers}) <= 2  # a 5 s cache: at most one renewal in between
+    assert len({a.json()["checked_at"] for a in answers}) <= 2  # 20 callers at once, one check (or two)
 
 
 def test_metrics_report_projection_lag(api: httpx.Client) -> None:

@@ -18,14 +18,16 @@ from websockets.sync.client import ClientConnection, connect
 from tests.helpers.support import Backbone, Stack, bearer, running_stack
 
 
-def new_user(stack: Stack, role: str) -> tuple[str, dict[str, Any]]:
+def new_user(stack: Stack, role: str, signed_in_at: Stack | None = None) -> tuple[str, dict[str, Any]]:
+    """A user made by the session's admin, signed in at `signed_in_at` (whose token lifetime applies)."""
     username, password = f"live-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     with stack.client() as admin:
         made = admin.post("/api/auth/users", json={"username": username, "password": password, "role": role})
         assert made.status_code == 201, made.text
-    tokens = httpx.post(f"{stack.api_url}/api/auth/login", json={"username": username, "password": password},
-                        timeout=15).json()
-    return made.json()["id"], tokens
+    login = httpx.post(f"{(signed_in_at or stack).api_url}/api/auth/login", timeout=15,
+                       json={"username": username, "password": password})
+    assert login.status_code == 200, login.text
+    return made.json()["id"], login.json()
 
 
 def sse_until_end(stack: Stack, headers: dict[str, str], act: Any, within_s: float = 45) -> dict[str, Any]:
@@ -106,14 +108,14 @@ def tight(backbone: Backbone, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield running
 
 
-def test_an_expired_token_ends_its_stream(tight: Stack) -> None:
-    _, tokens = new_user(tight, "viewer")
+def test_an_expired_token_ends_its_stream(stack: Stack, tight: Stack) -> None:
+    _, tokens = new_user(stack, "viewer", tight)  # a 30-second token
     error = sse_until_end(tight, bearer(tokens["access_token"]), lambda: None, within_s=45)
     assert error["status"] == 401
 
 
-def test_streams_per_principal_are_capped(tight: Stack) -> None:
-    _, tokens = new_user(tight, "viewer")
+def test_streams_per_principal_are_capped(stack: Stack, tight: Stack) -> None:
+    _, tokens = new_user(stack, "viewer", tight)
     with socket(tight, tokens["access_token"]), socket(tight, tokens["access_token"]):
         third = httpx.get(f"{tight.api_url}/api/stream", headers=bearer(tokens["access_token"]), timeout=15)
         assert third.status_code == 429 and third.headers["content-type"].startswith("application/problem+json")
@@ -121,7 +123,7 @@ def test_streams_per_principal_are_capped(tight: Stack) -> None:
             ws.send(orjson.dumps({"type": "subscribe", "token": tokens["access_token"]}).decode())
             code, error = closed_with(ws)
         assert code == 4429 and error["status"] == 429
-    _, other = new_user(tight, "viewer")  # another user has streams of their own
+    _, other = new_user(stack, "viewer", tight)  # another user has streams of their own
     with socket(tight, other["access_token"]):
         pass
 
