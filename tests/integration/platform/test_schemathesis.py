@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import psycopg
@@ -50,14 +51,22 @@ UNDOCUMENTED: dict[str, dict[str, dict[int, str]]] = defaultdict(lambda: default
 EXERCISED: dict[str, int] = defaultdict(int)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: the token is minted again as the run goes on
 class Caller:
     """A dedicated user of one role (never the session's admin token, see `caller`)."""
 
     role: str
     user_id: uuid.UUID
-    headers: dict[str, str]
+    first_headers: dict[str, str]
     database_url: str
+    minted_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The user's token, minted again before it expires (15 minutes): a slow run outlives one."""
+        if time.monotonic() - self.minted_at > 600:
+            self.first_headers, self.minted_at = self.fresh_headers(), time.monotonic()
+        return self.first_headers
 
     def fresh_headers(self) -> dict[str, str]:
         """A new access token of the same user, for requests that revoke the token they carry (logout).
