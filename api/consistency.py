@@ -74,7 +74,8 @@ class LogEnds:
     """Where each topic partition of the log ends, to check tokens against: a token is the client's word, so one
     naming a topic or partition that does not exist, or an offset the log has not reached, would otherwise hold a
     waiter for the whole timeout. Cached, and asked again (at most every ENDS_REFRESH_S, one caller at a time) only
-    when a token names a position past the cached end, so forged tokens cost the broker one question a half
+    when a token names a position past the cached end; a caller asking sooner waits for the next question, so a
+    token minted just after the last one is never refused and forged tokens cost the broker one question a half
     second at most."""
 
     def __init__(self, topics: Sequence[str], fetch: Callable[[Sequence[str]], Awaitable[dict[TopicPartition, int]]]
@@ -94,7 +95,10 @@ class LogEnds:
         if all(self._known(s) for s in spans):
             return
         async with self.lock:
-            if time.monotonic() - self.fetched_at >= ENDS_REFRESH_S:
+            if not all(self._known(s) for s in spans):  # another caller's question may have answered it
+                pause = self.fetched_at + ENDS_REFRESH_S - time.monotonic()
+                if pause > 0:  # asked too recently: wait for the next question rather than refuse a fresh token
+                    await asyncio.sleep(pause)
                 ends = await self.fetch(self.topics)
                 self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
                 self.fetched_at = time.monotonic()

@@ -123,3 +123,32 @@ def test_a_cursor_of_the_wrong_arity_is_a_400_problem(key: tuple[object, ...], a
         decode_cursor(encode_cursor(*key), arity)
     assert caught.value.status == 400
 
+
+
+def test_a_fresh_token_is_never_refused_for_want_of_asking_the_broker_again() -> None:
+    """The log's ends are asked at most every ENDS_REFRESH_S; a token naming a record produced just after the last
+    question must wait for the next one, not be refused as forged."""
+    import asyncio
+
+    from aiokafka import TopicPartition
+
+    from api.consistency import LogEnds
+
+    end = {"files": 5}
+    asked: list[int] = []
+
+    async def fetch(topics: object) -> dict[TopicPartition, int]:
+        asked.append(end["files"])
+        return {TopicPartition("files", 0): end["files"]}
+
+    async def scenario() -> None:
+        ends = LogEnds(["files"], fetch)
+        await ends.check([Span("files", 0, 4, 4)])
+        end["files"] = 6  # a command's event lands right after the question
+        await ends.check([Span("files", 0, 5, 5)])
+        with pytest.raises(Problem) as forged:
+            await ends.check([Span("files", 0, 10**9, 10**9)])
+        assert forged.value.status == 400
+
+    asyncio.run(scenario())
+    assert asked == [5, 6, 6]
