@@ -15,11 +15,14 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
-from api import metrics
-from api.identity.principal import Limiter, authorize
+from api import consistency, metrics
+from api.consistency import LogEnds
+from api.identity.limits import Limiter
+from api.identity.oidc.accounts import PgPendingStore, relying_party
+from api.identity.principal import authorize
 from api.identity.rules import RULES
 from api.live import Hub
-from api.middleware import RequestContext
+from api.middleware import Gate, RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
 from api.routes.alerts import alerts, silences
@@ -28,14 +31,16 @@ from api.routes.cylinders import admin as admin_cylinders
 from api.routes.cylinders import cylinders, reports, scans
 from api.routes.devices import bandwidth, cameras, devices, discovery, topology
 from api.routes.files import files
-from api.routes.identity import api_keys, audit, auth
+from api.routes.identity import account, api_keys, audit, auth, oidc
 from api.routes.images import files as image_files
 from api.routes.images import images
 from api.routes.images import reads as image_reads
 from api.routes.ingress import readings as ingress
+from infra.kafka import end_offsets
 from infra.outbox import Outbox, Relay
 from infra.producer import EventProducer
 from infra.settings import Settings
+from infra.topics import platform_topics
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
@@ -95,14 +100,20 @@ def create_app(settings: Settings) -> FastAPI:
         description="Event-sourced operations platform. Commands answer 202 with a consistency token; pass it "
                     "to any read (header Opsledger-Consistency or ?after=) to read your own writes.",
     )
-    app.state.settings, app.state.limiter = settings, Limiter()
+    app.state.settings, app.state.limiter = settings, Limiter(settings.rate_limit_storage)
+    app.state.readiness = health.Readiness()
+    app.state.oidc, app.state.oidc_store = relying_party(settings.oidc), PgPendingStore(settings.database_url)
+    app.state.log_ends = LogEnds(platform_topics(settings.processor_id),
+                                 lambda topics: end_offsets(settings.kafka_bootstrap_servers, topics))
+    consistency.WAITERS.limit = settings.consistency_max_waiters
     install_problem_handlers(app)
-    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, discovery, devices, bandwidth, topology, cameras, images, image_reads, image_files,
-                   events, stream, health, catalog):
+    for module in (auth, account, oidc, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports,
+                   alert_rules, alerts, silences, discovery, devices, bandwidth, topology, cameras, images, image_reads,
+                   image_files, events, stream, health, catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)
+    app.add_middleware(Gate)  # innermost: inside CORS, after the request id and the body limit
     if settings.cors_origin_list:
         app.add_middleware(
             ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,

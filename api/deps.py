@@ -49,15 +49,16 @@ def consistent_with(projection: str, topics: tuple[str, ...],
     further, for what processors derive from the token's events."""
 
     async def wait(
-        pool: Pool, settings: SettingsDep,
+        request: Request, pool: Pool, settings: SettingsDep,
         header: Annotated[str | None, Header(alias=HEADER, max_length=20000, pattern=TOKEN_PATTERN)] = None,
         after: Annotated[str | None, Query(description="consistency token from a command's response",
                                            max_length=20000, pattern=TOKEN_PATTERN)] = None,
     ) -> None:
         token = header or after
         if token:
-            started = time.monotonic()
-            spans = await wait_applied(pool, projection, topics, decode_token(token), settings.consistency_timeout_s)
+            spans, started = decode_token(token), time.monotonic()
+            await request.app.state.log_ends.check(spans)
+            spans = await wait_applied(pool, projection, topics, spans, settings.consistency_timeout_s)
             if settle is not None:
                 await settle(pool, spans, max(0.0, settings.consistency_timeout_s - (time.monotonic() - started)))
 

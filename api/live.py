@@ -60,8 +60,8 @@ class Pushed:
 class Subscription:
     """One client's bounded queue; `overflowed` once it fell behind (the client is then ended, not waited for)."""
 
-    def __init__(self, accepts: Callable[[Pushed], bool], capacity: int) -> None:
-        self.accepts = accepts
+    def __init__(self, accepts: Callable[[Pushed], bool], capacity: int, owner: str = "") -> None:
+        self.accepts, self.owner = accepts, owner
         self.queue: asyncio.Queue[Pushed] = asyncio.Queue(capacity)
         self.overflowed = False
 
@@ -100,10 +100,10 @@ class Hub:
             await asyncio.wait_for(self._ready.wait(), timeout)
         return self._ready.is_set()
 
-    def subscribe(self, accepts: Callable[[Pushed], bool]) -> tuple[Subscription, int]:
+    def subscribe(self, accepts: Callable[[Pushed], bool], owner: str = "") -> tuple[Subscription, int]:
         """Register a subscription and say up to which seq it must read the archive itself (its backfill)."""
         assert self.last_seq is not None, "subscribe after ready()"
-        subscription = Subscription(accepts, self.capacity)
+        subscription = Subscription(accepts, self.capacity, owner)
         self.subscriptions.add(subscription)  # no await between these two lines: nothing falls in between
         LIVE_CLIENTS.set(len(self.subscriptions))
         return subscription, self.last_seq
@@ -111,6 +111,10 @@ class Hub:
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscriptions.discard(subscription)
         LIVE_CLIENTS.set(len(self.subscriptions))
+
+    def owned(self, owner: str) -> int:
+        """How many streams this principal has open on this process (each is a queue and a task)."""
+        return sum(1 for s in self.subscriptions if s.owner == owner)
 
     @property
     def full(self) -> bool:

@@ -54,6 +54,21 @@ def _values(name: str, given: Sequence[str] | None) -> frozenset[str]:
     return values
 
 
+def readable_topics(principal: Principal) -> frozenset[str]:
+    """The topics whose events this principal may read (live or from the archive): those of the REST reads it may
+    call. The Faust changelogs and anything else outside TOPIC_READ are for admins alone (see `reads_everything`)."""
+    return frozenset(topic for topic, rule in TOPIC_READ.items() if permits(principal, rule))
+
+
+def hidden_types(principal: Principal) -> frozenset[str]:
+    """Event types narrower than their topic (TYPE_READ) that this principal may not read."""
+    return frozenset(t for t, rule in TYPE_READ.items() if not permits(principal, rule))
+
+
+def reads_everything(principal: Principal) -> bool:
+    return principal.kind == "user" and principal.role == "admin"
+
+
 def authorised_filter(principal: Principal, topics: Sequence[str] | None, subjects: Sequence[str] | None,
                       types: Sequence[str] | None) -> StreamFilter:
     """400 for a topic or type that does not exist; 403 for one the caller may not read; the default topics are
@@ -66,8 +81,7 @@ def authorised_filter(principal: Principal, topics: Sequence[str] | None, subjec
     unknown = sorted(asked_types - set(type_topics))
     if unknown:
         raise Problem(400, f"Unknown event type {unknown[0]!r}; see /asyncapi.json for the event types.")
-    readable = {topic for topic, rule in TOPIC_READ.items() if permits(principal, rule)}
-    hidden = frozenset(t for t, rule in TYPE_READ.items() if not permits(principal, rule))
+    readable, hidden = readable_topics(principal), hidden_types(principal)
     refused = sorted((asked_topics - readable) | (set(type_topics.values()) - readable) | (asked_types & hidden))
     if refused:
         raise Problem(403, f"You may not read {refused[0]!r} (the same rule as its REST reads).")

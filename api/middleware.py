@@ -1,4 +1,5 @@
-"""Request ids (also the events' correlation ids), access logs, latency metrics, and early body-size refusal."""
+"""Request ids (also the events' correlation ids), access logs, latency metrics, early body-size refusal, and the
+authorization gate (api.identity.principal.gate) before any body is read."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.identity.audit import record
+from api.identity.limits import client_address
+from api.identity.principal import gate
 from api.metrics import REQUEST_LATENCY
+from api.problems import Problem
 
 log = structlog.get_logger("api.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -26,8 +33,7 @@ class RequestContext:
 
     @staticmethod
     def _trust_forwarded(scope: Scope) -> bool:
-        settings = getattr(scope["app"].state, "settings", None) if "app" in scope else None
-        return bool(getattr(settings, "trust_forwarded", False))
+        return bool(scope["app"].state.settings.trust_forwarded)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,12 +69,8 @@ class RequestContext:
             if declared.isdigit() and int(declared) > limit:
                 await _refuse_size(send_with_id, path, request_id, limit)
                 return
-            body = await _read_body(receive, limit) if scope["method"] in ("POST", "PUT", "PATCH") else None
-            if body is _TOO_LARGE:
-                await _refuse_size(send_with_id, path, request_id, limit)
-                return
-            await self.app(scope, _replay(body, receive) if body is not None else receive, send_with_id)
-            await record(scope, status_holder["status"], client_of(scope, headers, self._trust_forwarded(scope)))
+            await self.app(scope, _bounded(receive, limit), send_with_id)
+            await record(scope, status_holder["status"], client_of(scope, headers))
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -79,7 +81,26 @@ class RequestContext:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-_TOO_LARGE = b"\x00too-large"
+class Gate:
+    """Limits and authorization (api.identity.principal.gate) before anything reads the body. Inside CORS, so a
+    refusal carries the CORS headers a browser needs to read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await gate(Request(scope))
+        except Problem as refused:
+            await _refuse(send, scope["path"], scope.get("state", {}).get("request_id", ""), refused.status,
+                          refused.title, refused.detail, refused.headers)
+            return
+        await self.app(scope, receive, send)
+
+
 # The docs page (Swagger UI) loads its script and styles from jsDelivr and runs one inline script.
 DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
             b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com;"
@@ -97,53 +118,38 @@ def security_headers(response_headers: list[tuple[bytes, bytes]], https: bool) -
     return extra
 
 
-def client_of(scope: Scope, headers: dict[str, str], trust_forwarded: bool) -> str | None:
-    if trust_forwarded and headers.get("x-forwarded-for"):
-        return headers["x-forwarded-for"].split(",")[0].strip()[:100]
+def client_of(scope: Scope, headers: dict[str, str]) -> str | None:
     client = scope.get("client")
-    return str(client[0]) if client else None
+    return client_address(headers, str(client[0]) if client else None, scope["app"].state.settings)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    """Read the whole (bounded) body first, so an oversize chunked body is refused with 413 before any parsing."""
-    chunks: list[bytes] = []
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """The body as the app reads it, refused with 413 once it passes `limit` (a chunked body declares no length):
+    nothing is read before the gate has let the request through, and never more than the limit."""
     seen = 0
-    while True:
+
+    async def bounded() -> Message:
+        nonlocal seen
         message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        seen += len(chunk)
-        if seen > limit:
-            return _TOO_LARGE
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(413, f"The request body is larger than {limit} bytes.")
+        return message
 
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: wait for the client to disconnect, as Starlette expects
-
-    return replayed
+    return bounded
 
 
 async def _refuse_size(send: Any, path: str, request_id: str, limit: int) -> None:
     await _refuse(send, path, request_id, 413, "Content Too Large", f"The request body is larger than {limit} bytes.")
 
 
-async def _refuse(send: Any, path: str, request_id: str, status: int, title: str, detail: str) -> None:
-    import orjson
-
+async def _refuse(send: Any, path: str, request_id: str, status: int, title: str, detail: str,
+                  headers: dict[str, str] | None = None) -> None:
     body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path,
                          "request_id": request_id})
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close"), *extra]})
     await send({"type": "http.response.body", "body": body})

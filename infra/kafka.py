@@ -7,15 +7,17 @@ from collections.abc import Iterable, Mapping
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from infra import kafka_clients
 
 log = structlog.get_logger(__name__)
 
 
 async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, replication: int = 1,
                         compacted: bool = False) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="opsledger-admin")
+    admin = kafka_clients.admin(bootstrap, client_id="opsledger-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -69,7 +71,7 @@ async def exact_end_offsets(bootstrap: str, partitions: Iterable[TopicPartition]
 
 
 def _offsets_consumer(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
+    return kafka_clients.consumer(bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10,
                             max_partition_fetch_bytes=1024)
 
 
@@ -102,7 +104,7 @@ async def group_lag(bootstrap: str, group_id: str, names: Iterable[str],
     wanted = set(names)
     ends = ({tp: end for tp, end in known_ends.items() if tp.topic in wanted} if known_ends is not None
             else await end_offsets(bootstrap, wanted))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    consumer = kafka_clients.consumer(bootstrap, group_id=group_id, enable_auto_commit=False)
     try:
         await consumer.start()
         lag = 0

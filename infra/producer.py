@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from infra import kafka_clients
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope
 
@@ -34,7 +34,6 @@ class EventProducer:
     def __init__(self, bootstrap: str, *, idempotence: bool = False, linger_ms: int = 5,
                  client_id: str = "opsledger", on_produced: Callable[[str], None] | None = None) -> None:
         self._options: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
             "client_id": client_id,
             "acks": "all",
             "enable_idempotence": idempotence,
@@ -43,7 +42,8 @@ class EventProducer:
             "request_timeout_ms": 15_000,
             "retry_backoff_ms": 100,
         }
-        self._producer = AIOKafkaProducer(**self._options)
+        self._bootstrap = bootstrap
+        self._producer = kafka_clients.producer(bootstrap, **self._options)
         self._on_produced = on_produced
         self.started = False
 
@@ -57,7 +57,8 @@ class EventProducer:
     async def abandon(self) -> None:
         """Drop whatever is in flight, and the connections, without the flush aiokafka's stop() waits for (a dead
         broker never answers it): nothing sent before this call can reach a broker after it. Start again to send."""
-        dropped, self._producer, self.started = self._producer, AIOKafkaProducer(**self._options), False
+        dropped, self.started = self._producer, False
+        self._producer = kafka_clients.producer(self._bootstrap, **self._options)
         dropped._closed = True  # noqa: SLF001 - aiokafka has no public way to close without flushing
         if dropped._sender is not None:  # noqa: SLF001
             await dropped._sender.close()  # noqa: SLF001 - cancels the sender task; pending sends fail

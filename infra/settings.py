@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,31 @@ class NotifySettings(BaseSettings):
         return tuple(n.strip() for n in self.group_by.split(",") if n.strip())
 
 
+class OidcSettings(BaseSettings):
+    """External login with OpenID Connect (env prefix OPSLEDGER_OIDC_); off while `issuer` is empty."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLEDGER_OIDC_", extra="ignore")
+
+    issuer: str = ""  # exact: discovery's `issuer` and the ID tokens' `iss` must equal it
+    discovery_url: str = ""  # default: issuer + /.well-known/openid-configuration
+    client_id: str = ""
+    client_secret: SecretStr | None = None  # none: a public client (PKCE only)
+    redirect_uri: str = ""  # https://<api>/api/auth/oidc/callback, registered at the provider byte for byte
+    scopes: str = "openid profile email"
+    role_claim: str = "groups"  # a dotted path is allowed (realm_access.roles)
+    role_mapping: str = ""  # claim value=role, comma-separated: opsledger-admins=admin,opsledger-ops=operator
+    default_role: str = "viewer"  # for users nothing maps; empty: refuse them
+    username_claim: str = "preferred_username"  # display only, never the account key
+    allowed_algs: str = "RS256 PS256 ES256 EdDSA"
+    fetch_userinfo: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.issuer and not (self.client_id and self.redirect_uri):
+            raise ValueError("OPSLEDGER_OIDC_CLIENT_ID and OPSLEDGER_OIDC_REDIRECT_URI are required with an issuer")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
@@ -78,6 +104,18 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", alias="DATABASE_URL")
     # Apache Kafka supports idempotent producers; the embedded Tansu broker does not.
     kafka_idempotence: bool = Field(default=False, alias="OPSLEDGER_KAFKA_IDEMPOTENCE")
+    # which broker this is: the processors patch Faust for Tansu's sharp edges only on Tansu
+    kafka_broker: Literal["tansu", "apache"] = Field(default="tansu", alias="OPSLEDGER_KAFKA_BROKER")
+    # How every Kafka client connects (infra.kafka_clients): SASL and/or TLS on a production Kafka.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", alias="OPSLEDGER_KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", alias="OPSLEDGER_KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str = Field(default="", alias="OPSLEDGER_KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(default=None, alias="OPSLEDGER_KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_KEYFILE")
     # how long a consumer fetch may wait for data: Tansu waits it out even when data arrives (see processors/app.py)
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, alias="OPSLEDGER_KAFKA_FETCH_MAX_WAIT_MS")
     # ... and how long once its topics have been quiet for 2 s (infra.kafka.FetchPacing): fewer empty fetches for an
@@ -100,7 +138,10 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", alias="OPSLEDGER_API_HOST")
     api_port: int = Field(default=8000, ge=0, le=65535, alias="OPSLEDGER_API_PORT")
     consistency_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="OPSLEDGER_CONSISTENCY_TIMEOUT_S")
+    # reads waiting for a consistency token at once per API process (the pool has 20 connections)
+    consistency_max_waiters: int = Field(default=64, ge=1, le=10_000, alias="OPSLEDGER_CONSISTENCY_MAX_WAITERS")
     ready_max_lag: int = Field(default=10_000, ge=0, alias="OPSLEDGER_READY_MAX_LAG")
+    ready_cache_s: float = Field(default=5.0, ge=0, le=300, alias="OPSLEDGER_READY_CACHE_S")
 
     processor_id: str = Field(default="opsledger-processors", alias="OPSLEDGER_PROCESSOR_ID")
     # Ingress limit lines: "start-end:dBmV" for every node, "node@start-end:dBmV" for one node, comma-separated.
@@ -121,18 +162,38 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(default="opsledger-api", alias="OPSLEDGER_JWT_AUDIENCE")
     access_token_ttl_s: int = Field(default=900, ge=30, le=3600, alias="OPSLEDGER_ACCESS_TOKEN_TTL_S")
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=300, alias="OPSLEDGER_REFRESH_TOKEN_TTL_S")
-    login_rate: str = Field(default="5/minute", alias="OPSLEDGER_LOGIN_RATE")
-    client_rate: str = Field(default="1200/minute", alias="OPSLEDGER_CLIENT_RATE")
+    # a sign-in ends this long after it began, however often it is refreshed (an absolute session lifetime)
+    session_max_s: int = Field(default=12 * 3600, ge=60, le=90 * 24 * 3600, alias="OPSLEDGER_SESSION_MAX_S")
+    # how long an admin-issued one-time password reset token works
+    reset_token_ttl_s: int = Field(default=3600, ge=60, le=7 * 24 * 3600, alias="OPSLEDGER_RESET_TOKEN_TTL_S")
+    login_rate: str = Field(default="5/minute", alias="OPSLEDGER_LOGIN_RATE")  # per username and client address
+    # failed logins per account from anywhere, in tiers: each one used up makes the account wait longer (back-off)
+    account_login_backoff: str = Field(default="5/minute,10/10 minutes,20/hour,50/day",
+                                       alias="OPSLEDGER_ACCOUNT_LOGIN_BACKOFF")
+    client_rate: str = Field(default="1200/minute", alias="OPSLEDGER_CLIENT_RATE")  # per signed-in principal
+    # every request per client address, counted before authentication (so bad credentials are limited too), and
+    # the credentials that failed per address (each one a database look-up), refused before the look-up
+    address_rate: str = Field(default="3000/minute", alias="OPSLEDGER_ADDRESS_RATE")
+    auth_failure_rate: str = Field(default="30/minute", alias="OPSLEDGER_AUTH_FAILURE_RATE")
+    # where limiter state lives: memory:// (this process) or redis://host:port/db (shared by every API process)
+    rate_limit_storage: str = Field(default="memory://", alias="OPSLEDGER_RATE_LIMIT_STORAGE")
     # scans per caller (user or API key), counted scan by scan whatever the batch size: a handheld scans about one a
     # second; an offline buffer sent at once is a few hundred
     scan_rate: str = Field(default="6000/minute", alias="OPSLEDGER_SCAN_RATE")
+    # Self-registration (POST /api/auth/register): off by default; when on, new accounts wait for an admin's approval.
+    allow_registration: bool = Field(default=False, alias="OPSLEDGER_ALLOW_REGISTRATION")
     cors_origins: str = Field(default="", alias="OPSLEDGER_CORS_ORIGINS")
     trust_forwarded: bool = Field(default=False, alias="OPSLEDGER_TRUST_FORWARDED")
+    # with trust_forwarded: how many proxies of ours append to X-Forwarded-For (the client is that many from the right)
+    trusted_proxy_hops: int = Field(default=1, ge=1, le=10, alias="OPSLEDGER_TRUSTED_PROXY_HOPS")
     # Live push (/api/stream, /ws): heartbeat period, per-client queue (a client that falls this far behind is
     # disconnected and resumes from its last event id), and the most streaming clients per API process.
     stream_heartbeat_s: float = Field(default=15.0, gt=0, le=300, alias="OPSLEDGER_STREAM_HEARTBEAT_S")
     stream_queue: int = Field(default=1000, ge=1, le=100_000, alias="OPSLEDGER_STREAM_QUEUE")
     stream_max_clients: int = Field(default=1000, ge=1, le=100_000, alias="OPSLEDGER_STREAM_MAX_CLIENTS")
+    # streams one user or key may hold open on a process, and how often a stream's credential is checked again
+    stream_max_per_principal: int = Field(default=10, ge=1, le=10_000, alias="OPSLEDGER_STREAM_MAX_PER_PRINCIPAL")
+    stream_recheck_s: float = Field(default=15.0, gt=0, le=600, alias="OPSLEDGER_STREAM_RECHECK_S")
 
     # Device and camera secrets: Fernet keys, comma-separated; the first encrypts, all decrypt (rotation). No default:
     # `opsledger up` makes one per data directory; without one, no device or camera secret can be stored or read.
@@ -147,6 +208,9 @@ class Settings(BaseSettings):
     topology_stale_intervals: float = Field(default=3.0, gt=0, le=1000, alias="OPSLEDGER_TOPOLOGY_STALE_INTERVALS")
     snmp_timeout_s: float = Field(default=2.0, gt=0, le=60, alias="OPSLEDGER_SNMP_TIMEOUT_S")
     snmp_retries: int = Field(default=1, ge=0, le=5, alias="OPSLEDGER_SNMP_RETRIES")
+    # Where pollers, camera probes and discovery may connect: comma-separated CIDRs (empty: anywhere but loopback,
+    # link-local, metadata, multicast). Loopback and link-local open only when listed themselves (127.0.0.0/8).
+    outbound_allow_networks: str = Field(default="", alias="OPSLEDGER_OUTBOUND_ALLOW_NETWORKS")
     camera_probe_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="OPSLEDGER_CAMERA_PROBE_TIMEOUT_S")
     # Discovery: the most addresses one sweep may cover, and how many it asks per second.
     discovery_max_hosts: int = Field(default=256, ge=1, le=65_536, alias="OPSLEDGER_DISCOVERY_MAX_HOSTS")
@@ -162,6 +226,7 @@ class Settings(BaseSettings):
 
     # Alert notifications (email, signed webhook): their own prefix, read when Settings is built.
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
 
     @field_validator("poller_index")
     @classmethod
@@ -171,12 +236,42 @@ class Settings(BaseSettings):
             raise ValueError("OPSLEDGER_POLLER_INDEX must be below OPSLEDGER_POLLER_COUNT")
         return index
 
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_username
+                                                                     and self.kafka_sasl_password):
+            raise ValueError("OPSLEDGER_KAFKA_SASL_USERNAME and OPSLEDGER_KAFKA_SASL_PASSWORD are required with SASL")
+        return self
+
+    @field_validator("outbound_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError: not a network
+        return value
+
     @field_validator("jwt_secret")
     @classmethod
     def _strong_secret(cls, secret: SecretStr | None) -> SecretStr | None:
         if secret is not None and len(secret.get_secret_value()) < 32:
             raise ValueError("OPSLEDGER_JWT_SECRET must be at least 32 characters")
         return secret
+
+    @field_validator("login_rate", "client_rate", "address_rate", "auth_failure_rate", "scan_rate",
+                     "account_login_backoff")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        from limits import parse_many
+
+        parse_many(value.replace(",", ";"))  # ValueError for anything `limits` cannot read
+        return value
+
+    @property
+    def login_backoff_tiers(self) -> list[str]:
+        return [tier.strip() for tier in self.account_login_backoff.split(",") if tier.strip()]
 
     @property
     def upload_dir(self) -> Path:
@@ -200,4 +295,5 @@ def env_names() -> set[str]:
     """Every environment variable the settings read, nested groups included (docker-compose is checked against
     this)."""
     notify = {f"OPSLEDGER_NOTIFY_{name.upper()}" for name in NotifySettings.model_fields}
-    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify
+    oidc = {f"OPSLEDGER_OIDC_{name.upper()}" for name in OidcSettings.model_fields}
+    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify | oidc

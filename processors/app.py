@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 
+from infra import kafka_clients
 from infra.settings import Settings
 from infra.topics import ALERT_ONLY_SOURCES, alert_internal_topics, check_topic
 from processors.alerts import agents as alerts
@@ -21,7 +22,7 @@ from schemas import topics
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.processor_id,
-        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        **kafka_clients.faust_broker(settings),
         store="memory://",
         processing_guarantee="at_least_once",
         autodiscover=False,
@@ -45,8 +46,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_max_poll_records=5000,
         consumer_max_fetch_size=4 * 1024 * 1024,
     )
-    use_exact_highwaters(settings.kafka_bootstrap_servers)
-    use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
+    if settings.kafka_broker == "tansu":  # Tansu's sharp edges (ARCHITECTURE.md); Apache Kafka needs neither patch
+        use_exact_highwaters(settings.kafka_bootstrap_servers)
+        use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
     wire(app, settings)
     return app

@@ -13,6 +13,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from psycopg import sql
 
+from infra import kafka_clients
 from infra.deadletter import RawSender, send_to_deadletter
 from infra.kafka import FetchPacing, partitions_of
 from projections.doorbell import Doorbell
@@ -80,8 +81,7 @@ class ProjectionRunner:
     async def run(self, stop: asyncio.Event, until: Mapping[TopicPartition, int] | None = None) -> None:
         """Consume until `stop` is set or, when `until` is given, every partition reached its offset. The next batch
         is fetched and decoded while PostgreSQL applies the current one (the two run on different cores)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None,
+        consumer = kafka_clients.consumer(self._bootstrap, enable_auto_commit=False, group_id=None,
             auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=self._fetch_wait_ms,
         )

@@ -42,6 +42,8 @@ def audit_event(scope: Scope, status: int, client: str | None) -> Any:
 async def record(scope: Scope, status: int, client: str | None) -> None:
     if scope["method"] not in COMMANDS or not scope["path"].startswith("/api/"):
         return
+    if status in (404, 405) and scope.get("state", {}).get("principal") is None:
+        return  # nobody asked for nothing: an anonymous miss is noise (and cheap to send by the million)
     producer = getattr(scope["app"].state, "producer", None)
     if producer is None:
         return

@@ -46,8 +46,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/auth/register"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/refresh"): PUBLIC,
+    ("GET", "/api/auth/oidc/login"): PUBLIC,
+    ("GET", "/api/auth/oidc/callback"): PUBLIC,
+    ("POST", "/api/auth/oidc/exchange"): PUBLIC,
     ("POST", "/api/auth/logout"): ANY_USER,
     ("GET", "/api/auth/profile"): ANY_USER,
+    ("POST", "/api/auth/password"): ANY_USER,
+    ("GET", "/api/auth/sessions"): ANY_USER,
+    ("DELETE", "/api/auth/sessions/{session_id}"): ANY_USER,
+    ("POST", "/api/auth/password/reset"): PUBLIC,
+    ("POST", "/api/auth/users/{user_id}/reset-token"): ADMIN,
     ("GET", "/api/auth/users"): ADMIN,
     ("POST", "/api/auth/users"): ADMIN,
     ("PATCH", "/api/auth/users/{user_id}"): ADMIN,
@@ -136,7 +144,8 @@ RULES: dict[tuple[str, str], Rule] = {
 SEES_ALL_READINGS = frozenset({"admin", "operator", "viewer"})
 EDITS_ALL_READINGS = frozenset({"admin", "operator"})
 
-# Live push: who may receive the events of a topic — the same people as the REST reads of what the topic feeds.
+# Live push and the archive (/api/events): who may read the events of a topic — the same people as the REST reads of
+# what the topic feeds. Topics not listed (the Faust changelogs) are admin's alone.
 INGRESS_READ_ALL = Rule(SEES_ALL_READINGS, "ingress:read")  # workers read only their own readings: no live feed
 TOPIC_READ: dict[str, Rule] = {
     topics.ALERT_EVENTS: ALERTS_READ,
@@ -150,7 +159,8 @@ TOPIC_READ: dict[str, Rule] = {
     topics.CAMERA_CHECKS: DEVICES_READ,
     topics.INGRESS_READINGS: INGRESS_READ_ALL,
     topics.INGRESS_EVALUATIONS: INGRESS_READ_ALL,
-    topics.FILES: Rule(READERS, "files:read"),
+    # workers download only the files they uploaded or that hang on their own readings: no feed of everyone's
+    topics.FILES: Rule(SEES_ALL_READINGS, "files:read"),
     # image uploads name ingress readings a worker may not read: no live feed for workers (as for ingress)
     topics.IMAGE_UPLOADS: Rule(SEES_ALL_READINGS, "images:read"),
     topics.IMAGE_ANALYSES: Rule(SEES_ALL_READINGS, "images:read"),

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row, dict_row
 
+from api.identity import sessions
 from api.identity.tokens import digest, new_api_key, new_refresh_token
 
 
@@ -31,11 +32,12 @@ class UsernameTaken(Exception):
 USER_COLUMNS = "id, username, password_hash, role, active, created_at, updated_at"
 
 
-async def create_user(conn: psycopg.AsyncConnection, username: str, password_hash: str, role: str) -> User:
+async def create_user(conn: psycopg.AsyncConnection, username: str, password_hash: str, role: str, *,
+                      active: bool = True) -> User:
     try:
         async with conn.cursor(row_factory=class_row(User)) as cur:
-            await cur.execute(f"INSERT INTO users (id, username, password_hash, role) VALUES (%s, %s, %s, %s)"
-                              f" RETURNING {USER_COLUMNS}", (uuid.uuid4(), username, password_hash, role))
+            await cur.execute(f"INSERT INTO users (id, username, password_hash, role, active) VALUES (%s, %s, %s, %s,"
+                              f" %s) RETURNING {USER_COLUMNS}", (uuid.uuid4(), username, password_hash, role, active))
             user = await cur.fetchone()
     except psycopg.errors.UniqueViolation as e:
         raise UsernameTaken(username) from e
@@ -69,8 +71,13 @@ async def update_user(conn: psycopg.AsyncConnection, user_id: uuid.UUID, *, role
                           f" updated_at = now() WHERE id = %s RETURNING {USER_COLUMNS}", (role, active, user_id))
         user = await cur.fetchone()
     if user is not None and not user.active:
-        await revoke_user_sessions(conn, user_id)
+        await sessions.revoke_all(conn, user_id)
     return user
+
+
+async def set_password(conn: psycopg.AsyncConnection, user_id: uuid.UUID, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = %s, updated_at = now() WHERE id = %s",
+                       (password_hash, user_id))
 
 
 async def count_admins(conn: psycopg.AsyncConnection) -> int:
@@ -80,13 +87,13 @@ async def count_admins(conn: psycopg.AsyncConnection) -> int:
 
 # --- refresh tokens: rotation with reuse detection -------------------------------------------------------
 
-async def issue_refresh(conn: psycopg.AsyncConnection, user_id: uuid.UUID, ttl_s: int,
-                        family_id: uuid.UUID | None = None) -> str:
+async def issue_refresh(conn: psycopg.AsyncConnection, user_id: uuid.UUID, ttl_s: int, session_id: uuid.UUID,
+                        session_ends: datetime) -> str:
+    """A refresh token of the session's family, never valid past the session's absolute end."""
     token = new_refresh_token()
+    expires = min(datetime.now(UTC) + timedelta(seconds=ttl_s), session_ends)
     await conn.execute("INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)"
-                       " VALUES (%s, %s, %s, %s, %s)",
-                       (uuid.uuid4(), family_id or uuid.uuid4(), user_id, digest(token),
-                        datetime.now(UTC) + timedelta(seconds=ttl_s)))
+                       " VALUES (%s, %s, %s, %s, %s)", (uuid.uuid4(), session_id, user_id, digest(token), expires))
     return token
 
 
@@ -114,20 +121,18 @@ async def revoke_refresh_family(conn: psycopg.AsyncConnection, token: str, user_
                        (digest(token), user_id))
 
 
-async def revoke_user_sessions(conn: psycopg.AsyncConnection, user_id: uuid.UUID) -> None:
-    await conn.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-                       (user_id,))
-
-
 async def revoke_access(conn: psycopg.AsyncConnection, jti: uuid.UUID, expires_at: datetime) -> None:
     await conn.execute("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                        (jti, expires_at))
     await conn.execute("DELETE FROM revoked_access_tokens WHERE expires_at < now() - interval '1 minute'")
 
 
-async def access_revoked(conn: psycopg.AsyncConnection, jti: uuid.UUID) -> bool:
-    return await (await conn.execute("SELECT 1 FROM revoked_access_tokens WHERE jti = %s", (jti,))).fetchone() \
-        is not None
+async def token_alive(conn: psycopg.AsyncConnection, jti: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """Neither the access token (logout) nor its session (revoked, or past its absolute end) has ended."""
+    row = await (await conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = %s) AND EXISTS (SELECT 1 FROM sessions"
+        " WHERE id = %s AND revoked_at IS NULL AND expires_at > now())", (jti, session_id))).fetchone()
+    return bool(row and row[0])
 
 
 # --- API keys ----------------------------------------------------------------------------------------------

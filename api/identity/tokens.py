@@ -26,6 +26,7 @@ class AccessClaims:
     role: str
     jti: uuid.UUID
     expires_at: datetime
+    session_id: uuid.UUID  # the sign-in (sessions row) it was issued for: revoking that ends the token too
 
 
 def _secret(settings: Settings) -> str:
@@ -34,11 +35,14 @@ def _secret(settings: Settings) -> str:
     return settings.jwt_secret.get_secret_value()
 
 
-def issue_access_token(user_id: uuid.UUID, role: str, settings: Settings) -> tuple[str, AccessClaims]:
+def issue_access_token(user_id: uuid.UUID, role: str, settings: Settings, session_id: uuid.UUID,
+                       session_ends: datetime | None = None) -> tuple[str, AccessClaims]:
+    """A short-lived JWT, never outliving its session (`session_ends`: the session's absolute end)."""
     now = datetime.now(UTC)
-    claims = AccessClaims(user_id, role, uuid.uuid4(), now + timedelta(seconds=settings.access_token_ttl_s))
+    expires = now + timedelta(seconds=settings.access_token_ttl_s)
+    claims = AccessClaims(user_id, role, uuid.uuid4(), min(expires, session_ends or expires), session_id)
     payload = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": str(user_id), "role": role,
-               "jti": str(claims.jti), "iat": now, "nbf": now, "exp": claims.expires_at}
+               "jti": str(claims.jti), "sid": str(session_id), "iat": now, "nbf": now, "exp": claims.expires_at}
     return jwt.encode(payload, _secret(settings), algorithm=ALGORITHM), claims
 
 
@@ -46,9 +50,9 @@ def decode_access_token(token: str, settings: Settings) -> AccessClaims:
     try:
         payload = jwt.decode(token, _secret(settings), algorithms=[ALGORITHM], audience=settings.jwt_audience,
                              issuer=settings.jwt_issuer, leeway=5,
-                             options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]})
+                             options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "sid"]})
         return AccessClaims(uuid.UUID(payload["sub"]), str(payload.get("role", "")), uuid.UUID(payload["jti"]),
-                            datetime.fromtimestamp(payload["exp"], UTC))
+                            datetime.fromtimestamp(payload["exp"], UTC), uuid.UUID(payload["sid"]))
     except (jwt.PyJWTError, ValueError, KeyError, TypeError) as e:
         raise InvalidToken(type(e).__name__) from e
 

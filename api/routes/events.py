@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
 from api.filters import Where
+from api.identity.principal import CurrentPrincipal, Principal
+from api.live_filters import hidden_types, readable_topics, reads_everything
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
 from schemas.catalog import all_topics
@@ -51,9 +53,25 @@ def to_event(row: dict[str, Any]) -> ArchivedEvent:
                                                 "subject", "envelope", "headers")}, raw_base64=raw)
 
 
+def only_readable(where: Where, principal: Principal, topic: str | None, type_: str | None) -> None:
+    """The archive holds every topic: narrow it to what this principal may read, by the same rules as live push
+    (rules.TOPIC_READ, TYPE_READ). Asking for a topic or type outside them is 403, as on /api/stream."""
+    if reads_everything(principal):
+        return
+    topics, hidden = readable_topics(principal), hidden_types(principal)
+    refused = (topic is not None and topic not in topics) or (type_ is not None and type_ in hidden)
+    if refused or not topics:
+        raise Problem(403, f"You may not read the events of {topic or type_ or 'any topic'!r} (the same rule as "
+                           "its REST reads); an API key needs the read scope of the topic as well as events:read.")
+    where.add("topic = ANY(%s)", sorted(topics))
+    if hidden:
+        where.add("(type IS NULL OR NOT type = ANY(%s))", sorted(hidden))
+
+
 @router.get("", response_model=EventPage, dependencies=[Consistent])
 async def list_events(
     conn: DbConn,
+    principal: CurrentPrincipal,
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the API's word
     subject: Annotated[str | None, Query(max_length=200)] = None,
     topic: Annotated[str | None, Query(max_length=200)] = None,
@@ -64,6 +82,7 @@ async def list_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EventPage:
     where = Where(FIRST_COPY)
+    only_readable(where, principal, topic, type)
     where.when(type, "type = %s")
     where.when(subject, "subject = %s")
     where.when(topic, "topic = %s")
@@ -84,10 +103,12 @@ async def list_events(
 
 
 @router.get("/{event_id}", response_model=ArchivedEvent, dependencies=[Consistent])
-async def get_event(event_id: uuid.UUID, conn: DbConn) -> ArchivedEvent:
+async def get_event(event_id: uuid.UUID, conn: DbConn, principal: CurrentPrincipal) -> ArchivedEvent:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(SELECT + sql.SQL(" WHERE event_id = %s ORDER BY seq LIMIT 1"), (event_id,))
         row = await cur.fetchone()
-    if row is None:
+    readable = row is not None and (reads_everything(principal) or (
+        row["topic"] in readable_topics(principal) and row["type"] not in hidden_types(principal)))
+    if row is None or not readable:  # what the caller may not read does not exist for it
         raise Problem(404, f"No archived event {event_id}.")
     return to_event(row)

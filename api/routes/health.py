@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -11,11 +14,14 @@ from api import metrics
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
 from infra.kafka import end_offsets, group_lag
+from infra.settings import Settings
 from infra.topics import PROCESSOR_INPUTS, platform_topics
 from projections.catalog import all_projections, applied_offsets, lag_of
+from schemas.envelope import utc_now
 from schemas.topics import DEADLETTER
 
 router = APIRouter(tags=["health"])
+log = structlog.get_logger(__name__)
 
 
 async def backbone_state(request: Request, pool: Pool) -> dict[str, Any]:
@@ -42,16 +48,45 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-async def readyz(request: Request, pool: Pool, settings: SettingsDep) -> dict[str, Any]:
+class Readiness:
+    """The last readiness verdict, shared by every caller for OPSLEDGER_READY_CACHE_S: /readyz is public, and a
+    check opens broker consumers and asks the database, so callers must not be able to multiply that work."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.checked_at, self.checked_mono = "", float("-inf")
+        self.reason: str | None = None  # None: ready
+
+    async def verdict(self, request: Request, pool: Pool, settings: Settings) -> Readiness:
+        async with self.lock:
+            if time.monotonic() - self.checked_mono >= settings.ready_cache_s:
+                self.reason = await not_ready_because(request, pool, settings)
+                self.checked_at, self.checked_mono = utc_now().isoformat(), time.monotonic()
+        return self
+
+
+async def not_ready_because(request: Request, pool: Pool, settings: Settings) -> str | None:
+    """Why the API is not ready, in words safe for anyone (the details go to the log and to /metrics), or None."""
     try:
         state = await backbone_state(request, pool)
-    except Exception as e:  # any failure of broker or database means "not ready", with the reason
-        raise Problem(503, f"Backbone not reachable: {type(e).__name__}: {e}") from e
+    except Exception as e:  # any failure of broker or database means "not ready"
+        log.warning("readiness.backbone_unreachable", error=f"{type(e).__name__}: {e}")
+        return "The broker or the database cannot be reached."
     behind = {p: n for p, n in state["lag"].items() if n > settings.ready_max_lag}
     if behind:
-        raise Problem(503, f"Projections are behind by more than {settings.ready_max_lag} records.", lag=behind)
-    return {"status": "ready", "projection_lag": state["lag"], "processor_lag": state["processor_lag"]}
+        log.warning("readiness.projections_behind", lag=behind)
+        return "Read models are catching up."
+    return None
+
+
+@router.get("/readyz")
+async def readyz(request: Request, pool: Pool, settings: SettingsDep) -> dict[str, Any]:
+    """Ready or not, as of `checked_at` (answers are cached for OPSLEDGER_READY_CACHE_S); lags are on /metrics."""
+    readiness: Readiness = request.app.state.readiness
+    verdict = await readiness.verdict(request, pool, settings)
+    if verdict.reason is not None:
+        raise Problem(503, verdict.reason, headers={"Retry-After": "5"}, checked_at=verdict.checked_at)
+    return {"status": "ready", "checked_at": verdict.checked_at}
 
 
 @router.get("/metrics", response_class=Response)

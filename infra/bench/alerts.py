@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaProducer
 
+from infra import kafka_clients
 from infra.bench.harness import BenchStack, bench_stack, drained, percentile, report, shares
 from schemas.alerts.rules import AlertRule, GenericEvent, Severity
 from schemas.catalog import REGISTRY
@@ -55,7 +55,7 @@ def source_event(subject: str, rule: int) -> Envelope:
 async def load_rules(bootstrap: str, database_url: str, rules: list[AlertRule]) -> None:
     from producers.alerts.commands import rule_event
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
         for rule in rules:
@@ -94,7 +94,7 @@ async def paced(bootstrap: str, database_url: str, run: str, rules: int, rate: f
                             seen.setdefault(subject, now)
                 await asyncio.sleep(0.005)
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=2)
     await producer.start()
     watcher = asyncio.create_task(watch())
     try:
@@ -122,7 +122,7 @@ async def drained_rate(bootstrap: str, database_url: str, run: str, rules: int, 
     encoded = [(f"{run}-t{i}".encode(), source_event(f"{run}-t{i}", i % rules)) for i in range(events)]
     since = min(e.occurred_at for _, e in encoded) - timedelta(milliseconds=1)
     values = [(k, REGISTRY.encode(e)) for k, e in encoded]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
         started = time.perf_counter()

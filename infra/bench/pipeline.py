@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from infra import kafka_clients
 from infra.bench.harness import bench_stack, percentile, report
 from infra.kafka import end_offsets
 from infra.settings import Settings
@@ -51,7 +51,7 @@ def payloads(count: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
 async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]], rate: float | None = None
                   ) -> list[tuple[int, int, float]]:
     """Send everything; returns (partition, offset, send time) per record."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
         started = time.perf_counter()
@@ -69,7 +69,7 @@ async def produce(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]], 
 
 
 async def raw_ceiling(bootstrap: str, items: list[tuple[bytes, bytes]], partitions: int) -> float:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka_clients.admin(bootstrap)
     await admin.start()
     await admin.create_topics([NewTopic("bench.raw", partitions, 1)])
     await admin.close()
@@ -84,7 +84,7 @@ async def wait_committed(settings: Settings, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     bootstrap = settings.kafka_bootstrap_servers
     readings = await end_offsets(bootstrap, (INGRESS_READINGS,))  # the bench's only input
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.processor_id, enable_auto_commit=False)
+    consumer = kafka_clients.consumer(bootstrap, group_id=settings.processor_id, enable_auto_commit=False)
     await consumer.start()
     try:
         while sum([(await consumer.committed(tp)) or 0 for tp in readings]) < sum(readings.values()):

@@ -16,10 +16,13 @@ from typing import Any
 
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import AuthProtocol, Credentials, PrivProtocol, V2cCredentials, V3Credentials
 from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
 from producers.devices.snmp.session import Target, close_engine
+
+SIMULATED = Outbound.of("127.0.0.0/8")  # the benchmark's agents are simulated on loopback
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -81,7 +84,8 @@ async def bench_snmp(devices: int = 40, rounds: int = 5, agents: int = 2, max_co
             if v3:
                 creds = V3Credentials(V3_USER, AuthProtocol.sha256, V3_AUTH_KEY, PrivProtocol.aes128, V3_PRIV_KEY,
                                       context_name=name)
-            fleet.append(Device(Target(name, agent.host, agent.port, timeout_s=5, retries=1), creds))
+            fleet.append(Device(Target(name, agent.host, agent.port, timeout_s=5, retries=1,
+                                       outbound=SIMULATED), creds))
         figures = await poll_rounds(fleet, rounds=rounds, max_concurrent=max_concurrent, deadline_s=deadline_s,
                                     fast_v2c=fast_v2c)
     finally:

@@ -153,6 +153,9 @@ def run_processors(settings: Settings) -> None:
     worker.execute_from_commandline()
 
 
+WS_MAX_MESSAGE_BYTES = 64 * 1024
+
+
 def run_api(settings: Settings) -> None:
     require_backbone(settings)
     import uvicorn
@@ -161,5 +164,7 @@ def run_api(settings: Settings) -> None:
 
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For/-Proto from localhost whatever
     # OPSLEDGER_TRUST_FORWARDED says; the API reads them itself, and only when told to trust them.
+    # ws_max_size: the only message a client sends on /ws is its subscribe message (a token and up to 50 values per
+    # filter), read before it is authenticated: 64 KiB, not uvicorn's 16 MiB default.
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning",
-                access_log=False, lifespan="on", proxy_headers=False)
+                access_log=False, lifespan="on", proxy_headers=False, ws_max_size=WS_MAX_MESSAGE_BYTES)

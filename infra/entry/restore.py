@@ -16,8 +16,9 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
+from infra import kafka_clients
 from infra.kafka import partitions_of
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ LOAD_GROUPS = "SELECT group_id, topic, partition, committed FROM broker_group_of
 async def restore_broker(bootstrap: str, database_url: str) -> int:
     """Produce the archive back into an empty broker; returns how many records were restored."""
     started = time.perf_counter()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+    producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=5,
                                 max_batch_size=512 * 1024, max_request_size=16 * 1024 * 1024)
     await producer.start()
     restored = 0
@@ -86,7 +87,7 @@ async def clamp_projections(database_url: str) -> None:
 
 async def committed_offsets(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """Where a consumer group (the Faust app) stands on these topics."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    consumer = kafka_clients.consumer(bootstrap, group_id=group_id, enable_auto_commit=False)
     await consumer.start()
     try:
         found = {}
@@ -115,7 +116,7 @@ async def restore_group_offsets(bootstrap: str, database_url: str) -> int:
     for group_id, topic, partition, committed in rows:
         groups.setdefault(group_id, {})[TopicPartition(topic, partition)] = committed
     for group_id, offsets in groups.items():
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+        consumer = kafka_clients.consumer(bootstrap, group_id=group_id, enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign(list(offsets))

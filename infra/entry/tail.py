@@ -7,14 +7,15 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from infra import kafka_clients
 from infra.kafka import partitions_of
 
 
 async def records(bootstrap: str, topic: str, *, from_beginning: bool, limit: int = 0) -> AsyncGenerator[Any, None]:
     """Every record of `topic` (from its start, or only new ones) as it arrives; stops after `limit` when set."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = kafka_clients.consumer(bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     seen = 0
     try:

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from infra import kafka_clients
 from infra.kafka import FetchPacing, partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
@@ -93,7 +94,7 @@ class RuleBook:
         return [s for s in self.silences.values() if active(s, now)]
 
     async def run(self, bootstrap: str) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        consumer = kafka_clients.consumer(bootstrap, group_id=None, enable_auto_commit=False,
                                     auto_offset_reset="earliest", fetch_max_wait_ms=20)
         await consumer.start()
         try:

@@ -29,6 +29,7 @@ from infra.producer import EventProducer
 from infra.secrets import SecretBox, SecretsUnavailable
 from infra.settings import Settings
 from producers.devices.commands import poll_events, snmp_credentials, stream_checked
+from producers.devices.outbound import Outbound
 from producers.devices.rtsp.probe import probe
 from producers.devices.snmp.credentials import CredentialsError
 from producers.devices.snmp.poll import PollResult
@@ -71,7 +72,7 @@ class Assignment:
 
 def device_from(device_id: str, spec: DeviceSpec, secrets: dict[str, str | None], settings: Settings) -> Device:
     target = Target(device_id, spec.management_ip, spec.snmp_port, timeout_s=settings.snmp_timeout_s,
-                    retries=settings.snmp_retries)
+                    retries=settings.snmp_retries, outbound=Outbound.of(settings.outbound_allow_networks))
     return Device(target, snmp_credentials(spec, secrets), float(spec.polling_interval_s))
 
 
@@ -162,8 +163,9 @@ class Pollers:
             except TimeoutError:
                 pass
             try:
-                await self.producer.emit(await take_snapshot(job.snapshot_source(), root=self.settings.upload_dir,
-                                                             timeout_s=self.settings.snapshot_timeout_s))
+                await self.producer.emit(await take_snapshot(
+                    job.snapshot_source(), root=self.settings.upload_dir, timeout_s=self.settings.snapshot_timeout_s,
+                    outbound=Outbound.of(self.settings.outbound_allow_networks)))
             except Exception as e:  # a failed store or emit: never end this camera's schedule
                 log.warning("pollers.camera_snapshot_failed", camera_id=job.camera_id, error=type(e).__name__)
             delay = jittered(job.snapshot_interval_s, 0.1, self.rng.random())
@@ -179,7 +181,8 @@ class Pollers:
             checked_at = utc_now()
             try:
                 result = await probe(job.url, username=job.username, password=job.password,
-                                     timeout_s=self.settings.camera_probe_timeout_s)
+                                     timeout_s=self.settings.camera_probe_timeout_s,
+                                     outbound=Outbound.of(self.settings.outbound_allow_networks))
                 await self.producer.emit(stream_checked(job.camera_id, job.public_url, checked_at, result))
             except Exception as e:  # a URL the probe refuses, a failed emit: never end this camera's schedule
                 log.warning("pollers.camera_probe_failed", camera_id=job.camera_id, error=type(e).__name__)

@@ -1,6 +1,6 @@
 """Silences and maintenance windows as events (on alerts.rules), and the pure checks: label matchers (anchored
-regular expressions, as in Alertmanager), whether a silence is in force at an instant (recurring windows read off
-the wall clock of the silence's IANA zone), and which silence, if any, covers an alert's labels.
+regular expressions with RE2 semantics, as in Alertmanager), whether a silence is in force at an instant (recurring
+windows read off the wall clock of the silence's IANA zone), and which silence, if any, covers an alert's labels.
 
 
 A recurring window on a chosen day runs from the first moment the local clock reads `start` until the last moment it
@@ -12,14 +12,15 @@ inside the spring gap keeps its length (read with the offset before the change, 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import re2
 from pydantic import Field, field_validator, model_validator
 
 from schemas.alerts.rules import LABEL_NAME, NAME
@@ -42,10 +43,21 @@ class Matcher(Payload):
     def _regex_compiles(self) -> Matcher:
         if self.op in (MatchOp.re, MatchOp.not_re):
             try:
-                re.compile(self.value)
-            except re.error as e:
-                raise ValueError(f"not a valid regular expression: {e}") from e
+                pattern(self.value)
+            except re2.error as e:
+                raise ValueError(f"not a valid RE2 regular expression (Alertmanager's syntax): {e}") from e
         return self
+
+
+@lru_cache(maxsize=4096)
+def pattern(text: str) -> Any:
+    """A matcher's regular expression, compiled by RE2 (as Alertmanager, in Go, does): matching takes time linear in
+    the label value, whatever the pattern, so no silence can hang the processors or the notifier. Patterns are few
+    and matched per event: compiled once."""
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is answered as a validation error, not logged by the C++ side
+    options.max_mem = 1 << 20
+    return re2.compile(text, options)
 
 
 class Recurrence(Payload):
@@ -107,7 +119,7 @@ def _matches_empty(matcher: Matcher) -> bool:
         return matcher.value == ""
     if matcher.op is MatchOp.ne:
         return matcher.value != ""
-    found = re.fullmatch(matcher.value, "") is not None
+    found = pattern(matcher.value).fullmatch("") is not None
     return found if matcher.op is MatchOp.re else not found
 
 
@@ -135,9 +147,9 @@ def matches(matcher: Matcher, labels: Mapping[str, str]) -> bool:
         case MatchOp.ne:
             return value != matcher.value
         case MatchOp.re:
-            return re.fullmatch(matcher.value, value) is not None
+            return pattern(matcher.value).fullmatch(value) is not None
         case MatchOp.not_re:
-            return re.fullmatch(matcher.value, value) is None
+            return pattern(matcher.value).fullmatch(value) is None
     raise AssertionError(matcher.op)
 
 

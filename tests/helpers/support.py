@@ -54,7 +54,15 @@ class Backbone:
                    OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_LOG_LEVEL="INFO",
                    OPSLEDGER_KAFKA_SESSION_TIMEOUT_S="2", OPSLEDGER_JWT_SECRET=JWT_SECRET, PYTHONUNBUFFERED="1",
                    OPSLEDGER_SECRETS_KEYS=SECRETS_KEY,
-                   OPSLEDGER_CLIENT_RATE="100000/minute")  # one admin drives the whole suite; see test_rate_limits
+                   # one admin from one address drives the whole suite, bad credentials included: the limits are
+                   # tested on APIs of their own (test_rate_limits, test_abuse_limits)
+                   OPSLEDGER_CLIENT_RATE="100000/minute", OPSLEDGER_ADDRESS_RATE="1000000/minute",
+                   OPSLEDGER_AUTH_FAILURE_RATE="100000/minute",
+                   OPSLEDGER_ACCOUNT_LOGIN_BACKOFF="100000/minute",
+                   # streams are re-checked every second; many per user (the matrix opens one per topic)
+                   OPSLEDGER_STREAM_RECHECK_S="1", OPSLEDGER_STREAM_MAX_PER_PRINCIPAL="1000",
+                   # the simulated agents and cameras listen on loopback, which outbound probes refuse by default
+                   OPSLEDGER_OUTBOUND_ALLOW_NETWORKS="127.0.0.0/8,::1/128")
         env.update(extra)
         return env
 
@@ -154,8 +162,8 @@ class Stack:
 
 @contextmanager
 def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = ("projections", "processors", "api"),
-                  **env: str) -> Iterator[Stack]:
-    stack = Stack(backbone, data_dir, free_port(), extra_env=env)
+                  api_port: int | None = None, **env: str) -> Iterator[Stack]:
+    stack = Stack(backbone, data_dir, api_port or free_port(), extra_env=env)
     try:
         for name in names:
             stack.start(name)
@@ -179,6 +187,18 @@ class AdminAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
         request.headers["Authorization"] = f"Bearer {self.stack.admin_token}"
         yield request
+
+
+def lags(admin: httpx.Client) -> dict[str, int]:
+    """Every projection's lag, and the processors' under "processors", from /metrics (admin's; /readyz says only
+    whether the API is ready)."""
+    found: dict[str, int] = {}
+    for line in admin.get("/metrics").text.splitlines():
+        if line.startswith("opsledger_projection_lag{"):
+            found[line.split('projection="', 1)[1].split('"', 1)[0]] = int(float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("opsledger_processor_lag "):
+            found["processors"] = int(float(line.rsplit(" ", 1)[1]))
+    return found
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers.support import ADMIN_PASSWORD, ROOT, wait_until
+from tests.helpers.support import ADMIN_PASSWORD, ROOT, lags, wait_until
 
 
 def start_up(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -62,8 +62,8 @@ def everything(api: httpx.Client) -> dict[str, Any]:
 
 
 def settled(api: httpx.Client) -> bool:
-    ready = api.get("/readyz").json()
-    return ready.get("processor_lag") == 0 and not any(ready.get("projection_lag", {"x": 1}).values())
+    lag = lags(api)
+    return lag.get("processors") == 0 and len(lag) > 1 and not any(lag.values())
 
 
 def descendants(pid: int) -> set[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header, Request, Response
 from psycopg.rows import dict_row
@@ -22,7 +23,8 @@ from api.routes.images.models import ImageAccepted, ImageOut
 from infra import secrets as secret_store
 from infra.secrets import SecretsUnavailable
 from producers.devices import commands
-from producers.devices.rtsp.probe import probe
+from producers.devices.outbound import Outbound
+from producers.devices.rtsp.probe import DEFAULT_PORTS, probe
 from producers.images.snapshots import SnapshotSource, take_snapshot
 from schemas.devices.cameras import CameraSpec
 from schemas.envelope import utc_now
@@ -65,6 +67,13 @@ def secrets_of(body: CameraIn) -> tuple[str, dict[str, str | None] | None]:
     if secret_url is not None:
         secrets["url"] = secret_url
     return public_url, secrets or None
+
+
+def endpoint(url: str) -> tuple[str, str | None, int]:
+    """Where a camera URL connects: (scheme, host, port), the default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower() or None, parts.port or DEFAULT_PORTS.get(scheme, 0)
 
 
 def spec_of(body: CameraIn, url: str, credentials_version: int | None) -> CameraSpec:
@@ -116,6 +125,9 @@ async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, 
     version = row["version"] + 1
     url, secrets = secrets_of(body)
     credentials_version = row["credentials_version"]
+    if credentials_version is not None and not secrets and endpoint(url) != endpoint(row["url"]):
+        # the stored login goes only where it went before: else an operator could aim it at a host of their own
+        raise Problem(422, "Send the camera's username and password again when its host or port changes.")
     if secrets:
         credentials_version = version
         async with pool.connection() as conn:
@@ -162,7 +174,8 @@ async def snapshot(camera_id: uuid.UUID, request: Request, response: Response, p
     source = SnapshotSource(str(camera_id), secrets.get("url") or row["url"], row["url"], secrets.get("username"),
                             secrets.get("password"))
     event = await take_snapshot(source, root=settings.upload_dir, timeout_s=settings.snapshot_timeout_s,
-                                actor=principal.actor, correlation_id=request.state.request_id)
+                                outbound=Outbound.of(settings.outbound_allow_networks), actor=principal.actor,
+                                correlation_id=request.state.request_id)
     if not isinstance(event.data, ImageUploaded):
         await emit(request, response, producer, [event])
         raise Problem(502, f"The camera gave no frame: {getattr(event.data, 'error', '')}", title="Bad Gateway")
@@ -187,7 +200,8 @@ async def test_camera(camera_id: uuid.UUID, request: Request, response: Response
     checked_at = utc_now()
     try:
         result = await probe(secrets.get("url") or row["url"], username=secrets.get("username"),
-                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s)
+                             password=secrets.get("password"), timeout_s=settings.camera_probe_timeout_s,
+                             outbound=Outbound.of(settings.outbound_allow_networks))
     except ValueError as e:  # a URL the probe cannot use (registered before a stricter check): say so
         raise Problem(409, f"The camera URL cannot be probed: {e}") from e
     event = commands.stream_checked(str(camera_id), row["url"], checked_at, result, actor=principal.actor,

@@ -141,7 +141,10 @@ async def update_device(device_id: uuid.UUID, body: DeviceIn, request: Request, 
         same_user = body.snmp.version == before.snmp_version.value and (
             before.snmp_version is SnmpVersion.v2c or getattr(body.snmp, "user", None) == before.snmp_user)
         if not same_user:
-            raise Problem(422, "Send the SNMP secrets when the SNMP version or user changes.")
+            raise Problem(422, "Send the SNMP secrets again when the SNMP version or user changes.")
+        # stored secrets go only where they went before: else an operator could aim them at a host of their own
+        if (str(body.management_ip), body.snmp_port) != (str(before.management_ip), before.snmp_port):
+            raise Problem(422, "Send the SNMP secrets again when the management IP or SNMP port changes.")
         spec = spec_of(body, before.credentials_version)
         checked(spec, await stored_secrets(pool, box, str(device_id), before.credentials_version))
     else:

@@ -16,6 +16,7 @@ from api.problems import Problem
 from api.routes.devices.deps import Consistent, Engine
 from api.routes.devices.models import DiscoveredOut, DiscoverIn, DiscoveryOut
 from producers.devices import commands
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import CredentialsError
 from producers.devices.snmp.discovery import hosts_of, sweep
 
@@ -31,7 +32,7 @@ async def discover(body: DiscoverIn, request: Request, response: Response, produ
     """Sweep a bounded range (OPSLEDGER_DISCOVERY_MAX_HOSTS, OPSLEDGER_DISCOVERY_RATE_PER_S) with each set of
     credentials in turn; every agent that answers becomes DeviceDiscovered. Register one with POST /api/devices/."""
     try:
-        hosts = hosts_of(body.cidr, settings.discovery_max_hosts)
+        hosts = hosts_of(body.cidr, settings.discovery_max_hosts, Outbound.of(settings.outbound_allow_networks))
     except ValueError as e:
         raise Problem(400, f"cidr: {e}") from e
     try:

@@ -12,12 +12,17 @@ from api.commands import Accepted, emit
 from api.consistency import decode_token, wait_applied
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.identity.principal import CurrentPrincipal
+from api.identity.rules import SEES_ALL_READINGS
 from api.problems import Problem
 from infra.filestore import TooLarge, WrongContent, path_for, store
 from producers.files.commands import uploaded
 from schemas.topics import FILES
 
 router = APIRouter(prefix="/api/files", tags=["files"])
+ANY_FILE = "SELECT content_type, size_bytes FROM files WHERE sha256 = %s"
+OWN_FILE = ANY_FILE + (" AND (EXISTS (SELECT 1 FROM file_uploaders WHERE sha256 = %s AND uploaded_by = %s)"
+                       " OR EXISTS (SELECT 1 FROM ingress_readings WHERE attachments @> ARRAY[%s]"
+                       " AND submitted_by = %s AND NOT retracted))")
 SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -50,9 +55,14 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
 @router.get("/{sha256}", response_class=FileResponse, dependencies=[Depends(consistent_with("files", (FILES,)))],
             responses={200: {"description": "the file, with the content type it was uploaded as",
                              "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
-async def download(sha256: SHA, conn: DbConn, settings: SettingsDep) -> Response:
-    row = await (await conn.execute("SELECT content_type, size_bytes FROM files WHERE sha256 = %s",
-                                    (sha256,))).fetchone()
+async def download(sha256: SHA, conn: DbConn, settings: SettingsDep, principal: CurrentPrincipal) -> Response:
+    """The file, for those who read every reading; a worker gets only files they uploaded or that are attached to
+    one of their own readings (any other file does not exist for them)."""
+    if principal.kind == "user" and principal.role not in SEES_ALL_READINGS:
+        owner = principal.actor
+        row = await (await conn.execute(OWN_FILE, (sha256, sha256, owner, sha256, owner))).fetchone()
+    else:
+        row = await (await conn.execute(ANY_FILE, (sha256,))).fetchone()
     path = path_for(settings.upload_dir, sha256)
     if row is None or not path.is_file():
         raise Problem(404, f"No file {sha256}.")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Pool, SettingsDep
-from api.identity import store
+from api.identity import sessions, store
+from api.identity.limits import too_many
 from api.identity.passwords import hash_password, verify_password
-from api.identity.principal import CurrentPrincipal, client_address
+from api.identity.principal import CurrentPrincipal, address_of
 from api.identity.tokens import issue_access_token
 from api.problems import Problem
 from api.text import Secret, Text
@@ -90,32 +91,67 @@ async def create(pool: Pool, body: Credentials, role: str) -> store.User:
             raise Problem(409, "That username is taken.") from e
 
 
-async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, family: uuid.UUID | None = None) -> Tokens:
-    access, _ = issue_access_token(user.id, user.role, settings)
+async def sign_in(request: Request, pool: Pool, settings: SettingsDep, user: store.User,
+                  method: str = "password") -> Tokens:
+    """A new session for `user` (its absolute end fixed now) and its first tokens."""
     async with pool.connection() as conn:
-        refresh = await store.issue_refresh(conn, user.id, settings.refresh_token_ttl_s, family)
-    return Tokens(access_token=access, expires_in=settings.access_token_ttl_s, refresh_token=refresh)
+        session = await sessions.start(conn, user.id, settings.session_max_s, client=address_of(request),
+                                       user_agent=request.headers.get("user-agent"), method=method)
+    return await tokens_for(pool, settings, user, session)
 
 
-@router.post("/register", response_model=UserOut, status_code=201)
-async def register(body: Credentials, request: Request, pool: Pool) -> UserOut:
-    """Open self-registration: the new user is a viewer; only an admin grants other roles."""
+async def tokens_for(pool: Pool, settings: SettingsDep, user: store.User, session: sessions.Session) -> Tokens:
+    access, claims = issue_access_token(user.id, user.role, settings, session.id, session.expires_at)
+    async with pool.connection() as conn:
+        refresh = await store.issue_refresh(conn, user.id, settings.refresh_token_ttl_s, session.id,
+                                            session.expires_at)
+    left = int((session.expires_at - datetime.now(UTC)).total_seconds())
+    expires_in = max(1, min(settings.access_token_ttl_s, left))
+    return Tokens(access_token=access, expires_in=expires_in, refresh_token=refresh)
+
+
+class Registered(BaseModel):
+    status: Literal["pending"] = "pending"
+    detail: str = "If the username was free, the account now waits for an administrator's approval."
+
+
+@router.post("/register", response_model=Registered, status_code=202)
+async def register(body: Credentials, request: Request, pool: Pool, settings: SettingsDep) -> Registered:
+    """Self-registration, off unless OPSLEDGER_ALLOW_REGISTRATION=true. The account is an inactive viewer until an
+    admin approves it (PATCH active=true). The answer (and the work: the password is hashed either way) is the
+    same whether the username was free or taken, so registering tells nobody which usernames exist."""
     request.state.audit_subject = body.username
-    return user_out(await create(pool, body, "viewer"))
+    if not settings.allow_registration:
+        raise Problem(403, "Self-registration is off here; ask an administrator for an account.")
+    password_hash = await asyncio.to_thread(hash_password, body.password.get_secret_value())
+    try:
+        async with pool.connection() as conn:
+            await store.create_user(conn, body.username, password_hash, "viewer", active=False)
+    except store.UsernameTaken:
+        pass
+    return Registered()
 
 
 @router.post("/login", response_model=Tokens)
 async def login(body: Login, request: Request, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
+    """Sign in with a password. Limited per username and client address, and per account from anywhere with a
+    growing wait after repeated failures (OPSLEDGER_ACCOUNT_LOGIN_BACKOFF); the answer never says whether the
+    user exists."""
     request.state.audit_subject = body.username
-    await request.app.state.limiter.hit(settings.login_rate, "login", body.username.lower(), client_address(request))
+    limiter, account = request.app.state.limiter, body.username.lower()
+    await limiter.hit(settings.login_rate, "login", account, address_of(request))
+    wait = await limiter.blocked(settings.login_backoff_tiers, "login-account", account)
+    if wait is not None:
+        raise too_many("failed sign-ins for this account", wait)
     async with pool.connection() as conn:
         user = await store.user_by_name(conn, body.username)
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
                                  body.password.get_secret_value())
     if not ok or user is None or not user.active:
+        await limiter.count(settings.login_backoff_tiers, "login-account", account)
         raise Problem(401, BAD_LOGIN)
     response.headers["Cache-Control"] = "no-store"
-    return await tokens_for(pool, settings, user)
+    return await sign_in(request, pool, settings, user)
 
 
 @router.post("/refresh", response_model=Tokens)
@@ -124,10 +160,11 @@ async def refresh(body: RefreshRequest, response: Response, pool: Pool, settings
     async with pool.connection() as conn:
         used = await store.use_refresh(conn, body.refresh_token.get_secret_value())
         user = await store.user_by_id(conn, used[0]) if used else None
-    if used is None or user is None or not user.active:
+        session = await sessions.alive(conn, used[1]) if used else None  # revoked or past its absolute end: no
+    if used is None or user is None or not user.active or session is None:
         raise Problem(401, "The refresh token is not valid; sign in again.")
     response.headers["Cache-Control"] = "no-store"
-    return await tokens_for(pool, settings, user, family=used[1])
+    return await tokens_for(pool, settings, user, session)
 
 
 @router.post("/logout", status_code=204, response_class=Response)
@@ -136,6 +173,8 @@ async def logout(principal: CurrentPrincipal, pool: Pool, body: LogoutRequest | 
         raise Problem(400, "Only a signed-in user can log out; revoke API keys instead.")
     async with pool.connection() as conn:
         await store.revoke_access(conn, principal.token_jti, principal.token_expires_at)
+        if principal.session_id is not None:  # the whole sign-in ends: its refresh tokens too
+            await sessions.revoke(conn, principal.id, principal.session_id)
         if body is not None and body.refresh_token is not None:
             await store.revoke_refresh_family(conn, body.refresh_token.get_secret_value(), principal.id)
     return Response(status_code=204)

@@ -7,6 +7,7 @@ import contextlib
 import ssl
 from dataclasses import dataclass, field
 
+from producers.devices.outbound import Outbound
 from producers.devices.rtsp.auth import AuthError, Challenge, authorization, choose_challenge, parse_challenges
 
 USER_AGENT = "opsledger-probe/1"
@@ -57,7 +58,7 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("RTSP/") or not code.isdigit():
-        raise RtspProtocolError(f"not an RTSP answer: {status_line[:60]!r}")
+        raise RtspProtocolError("the peer did not answer in RTSP")  # never quoted: it could be any service's banner
     headers: list[tuple[str, str]] = []
     for _ in range(MAX_HEADER_LINES):
         line = await _read_line(reader)
@@ -69,7 +70,7 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
         raise RtspProtocolError("too many header lines")
     length = next((value for key, value in headers if key == "content-length"), "0")
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-        raise RtspProtocolError(f"unacceptable Content-Length {length[:20]!r}")
+        raise RtspProtocolError("unacceptable Content-Length")
     body = await reader.readexactly(int(length))
     return Response(int(code), reason, headers, body)
 
@@ -77,8 +78,8 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
 class RtspSession:
     """One RTSP connection: numbered requests, one authentication retry, reconnect when the server closes."""
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def __init__(self, target: Target, outbound: Outbound) -> None:
+        self.target, self.outbound = target, outbound
         self.cseq = 0
         self.challenge: Challenge | None = None
         self.nonce_count = 0
@@ -87,9 +88,12 @@ class RtspSession:
         self.writer: asyncio.StreamWriter | None = None
 
     async def connect(self) -> None:
+        """Connect to the first address of the host that outbound probes may reach (checked after resolution)."""
+        _, address = await self.outbound.resolve(self.target.host, self.target.port)
         context = ssl.create_default_context() if self.target.tls else None
         self.reader, self.writer = await asyncio.open_connection(
-            self.target.host, self.target.port, ssl=context, limit=MAX_LINE_BYTES)
+            address, self.target.port, ssl=context, server_hostname=self.target.host if context else None,
+            limit=MAX_LINE_BYTES)
 
     async def close(self) -> None:
         if self.writer is not None:

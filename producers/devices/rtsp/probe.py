@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import structlog
 
+from producers.devices.outbound import Outbound, OutboundRefused
 from producers.devices.rtsp.auth import AuthError
 from producers.devices.rtsp.client import RtspProtocolError, RtspSession, Target
 from producers.devices.rtsp.sdp import video_format
@@ -98,7 +99,7 @@ async def _exchange(session: RtspSession, started: float) -> ProbeResult:
         return _unauthorized(session, latency_ms)
     if described.status != 200:
         return ProbeResult(reachable=True, status_code=described.status, latency_ms=latency_ms,
-                           error=f"DESCRIBE answered {described.status} {described.reason}".strip())
+                           error=f"DESCRIBE answered {described.status}")  # the peer's own words are not repeated
     found = video_format(described.body.decode("utf-8", errors="replace"))
     if found is None:
         return ProbeResult(reachable=True, status_code=200, latency_ms=latency_ms, error="no video stream in SDP")
@@ -106,19 +107,22 @@ async def _exchange(session: RtspSession, started: float) -> ProbeResult:
                        width=found.width, height=found.height)
 
 
-async def probe(url: str, *, username: str | None, password: str | None, timeout_s: float) -> ProbeResult:
-    """Check one stream; explicit credentials win over those in the URL.
+async def probe(url: str, *, username: str | None, password: str | None, timeout_s: float,
+                outbound: Outbound) -> ProbeResult:
+    """Check one stream; explicit credentials win over those in the URL; only where `outbound` permits.
 
     Raises ValueError only for a URL that is not rtsp:// or rtsps:// (or has no host or a bad port).
     """
     target = _target(url, username, password)
-    session = RtspSession(target)
+    session = RtspSession(target, outbound)
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
             result = await _exchange(session, started)
     except TimeoutError:
         result = _failed(session, f"timed out after {timeout_s:g}s")
+    except OutboundRefused as refused:
+        result = _failed(session, str(refused))
     except AuthError as error:  # the camera answered 401 with a challenge we cannot meet
         result = ProbeResult(reachable=True, status_code=401, latency_ms=None, error=str(error))
     except RtspProtocolError as error:

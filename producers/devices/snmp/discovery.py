@@ -20,6 +20,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import Credentials
 from producers.devices.snmp.walk import EXCEPTION_VALUES, SYS_DESCR, SYS_NAME, SYS_OBJECT_ID, text_of
 
@@ -33,13 +34,18 @@ class Found:
     sys_object_id: str
 
 
-def hosts_of(cidr: str, max_hosts: int) -> list[str]:
-    """The addresses a sweep of `cidr` asks; ValueError for a bad CIDR or one wider than `max_hosts`."""
+def hosts_of(cidr: str, max_hosts: int, outbound: Outbound) -> list[str]:
+    """The addresses a sweep of `cidr` asks (those outbound polls may reach); ValueError for a bad CIDR, one wider
+    than `max_hosts`, or one with no address polls may reach."""
     network = ipaddress.ip_network(cidr.strip(), strict=False)
     size = network.num_addresses - (2 if network.version == 4 and network.prefixlen < 31 else 0)
     if size > max_hosts:
         raise ValueError(f"{network} holds {size} addresses; a sweep may cover at most {max_hosts}")
-    return [str(host) for host in (network.hosts() if size != network.num_addresses else network)]
+    hosts = [str(host) for host in (network.hosts() if size != network.num_addresses else network)]
+    allowed = [host for host in hosts if outbound.permits(host)]
+    if not allowed:
+        raise ValueError(f"{network} holds no address polls may reach (OPSLEDGER_OUTBOUND_ALLOW_NETWORKS)")
+    return allowed
 
 
 async def ask(engine: SnmpEngine, ip: str, port: int, creds: Credentials, timeout_s: float) -> Found | None:

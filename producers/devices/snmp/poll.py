@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
+from producers.devices.outbound import OutboundRefused
 from producers.devices.snmp.credentials import Credentials
 from producers.devices.snmp.session import Oid, Target, open_session
 from producers.devices.snmp.v2c import SnmpRequestError
@@ -95,7 +96,7 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
             system = dict(await session.get([SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID]))
     except TimeoutError:
         return unreachable(f"no answer within the {deadline_s:g} s deadline", 1)
-    except SnmpRequestError as e:
+    except (SnmpRequestError, OutboundRefused) as e:
         return unreachable(str(e), 1)
     except Exception as e:  # pysnmp raises PySnmpError and plain errors for bad addresses and malformed answers
         return unreachable(f"{type(e).__name__}: {e}", 1)

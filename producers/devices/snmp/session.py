@@ -4,7 +4,8 @@ lookupMib=False. Both give the walk the same (oid, value) pairs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -17,6 +18,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import Credentials, V2cCredentials
 from producers.devices.snmp.v2c import SnmpRequestError, V2cSession, close_shared_client, shared_client
 
@@ -32,6 +34,7 @@ class Target:
     port: int = 161
     timeout_s: float = 2.0
     retries: int = 1
+    outbound: Outbound = field(default_factory=Outbound)  # where polls may go (checked after resolution)
 
 
 class Session(Protocol):
@@ -75,12 +78,13 @@ class PysnmpSession:
 
 
 async def open_session(engine: SnmpEngine, target: Target, creds: Credentials, fast_v2c: bool) -> Session:
+    family, address = await target.outbound.resolve(target.host, target.port, socket.SOCK_DGRAM)
     if fast_v2c and isinstance(creds, V2cCredentials):
         client = shared_client(engine)  # one socket per engine, i.e. per poller
-        family, address = await client.resolve(target.host, target.port)
-        return V2cSession(client, family, address, creds.community.encode(), target.timeout_s, target.retries)
-    transport_type = Udp6TransportTarget if ":" in target.host else UdpTransportTarget
-    transport = await transport_type.create((target.host, target.port), timeout=target.timeout_s,
+        return V2cSession(client, family, (address, target.port), creds.community.encode(), target.timeout_s,
+                          target.retries)
+    transport_type = Udp6TransportTarget if family == socket.AF_INET6 else UdpTransportTarget
+    transport = await transport_type.create((address, target.port), timeout=target.timeout_s,
                                             retries=target.retries)
     return PysnmpSession(engine, transport, creds)
 

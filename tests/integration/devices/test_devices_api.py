@@ -259,3 +259,36 @@ def test_lldp_neighbours_give_the_topology_with_links_confirmed_from_both_ends(
     after = ok(api.get("/api/topology"), 200)
     assert a not in {n["id"] for n in after["nodes"]}
     assert not any(e["confirmed"] for e in after["edges"] if e["from"] in ids.values())
+
+
+def test_moving_a_device_to_another_address_or_port_needs_its_secrets_again(api: httpx.Client, agent: Agent) -> None:
+    """Otherwise an operator could point the stored community at a host of their own and read it off the wire."""
+    made = ok(api.post("/api/devices/", params={"wait": "true"}, json=device_body(agent.host, agent.port)), 201)
+    url = f"/api/devices/{made['device_id']}"
+    for moved in (device_body("127.0.0.99", agent.port), device_body(agent.host, agent.port + 1)):
+        del moved["snmp"]["community"]
+        answer = ok(api.put(url, json=moved, headers={"If-Match": '"1"'}), 422)
+        assert "again" in answer["detail"]
+    with_secrets = ok(api.put(url, json=device_body("127.0.0.99", agent.port), headers={"If-Match": '"1"'},
+                              params={"wait": "true"}), 200)
+    assert with_secrets["management_ip"] == "127.0.0.99" and with_secrets["version"] == 2
+
+
+def test_moving_a_camera_to_another_host_or_port_needs_its_login_again(
+        api: httpx.Client, camera_server: RtspTestServer) -> None:
+    made = ok(api.post("/api/cameras/", params={"wait": "true"},
+                       json={"name": "moved", "url": camera_server.url, "username": CAMERA_USER,
+                             "password": CAMERA_PASSWORD}), 201)
+    url = f"/api/cameras/{made['camera_id']}"
+    elsewhere = camera_server.url.replace("127.0.0.1", "127.0.0.98")
+    other_port = f"rtsp://127.0.0.1:{free_port()}/stream"
+    for moved in (elsewhere, other_port):
+        answer = ok(api.put(url, json={"name": "moved", "url": moved}, headers={"If-Match": '"1"'}), 422)
+        assert "again" in answer["detail"]
+    renamed = ok(api.put(url, json={"name": "renamed", "url": camera_server.url}, headers={"If-Match": '"1"'},
+                         params={"wait": "true"}), 200)
+    assert renamed["name"] == "renamed" and renamed["credentials"] == "stored (redacted)"
+    relogged = ok(api.put(url, json={"name": "renamed", "url": elsewhere, "username": CAMERA_USER,
+                                     "password": CAMERA_PASSWORD}, headers={"If-Match": '"2"'},
+                          params={"wait": "true"}), 200)
+    assert relogged["version"] == 3

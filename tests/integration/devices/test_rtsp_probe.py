@@ -11,10 +11,18 @@ import pytest
 from structlog.testing import capture_logs
 
 from infra.entry.embedded import free_port
-from producers.devices.rtsp.probe import probe
+from producers.devices.outbound import Outbound
+from producers.devices.rtsp.probe import ProbeResult
+from producers.devices.rtsp.probe import probe as probe_anywhere
 from tests.helpers.rtsp_server import RtspTestServer
 
 USERNAME = "camviewer"
+
+LOOPBACK = Outbound.of("127.0.0.0/8")  # the test cameras listen on loopback, which probes refuse by default
+
+
+async def probe(url: str, *, username: str | None, password: str | None, timeout_s: float) -> ProbeResult:
+    return await probe_anywhere(url, username=username, password=password, timeout_s=timeout_s, outbound=LOOPBACK)
 
 
 @pytest.fixture(scope="module")
@@ -119,4 +127,4 @@ async def test_a_peer_that_is_not_rtsp_is_unreachable() -> None:
     finally:
         server.close()
         await server.wait_closed()
-    assert not result.reachable and result.error is not None and "not an RTSP answer" in result.error
+    assert not result.reachable and result.error == "the peer did not answer in RTSP"  # its words are not quoted

@@ -23,6 +23,7 @@ from infra.bench.snmpdata.make_snmprec import (
 )
 from infra.bench.snmpsim import V3_AUTH_KEY, V3_PRIV_KEY, V3_USER, Agent, free_udp_port, running_agent
 from processors.devices.rates import NoRate, counter_sample, interface_rates, rates_between
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
 from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
@@ -32,6 +33,8 @@ from schemas.devices.events import DeviceIdentified, DeviceReachable, InterfaceC
 pytestmark = pytest.mark.integration
 AGENTS = ["switch48", "legacy32", "fastwrap32", "reboots"]
 DOWN_PORTS = {12, 24, 36, 48}
+
+LOOPBACK = Outbound.of("127.0.0.0/8")  # the simulated agents listen on loopback, which polls refuse by default
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def fast_v2c(request: pytest.FixtureRequest) -> bool:
 
 
 def v2c_target(agent: Agent, community: str, **kwargs: float) -> tuple[Target, V2cCredentials]:
-    return Target(community, agent.host, agent.port, **kwargs), V2cCredentials(community)  # type: ignore[arg-type]
+    return Target(community, agent.host, agent.port, outbound=LOOPBACK, **kwargs), V2cCredentials(community)  # type: ignore[arg-type]
 
 
 async def poll(engine: SnmpEngine, agent: Agent, community: str, deadline_s: float = 10,
@@ -97,7 +100,7 @@ async def test_v2c_poll_reads_the_system_group_and_every_wanted_column(engine: S
 async def test_v3_auth_priv_poll_reads_the_same_switch(engine: SnmpEngine, agent: Agent) -> None:
     creds = V3Credentials(V3_USER, AuthProtocol.sha256, V3_AUTH_KEY, PrivProtocol.aes128, V3_PRIV_KEY,
                           context_name="switch48")
-    result = await poll_device(engine, Target("sw-v3", agent.host, agent.port), creds, deadline_s=10)
+    result = await poll_device(engine, Target("sw-v3", agent.host, agent.port, outbound=LOOPBACK), creds, deadline_s=10)
     sample = sampled(result)
     assert len(sample.interfaces) == SWITCH_PORTS and sample.hc and not sample.partial
     assert V3_AUTH_KEY not in repr(creds) and V3_PRIV_KEY not in repr(creds)
@@ -108,8 +111,8 @@ async def test_a_wrong_v3_key_is_unreachable_with_the_agents_reason(agent: Agent
                           context_name="switch48")
     engine = SnmpEngine()  # its own engine: the right key for the same user lives in the shared one
     try:
-        result = await poll_device(engine, Target("sw-bad", agent.host, agent.port, timeout_s=1), creds,
-                                   deadline_s=5)
+        target = Target("sw-bad", agent.host, agent.port, timeout_s=1, outbound=LOOPBACK)
+        result = await poll_device(engine, target, creds, deadline_s=5)
     finally:
         engine.close_dispatcher()
     assert result.unreachable is not None and result.sample is None
@@ -141,7 +144,7 @@ async def test_a_silent_community_is_unreachable_within_its_deadline(engine: Snm
 
 
 async def test_a_port_nobody_listens_on_is_cut_by_the_deadline(engine: SnmpEngine, fast_v2c: bool) -> None:
-    target = Target("closed", "127.0.0.1", free_udp_port(), timeout_s=5, retries=3)
+    target = Target("closed", "127.0.0.1", free_udp_port(), timeout_s=5, retries=3, outbound=LOOPBACK)
     started = time.monotonic()
     result = await poll_device(engine, target, V2cCredentials("public"), deadline_s=1, fast_v2c=fast_v2c)
     assert result.unreachable is not None and "deadline" in result.unreachable.reason
@@ -207,7 +210,8 @@ async def test_a_reboot_between_polls_gives_no_rate(engine: SnmpEngine, agent: A
 async def test_a_dead_device_does_not_delay_a_live_one(engine: SnmpEngine, agent: Agent) -> None:
     live = Device(*v2c_target(agent, "switch48"), interval_s=0.5)
     dead = [Device(*v2c_target(agent, "nobody-home", timeout_s=1, retries=1), interval_s=0.5),
-            Device(Target("closed", "127.0.0.1", free_udp_port(), timeout_s=1, retries=1), V2cCredentials("x"), 0.5)]
+            Device(Target("closed", "127.0.0.1", free_udp_port(), timeout_s=1, retries=1, outbound=LOOPBACK),
+                   V2cCredentials("x"), 0.5)]
     polled: dict[str, list[tuple[float, PollResult]]] = {}
 
     async def emit(result: PollResult) -> None:

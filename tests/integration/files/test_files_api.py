@@ -145,3 +145,25 @@ def test_a_hostile_file_name_is_never_used_as_a_path(api: httpx.Client, stack: S
     assert "passwd" not in got.headers.get("content-disposition", "")
     assert path_for(store_dir(stack), sha).read_bytes() == content
     assert not list(stack.data_dir.rglob("passwd"))
+
+
+def test_a_worker_downloads_only_files_they_uploaded_or_that_hang_on_their_readings(stack: Stack) -> None:
+    """Attachments belong to someone: a worker cannot fetch another worker's photo by its address; readers of every
+    reading (admin, operator, viewer) can."""
+    from tests.helpers.factories import reading_body
+
+    first, second, viewer = stack.user("worker"), stack.user("worker"), stack.user("viewer")
+    content = png_bytes(note=f"owned-{uuid.uuid4()}")
+    with httpx.Client(base_url=stack.api_url, timeout=15) as client:
+        made = client.post("/api/files", params={"wait": "true"}, headers=first,
+                           files={"file": ("mine.png", content, "image/png")})
+        assert made.status_code == 201, made.text
+        location = made.json()["location"]
+        assert client.get(location, headers=first).content == content
+        assert_problem(client.get(location, headers=second), 404)
+        assert client.get(location, headers=viewer).status_code == 200
+        sha = location.rsplit("/", 1)[1]
+        reading = client.post("/api/ingress", params={"wait": "true"}, headers=second,
+                              json=reading_body(attachments=[sha]))
+        assert reading.status_code == 201, reading.text  # projected: the reading now names the file
+        assert client.get(location, headers=second).content == content

@@ -16,6 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.helpers.factories import reading_body
 from tests.helpers.support import Stack
 
 ROLES = ("admin", "operator", "worker", "viewer")
@@ -54,8 +55,16 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("POST", "/api/auth/register"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/refresh"): PUBLIC,
+    ("GET", "/api/auth/oidc/login"): PUBLIC,
+    ("GET", "/api/auth/oidc/callback"): PUBLIC,
+    ("POST", "/api/auth/oidc/exchange"): PUBLIC,
     ("POST", "/api/auth/logout"): EVERYONE,
     ("GET", "/api/auth/profile"): EVERYONE,
+    ("POST", "/api/auth/password"): EVERYONE,
+    ("GET", "/api/auth/sessions"): EVERYONE,
+    ("DELETE", "/api/auth/sessions/{session_id}"): EVERYONE,
+    ("POST", "/api/auth/password/reset"): PUBLIC,
+    ("POST", "/api/auth/users/{user_id}/reset-token"): ADMIN_ONLY,
     ("GET", "/api/auth/users"): ADMIN_ONLY,
     ("POST", "/api/auth/users"): ADMIN_ONLY,
     ("PATCH", "/api/auth/users/{user_id}"): ADMIN_ONLY,
@@ -138,8 +147,9 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/api/images/{image_id}"): IMAGES_READ,
     ("GET", "/api/images/{image_id}/thumbnail"): IMAGES_READ,
     ("GET", "/api/images/{image_id}/original"): IMAGES_READ,
-    ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
-    ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
+    # a key reads the archive with events:read AND the read scope of each topic: test_topics_by_api_key
+    ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"})),
+    ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"})),
     ("GET", "/api/stream"): STREAMING,
 }
 WEBSOCKETS: dict[str, Expect] = {"/ws": STREAMING}
@@ -334,3 +344,132 @@ def test_websocket_api_key(stack: Stack, api_keys: dict[str, str], path: str, sc
         assert answer["type"] == "subscribed", answer
     else:
         assert answer["status"] == 403, answer
+
+
+# ---- topic by topic: /api/events, /api/stream and /ws read a topic only where its REST reads may be read -----------
+
+ANALYSTS = frozenset({"admin", "operator", "viewer"})
+ALL_ROLES = frozenset(ROLES)
+# (roles, the API-key scope) per topic, the spec of README "Who may stream what", written independently of
+# api/identity/rules.TOPIC_READ; the Faust changelogs are admin's (read through /api/events only).
+TOPICS: dict[str, tuple[frozenset[str], str | None]] = {
+    "alerts.events": (ALL_ROLES, "alerts:read"),
+    "alerts.commands": (ALL_ROLES, "alerts:read"),
+    "alerts.rules": (frozenset({"admin"}), None),
+    "cylinders.events": (ALL_ROLES, "cylinders:read"),
+    "cylinders.scans": (ALL_ROLES, "cylinders:read"),
+    "devices.registry": (ALL_ROLES, "devices:read"),
+    "devices.samples": (ALL_ROLES, "devices:read"),
+    "devices.rates": (ALL_ROLES, "devices:read"),
+    "cameras.checks": (ALL_ROLES, "devices:read"),
+    "ingress.readings": (ANALYSTS, "ingress:read"),  # workers read only their own readings: no feed
+    "ingress.evaluations": (ANALYSTS, "ingress:read"),
+    "files": (ANALYSTS, "files:read"),  # workers download only their own files: no feed
+    "audit": (frozenset({"admin"}), None),
+    "deadletter": (frozenset({"admin"}), None),
+}
+CHANGELOGS = ("opsledger-processors-cylinders-changelog", "opsledger-processors-alerts-changelog",
+              "opsledger-processors-devices-changelog")
+TOPIC_SCOPES = sorted({scope for _, scope in TOPICS.values() if scope is not None})
+
+
+def test_every_topic_has_an_expectation() -> None:
+    from infra.topics import platform_topics
+    from schemas.catalog import all_topics
+
+    assert set(all_topics()) == set(TOPICS), "a topic without an expectation (or one that no longer exists)"
+    assert set(platform_topics("opsledger-processors")) == set(TOPICS) | set(CHANGELOGS)
+
+
+@pytest.fixture(scope="module")
+def event_keys(api: httpx.Client) -> dict[str, str]:
+    """Keys with `events:read` and one topic scope each (and one with `events:read` alone, under "")."""
+    keys = {}
+    for scope in ["", *TOPIC_SCOPES]:
+        scopes = ["events:read", *([scope] if scope else [])]
+        made = api.post("/api/auth/api-keys", json={"name": f"topics-{scope}-{secrets.token_hex(3)}",
+                                                    "scopes": scopes})
+        assert made.status_code == 201, made.text
+        keys[scope] = made.json()["key"]
+    return keys
+
+
+def stream_status(client: httpx.Client, topic: str, headers: dict[str, str]) -> int:
+    with client.stream("GET", "/api/stream", params={"topic": topic}, headers=headers) as answer:
+        return answer.status_code
+
+
+def ws_topic(stack: Stack, topic: str, token: str) -> dict[str, Any]:
+    url = stack.api_url.replace("http://", "ws://") + "/ws"
+    with connect(url, open_timeout=10) as socket:
+        socket.send(orjson.dumps({"type": "subscribe", "token": token, "topics": [topic]}).decode())
+        answer: dict[str, Any] = orjson.loads(socket.recv(timeout=10))
+        return answer
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("topic", sorted(TOPICS) + list(CHANGELOGS))
+def test_events_by_topic_and_role(topic: str, role: str, anonymous: httpx.Client,
+                                  users: dict[str, dict[str, str]]) -> None:
+    roles = TOPICS[topic][0] if topic in TOPICS else frozenset({"admin"})
+    answer = anonymous.get("/api/events", params={"topic": topic, "limit": 5}, headers=users[role])
+    if role in roles & ANALYSTS:
+        assert answer.status_code == 200, answer.text
+        assert all(item["topic"] == topic for item in answer.json()["items"])
+    else:
+        assert_status(answer, 403, role, ("GET", f"/api/events?topic={topic}"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("topic", sorted(TOPICS))
+def test_stream_and_socket_by_topic_and_role(topic: str, role: str, stack: Stack, anonymous: httpx.Client,
+                                             users: dict[str, dict[str, str]]) -> None:
+    allowed = role in TOPICS[topic][0]
+    assert stream_status(anonymous, topic, users[role]) == (200 if allowed else 403), (role, topic)
+    answer = ws_topic(stack, topic, users[role]["Authorization"].removeprefix("Bearer "))
+    assert answer["type"] == "subscribed" if allowed else answer.get("status") == 403, (role, topic, answer)
+
+
+@pytest.mark.parametrize("scope", ["", *TOPIC_SCOPES])
+@pytest.mark.parametrize("topic", sorted(TOPICS) + list(CHANGELOGS))
+def test_topics_by_api_key(topic: str, scope: str, stack: Stack, anonymous: httpx.Client,
+                           event_keys: dict[str, str]) -> None:
+    """A key reads a topic's events (archive and live) with the topic's own read scope; `events:read` alone
+    opens no topic."""
+    key = event_keys[scope]
+    allowed = topic in TOPICS and bool(scope) and TOPICS[topic][1] == scope
+    headers = {"Authorization": f"Bearer {key}"}
+    answer = anonymous.get("/api/events", params={"topic": topic, "limit": 5}, headers=headers)
+    assert answer.status_code == (200 if allowed else 403), (scope, topic, answer.text)
+    if topic in TOPICS:
+        assert stream_status(anonymous, topic, headers) == (200 if allowed else 403), (scope, topic)
+        subscribed = ws_topic(stack, topic, key)
+        assert subscribed["type"] == "subscribed" if allowed else subscribed.get("status") == 403, subscribed
+
+
+def test_unfiltered_events_hold_only_readable_topics(stack: Stack, api: httpx.Client,
+                                                     users: dict[str, dict[str, str]]) -> None:
+    """Without a topic filter a viewer pages through the archive and never meets the audit log, rules and
+    silences, dead letters, changelogs or discovery results; nor can it fetch one of them by id."""
+    hidden = {"audit", "alerts.rules", "deadletter", *CHANGELOGS}
+    reading = api.post("/api/ingress", json=reading_body())
+    assert reading.status_code == 202, reading.text
+    token = reading.json()["consistency_token"]
+    admin_page = api.get("/api/events", params={"topic": "audit", "limit": 1, "after": token}).json()["items"]
+    assert admin_page, "the admin's own commands are audited"
+    seen: set[str] = set()
+    cursor = None
+    for _ in range(20):
+        page = httpx.get(f"{stack.api_url}/api/events", headers=users["viewer"], timeout=15,
+                         params={"limit": 1000, "after": token, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.text
+        seen |= {item["topic"] for item in page.json()["items"]}
+        assert not any(item["type"] == "DeviceDiscovered" for item in page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen and not seen & hidden, seen
+    one = httpx.get(f"{stack.api_url}/api/events/{admin_page[0]['event_id']}", headers=users["viewer"], timeout=15)
+    assert one.status_code == 404, one.text
+    assert httpx.get(f"{stack.api_url}/api/events", headers=users["viewer"], timeout=15,
+                     params={"type": "DeviceDiscovered"}).status_code == 403

@@ -84,9 +84,11 @@ def profile(anon: httpx.Client, token: str) -> httpx.Response:
     return anon.get("/api/auth/profile", headers=bearer(token))
 
 
-def test_a_correctly_signed_token_is_accepted(anon: httpx.Client, admin_id: str) -> None:
-    """The positive control: the forgeries below fail for their flaw, not for how they are built."""
-    me = profile(anon, signed(claims(admin_id)))
+def test_a_correctly_signed_token_is_accepted(anon: httpx.Client, admin_id: str, stack: Stack) -> None:
+    """The positive control: the forgeries below fail for their flaw, not for how they are built (it names the
+    admin's live session, as every access token must)."""
+    session = unb64(stack.admin_token.split(".")[1])["sid"]
+    me = profile(anon, signed(claims(admin_id, sid=session)))
     assert me.status_code == 200, me.text
     assert me.json()["id"] == admin_id
 

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.helpers.factories import reading_body
-from tests.helpers.support import ADMIN_PASSWORD, JWT_SECRET, Stack, bearer, wait_until
+from tests.helpers.support import ADMIN_PASSWORD, JWT_SECRET, Stack, bearer, lags, wait_until
 
 LOGS = ("api.log", "projections.log", "processors.log", "pollers.log")
 
@@ -49,7 +49,7 @@ def traffic(stack: Stack) -> dict[str, Any]:
         used["admin refresh token"] = admin["refresh_token"]
         as_admin = bearer(admin["access_token"])
 
-        ok(client.post("/api/auth/register", json={"username": username, "password": password}), 201)
+        ok(client.post("/api/auth/users", json={"username": username, "password": password}, headers=as_admin), 201)
         first = ok(client.post("/api/auth/login", json={"username": username, "password": password}), 200)
         remember_token(used, "user access token", first["access_token"])
         used["user refresh token"] = first["refresh_token"]
@@ -127,8 +127,9 @@ def archive_rows(stack: Stack) -> list[list[str]]:
 
 
 def caught_up(stack: Stack) -> bool:
-    ready = httpx.get(f"{stack.api_url}/readyz", timeout=15)
-    return ready.status_code == 200 and not any(ready.json()["projection_lag"].values())
+    with stack.client() as admin:
+        projections = {name: n for name, n in lags(admin).items() if name != "processors"}
+    return bool(projections) and not any(projections.values())
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def recorded(stack: Stack, traffic: dict[str, Any]) -> dict[str, Any]:
     request_id = traffic["request_id"]
     wait_until(lambda: any(request_id in column for row in archive_rows(stack) for column in row), timeout=30,
                what="the audit event of the last request in event_archive")
-    wait_until(lambda: caught_up(stack), timeout=30, what="GET /readyz to report projection_lag all 0")
+    wait_until(lambda: caught_up(stack), timeout=30, what="/metrics to report every projection lag 0")
     logs_dir = stack.data_dir / "logs"
     wait_until(lambda: request_id in (logs_dir / "api.log").read_text(errors="replace"), timeout=10,
                what="the access log line of the last request")

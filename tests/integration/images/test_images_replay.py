@@ -11,7 +11,7 @@ import httpx
 import psycopg
 
 from infra.bench.camera_files import camera_jpeg, encode, scene
-from tests.helpers.support import ROOT, Stack, wait_until
+from tests.helpers.support import ROOT, Stack, lags, wait_until
 
 TABLES = {
     "images": "SELECT * FROM images ORDER BY image_id",
@@ -28,10 +28,8 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def settled(api: httpx.Client) -> bool:
-    ready = api.get("/readyz").json()
-    status = api.get("/api/images/status").json()
-    return ready.get("processor_lag") == 0 and ready["projection_lag"]["images"] == 0 \
-        and status["counts"]["pending"] == 0
+    lag, status = lags(api), api.get("/api/images/status").json()
+    return lag.get("processors") == 0 and lag.get("images") == 0 and status["counts"]["pending"] == 0
 
 
 def test_the_rebuilt_images_projection_equals_the_live_one(stack: Stack, api: httpx.Client) -> None:

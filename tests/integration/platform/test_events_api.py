@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import uuid
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.helpers.factories import reading_body
+from tests.helpers.support import Stack, lags
 
 LIFE = ["IngressReadingSubmitted", "IngressReadingCorrected", "IngressReadingRetracted"]
 
@@ -121,11 +123,19 @@ def test_healthz(api: httpx.Client) -> None:
     assert health.json() == {"status": "ok"}
 
 
-def test_readyz_reports_projection_lag(api: httpx.Client) -> None:
-    ready = api.get("/readyz")
-    assert ready.status_code == 200, ready.text
-    lag = ready.json()["projection_lag"]
-    assert {"ingress", "files", "archive"} <= set(lag)
+def test_readyz_says_ready_and_nothing_more_and_is_cached(stack: Stack) -> None:
+    """/readyz is public: it answers a verdict (cached, so callers cannot multiply the broker and database work it
+    costs), never lags, topics or exception text; the figures are on the admin's /metrics."""
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: httpx.get(f"{stack.api_url}/readyz", timeout=30), range(20)))
+    assert all(a.status_code == 200 for a in answers), answers[-1].text
+    assert all(set(a.json()) == {"status", "checked_at"} for a in answers)
+    assert len({a.json()["checked_at"] for a in answers}) <= 2  # 20 callers at once, one check (or two)
+
+
+def test_metrics_report_projection_lag(api: httpx.Client) -> None:
+    lag = lags(api)
+    assert {"ingress", "files", "archive", "processors"} <= set(lag)
     assert all(isinstance(n, int) and n >= 0 for n in lag.values())
 
 

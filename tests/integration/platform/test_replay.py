@@ -14,7 +14,7 @@ import psycopg
 
 from infra.producer import EventProducer
 from tests.helpers.factories import reading
-from tests.helpers.support import ROOT, Stack, wait_until
+from tests.helpers.support import ROOT, Stack, lags, wait_until
 from tests.integration.platform.drill_events import drill_rounds
 
 TABLES = {
@@ -54,8 +54,8 @@ def settled(api: httpx.Client) -> bool:
 
     first = records()
     time.sleep(1.0)
-    ready = api.get("/readyz").json()
-    return ready.get("processor_lag") == 0 and ready["projection_lag"]["ingress"] == 0 and records() == first
+    lag = lags(api)
+    return lag.get("processors") == 0 and lag.get("ingress") == 0 and records() == first
 
 
 def test_rebuilt_projection_equals_live_row_for_row(stack: Stack, api: httpx.Client) -> None:

@@ -13,6 +13,7 @@ which is deterministic), no Hypothesis deadline, the too-slow health check suppr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -20,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import httpx
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -31,6 +33,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from api.identity import sessions
 from api.identity.tokens import issue_access_token
 from infra.settings import Settings
 from tests.helpers.factories import reading_body
@@ -48,13 +51,14 @@ UNDOCUMENTED: dict[str, dict[str, dict[int, str]]] = defaultdict(lambda: default
 EXERCISED: dict[str, int] = defaultdict(int)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: the token is minted again as the run goes on
 class Caller:
     """A dedicated user of one role (never the session's admin token, see `caller`)."""
 
     role: str
     user_id: uuid.UUID
     first_headers: dict[str, str]
+    database_url: str
     minted_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -71,8 +75,14 @@ class Caller:
         the 5/min per-username login limit."""
         # model_construct: the API's defaults (issuer, audience, ttl), not whatever OPSLEDGER_* this process has
         api_settings = Settings.model_construct(jwt_secret=SecretStr(JWT_SECRET))
-        token, _ = issue_access_token(self.user_id, self.role, api_settings)
+        token, _ = issue_access_token(self.user_id, self.role, api_settings, asyncio.run(self.new_session()),
+                                      None)
         return bearer(token)
+
+    async def new_session(self) -> uuid.UUID:
+        """A session of its own (logout ends the session a token names), as a sign-in would start."""
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+            return (await sessions.start(conn, self.user_id, 3600, client=None, user_agent="schemathesis")).id
 
 
 def caller(stack: Stack, role: str) -> Caller:
@@ -81,7 +91,7 @@ def caller(stack: Stack, role: str) -> Caller:
     headers = stack.user(role)
     profile = httpx.get(f"{stack.api_url}/api/auth/profile", headers=headers, timeout=15)
     assert profile.status_code == 200, profile.text
-    return Caller(role, uuid.UUID(profile.json()["id"]), headers)
+    return Caller(role, uuid.UUID(profile.json()["id"]), headers, stack.backbone.database_url)
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +214,10 @@ def test_success_paths_conform(live_schema: schemathesis.BaseSchema, admin: Call
     step("GET", "/api/auth/api-keys", 200)
 
     username, password = f"seeded-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    registered = step("POST", "/api/auth/register", 201, body={"username": username, "password": password},
+    registered = step("POST", "/api/auth/users", 201, body={"username": username, "password": password},
                       media_type="application/json")
+    step("POST", "/api/auth/register", 403, body={"username": f"x{username}", "password": password},
+         media_type="application/json")  # self-registration is off by default
     signed_in = step("POST", "/api/auth/login", 200, body={"username": username, "password": password},
                      media_type="application/json")
     if signed_in is not None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from producers.devices.outbound import Outbound
 from producers.devices.rtsp.auth import (
     Challenge,
     authorization,
@@ -196,13 +197,13 @@ def test_url_credentials_are_used_but_kept_out_of_the_request_line_and_reprs() -
 
 async def test_credentials_that_would_inject_headers_are_refused() -> None:
     with pytest.raises(ValueError, match="CR, LF or NUL"):
-        await probe("rtsp://cam/stream", username="admin\r\nX-Evil: 1", password="p", timeout_s=1)
+        await probe("rtsp://cam/stream", username="admin\r\nX-Evil: 1", password="p", timeout_s=1, outbound=Outbound())
 
 
 @pytest.mark.parametrize("url", ["http://cam/stream", "rtmp://cam/live", "cam.local/stream", "file:///etc/passwd"])
 async def test_other_schemes_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="not an RTSP URL"):
-        await probe(url, username=None, password=None, timeout_s=1)
+        await probe(url, username=None, password=None, timeout_s=1, outbound=Outbound())
     with pytest.raises(ValueError):
         redact_url(url)
 

@@ -210,7 +210,29 @@ def test_backbone_images() -> None:
     assert SERVICES["postgres"]["image"].split(":")[0] == "postgres"
     kafka_env = _env(SERVICES["kafka"])
     assert kafka_env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false"  # `opsledger migrate` creates topics
-    assert kafka_env.get("KAFKA_ADVERTISED_LISTENERS") == "PLAINTEXT://kafka:9092"
+    assert kafka_env.get("KAFKA_ADVERTISED_LISTENERS") == "SASL_PLAINTEXT://kafka:9092"
+
+
+def test_kafka_requires_authentication_and_every_client_signs_in() -> None:
+    """No listener a client can reach takes connections without credentials; every opsledger service signs in with
+    SASL (the password a required reference) and knows it talks to Apache Kafka (no Tansu patches)."""
+    kafka_env = _env(SERVICES["kafka"])
+    listeners = dict(item.split("://")[0:2] for item in (kafka_env.get("KAFKA_LISTENERS") or "").split(","))
+    mapping = (kafka_env.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP") or "").split(",")
+    protocols = dict(item.split(":") for item in mapping)
+    advertised = {item.split("://")[0] for item in (kafka_env.get("KAFKA_ADVERTISED_LISTENERS") or "").split(",")}
+    assert all(protocols[name].startswith("SASL_") for name in advertised)
+    assert kafka_env.get("KAFKA_INTER_BROKER_LISTENER_NAME") in advertised
+    unauthenticated = {name for name in listeners if not protocols[name].startswith("SASL_")}
+    assert unauthenticated <= {kafka_env.get("KAFKA_CONTROLLER_LISTENER_NAMES")}  # the controller, not advertised
+    jaas = kafka_env.get("KAFKA_LISTENER_NAME_SASL_PLAINTEXT_PLAIN_SASL_JAAS_CONFIG") or ""
+    assert "${KAFKA_PASSWORD:?" in jaas and 'password="${' in jaas
+    assert "command-config" in " ".join(map(str, SERVICES["kafka"]["healthcheck"]["test"]))
+    for name in OPSLEDGER:
+        env = _env(SERVICES[name])
+        assert env.get("OPSLEDGER_KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_"), name
+        assert env.get("OPSLEDGER_KAFKA_SASL_USERNAME") and _password_ok(env.get("OPSLEDGER_KAFKA_SASL_PASSWORD"))
+        assert env.get("OPSLEDGER_KAFKA_BROKER") == "apache", name
 
 
 # ---- (d) no literal passwords --------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Rate limits (the `limits` library's moving windows) and who the client is.
+
+The state lives in this process, or in Redis when OPSLEDGER_RATE_LIMIT_STORAGE names one, so that several API
+processes share one budget per client. The client address is the peer's, or, behind trusted proxies
+(OPSLEDGER_TRUST_FORWARDED), the X-Forwarded-For entry OPSLEDGER_TRUSTED_PROXY_HOPS from the right: the entries to
+its left are whatever the client wrote and prove nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from api.problems import Problem
+from infra.settings import Settings
+
+
+def storage_for(uri: str) -> Storage:
+    if uri.startswith(("redis://", "rediss://")):
+        return RedisStorage(f"async+{uri}", implementation="redispy")
+    return MemoryStorage()
+
+
+class Limiter:
+    """Moving-window limits, keyed by what is counted (a client address, a principal, an account)."""
+
+    def __init__(self, storage_uri: str = "memory://") -> None:
+        self._limiter = MovingWindowRateLimiter(storage_for(storage_uri))
+
+    async def hit(self, rate: str, *keys: str, cost: int = 1, what: str = "requests") -> None:
+        item: RateLimitItem = parse(rate)
+        if cost > item.amount:
+            raise Problem(429, f"Too many {what} at once: at most {item}.", title="Too Many Requests")
+        if not await self._limiter.hit(item, *keys, cost=cost):
+            raise too_many(what, await self._retry_after(item, keys))
+
+    async def blocked(self, rates: Sequence[str], *keys: str) -> int | None:
+        """Seconds to wait when any of these windows is used up for `keys` (nothing is counted), else None."""
+        waits = [await self._retry_after(item, keys) for item in map(parse, rates)
+                 if not await self._limiter.test(item, *keys)]
+        return max(waits) if waits else None
+
+    async def count(self, rates: Sequence[str], *keys: str) -> None:
+        """Count one more in each window, whether or not it is used up (failures are counted, never refused)."""
+        for item in map(parse, rates):
+            await self._limiter.hit(item, *keys)
+
+    async def _retry_after(self, item: RateLimitItem, keys: Sequence[str]) -> int:
+        reset_at, _ = await self._limiter.get_window_stats(item, *keys)
+        return max(1, int(reset_at - time.time()) + 1)
+
+
+def too_many(what: str, retry_after: int) -> Problem:
+    return Problem(429, f"Too many {what}; slow down.", headers={"Retry-After": str(retry_after)},
+                   title="Too Many Requests")
+
+
+def client_address(headers: Mapping[str, str], peer: str | None, settings: Settings) -> str:
+    """The address limits and the audit log count: the peer's, or the one our own proxies saw (see module doc)."""
+    if settings.trust_forwarded:
+        hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+        if len(hops) >= settings.trusted_proxy_hops:
+            return hops[-settings.trusted_proxy_hops][:100]
+    return peer or "unknown"
