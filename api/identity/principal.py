@@ -15,7 +15,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from api.identity import store
-from api.identity.rules import RULES, Rule
+from api.identity.rules import CONSOLE_RULES, RULES, Rule
+from api.identity.session import SAFE_METHODS, cookie_credentials, csrf_ok
 from api.identity.tokens import API_KEY_PREFIX, InvalidToken, decode_access_token
 from api.problems import Problem
 
@@ -65,10 +66,16 @@ def client_address(request: HTTPConnection) -> str:
 
 
 def credentials(request: HTTPConnection) -> str | None:
+    """A Bearer header or X-API-Key; else the console's session cookie (marked, so commands must prove CSRF)."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]
+    token = cookie_credentials(request)
+    if token:
+        request.state.by_cookie = True
+    return token
 
 
 async def authenticate(request: HTTPConnection) -> Principal | None:
@@ -103,8 +110,12 @@ def permits(principal: Principal, rule: Rule) -> bool:
 
 
 def rule_for(request: HTTPConnection) -> Rule | None:
-    route = request.scope.get("route")
-    return RULES.get((request.scope["method"], getattr(route, "path", "")))
+    key = (request.scope["method"], getattr(request.scope.get("route"), "path", ""))
+    return RULES.get(key) or CONSOLE_RULES.get(key)
+
+
+class SignIn(Exception):
+    """A console page asked for without a session: the console answers with its sign-in page, not a problem."""
 
 
 async def authorize(request: HTTPConnection) -> Principal | None:
@@ -125,10 +136,15 @@ async def authorize(request: HTTPConnection) -> Principal | None:
     if rule.public:
         return None
     if principal is None:
+        if rule.page:
+            raise SignIn()
         raise Problem(401, "Sign in: send `Authorization: Bearer <token>` or an API key.", headers=BEARER)
     request.state.principal = principal  # known even when refused below, so the audit names who was refused
     if not permits(principal, rule):
         raise Problem(403, "You are not allowed to do this.")
+    if getattr(request.state, "by_cookie", False) and request.scope["method"] not in SAFE_METHODS \
+            and not csrf_ok(request):
+        raise Problem(403, "The console's X-CSRF-Token header is missing or wrong; reload the page.")
     return principal
 
 
