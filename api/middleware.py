@@ -101,8 +101,12 @@ def csp_for(path: str, content_type: bytes) -> bytes:
 def security_headers(response_headers: list[tuple[bytes, bytes]], https: bool,
                      path: str = "") -> list[tuple[bytes, bytes]]:
     content_type = next((v for k, v in response_headers if k.lower() == b"content-type"), b"")
-    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-             (b"x-frame-options", b"DENY"), (b"content-security-policy", csp_for(path, content_type))]
+    csp = csp_for(path, content_type)
+    # the console's own pages keep the referrer on this site, so a form's POST carries its Origin (no-referrer
+    # would make it "null"); nothing is ever sent to another site
+    referrer = b"same-origin" if csp is CONSOLE_CSP else b"no-referrer"
+    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", referrer),
+             (b"x-frame-options", b"DENY"), (b"content-security-policy", csp)]
     if https:
         extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
     return extra

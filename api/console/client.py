@@ -4,13 +4,18 @@ shows, the API's rule table and filters (a worker's own readings only) already d
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 from starlette.requests import Request
 
+from api.consistency import HEADER
+from api.deps import TOKEN_PATTERN
 from api.identity.session import ACCESS_COOKIE
+
+TOKEN = re.compile(TOKEN_PATTERN)
 
 
 class ApiError(Exception):
@@ -21,9 +26,13 @@ class ApiError(Exception):
 
 class Api:
     def __init__(self, request: Request) -> None:
-        token = request.cookies.get(ACCESS_COOKIE, "")
+        headers = {"Authorization": f"Bearer {request.cookies.get(ACCESS_COOKIE, '')}"}
+        after = request.query_params.get("after")
+        if after and TOKEN.match(after):
+            # a live update names the event it follows: every read waits until its read model has that event
+            headers[HEADER] = after
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app), base_url="http://console",
-                                         headers={"Authorization": f"Bearer {token}"}, timeout=30)
+                                         headers=headers, timeout=30)
 
     async def get(self, path: str, **params: Any) -> Any:
         """The JSON of a GET; ApiError for any refusal (the caller decides whether that is an empty panel)."""

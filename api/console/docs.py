@@ -8,7 +8,7 @@ from starlette.responses import HTMLResponse
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Opsledger API — {title}</title>{head}</head>
+<title>Opsledger API — {title}</title><link rel="icon" href="data:,">{head}</head>
 <body><div id="{root}" data-openapi="/openapi.json"></div>{scripts}</body></html>"""
 
 SWAGGER = PAGE.format(

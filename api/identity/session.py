@@ -49,9 +49,12 @@ def csrf_ok(request: HTTPConnection) -> bool:
 
 
 def same_origin(request: HTTPConnection) -> bool:
-    """Whether the Origin header names this server (browsers always send it on WebSocket upgrades)."""
+    """Whether the browser says the request comes from this site: Sec-Fetch-Site, or an Origin header naming this
+    server (browsers set both; a page cannot)."""
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
     origin = request.headers.get("origin")
-    if not origin:
+    if not origin or origin == "null":
         return False
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 

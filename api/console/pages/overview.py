@@ -42,12 +42,25 @@ async def worst_nodes(api: Api, days: int = 7, top: int = 5) -> list[tuple[str, 
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, api: ApiDep) -> HTMLResponse:
     principal = request.state.principal
-    summary, devices, cameras, cylinders, nodes = await gather(
-        api.maybe("/api/alerts/summary"), api.maybe("/api/devices/status"), api.maybe("/api/cameras/"),
-        cylinder_counts(api), worst_nodes(api) if can(principal, "GET", "/api/ingress") else _none())
-    camera_counts = Counter(c["status"] for c in cameras) if cameras is not None else None
-    return show(request, "overview.html", summary=summary, devices=devices, cameras=camera_counts,
-                cylinders=cylinders, nodes=nodes, severities=SEVERITIES, cylinder_states=CYLINDER_STATES)
+    loaders = {
+        "alerts": lambda: api.maybe("/api/alerts/summary"),
+        "devices": lambda: api.maybe("/api/devices/status"),
+        "cameras": lambda: camera_counts(api),
+        "cylinders": lambda: cylinder_counts(api),
+        "nodes": lambda: worst_nodes(api) if can(principal, "GET", "/api/ingress") else _none(),
+    }
+    # a live update re-renders one panel: load only what that panel shows
+    fragment = request.query_params.get("fragment")
+    wanted = [fragment] if fragment in loaders else list(loaders)
+    found = dict(zip(wanted, await gather(*(loaders[name]() for name in wanted)), strict=True))
+    return show(request, "overview.html", summary=found.get("alerts"), devices=found.get("devices"),
+                cameras=found.get("cameras"), cylinders=found.get("cylinders"), nodes=found.get("nodes"),
+                severities=SEVERITIES, cylinder_states=CYLINDER_STATES)
+
+
+async def camera_counts(api: Api) -> Counter[str] | None:
+    cameras = await api.maybe("/api/cameras/")
+    return None if cameras is None else Counter(c["status"] for c in cameras)
 
 
 async def _none() -> None:

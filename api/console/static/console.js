@@ -182,6 +182,7 @@
   const regions = Array.from(document.querySelectorAll("[data-live]")).filter((r) => r.id && r.dataset.live);
   const topics = [...new Set(regions.flatMap((r) => r.dataset.live.split(/\s+/)))].filter(Boolean);
   const pending = new Map();  // region id -> timer
+  const tokens = new Map();  // region id -> the consistency token of the last event that concerns it
   const busy = new Set();
   window.opsledgerLive = { updates: 0, connected: false };
 
@@ -191,6 +192,7 @@
     try {
       const url = new URL(location.href);
       url.searchParams.set("fragment", id);
+      if (tokens.has(id)) url.searchParams.set("after", tokens.get(id));
       const answer = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
       const region = document.getElementById(id);
       if (answer.ok && region && answer.headers.get("content-type")?.startsWith("text/html")) {
@@ -211,10 +213,11 @@
     }
   }
 
-  function schedule(topic) {
+  function schedule(topic, token) {
     for (const region of regions) {
       const id = region.id;
       if (!document.getElementById(id)?.dataset.live.split(/\s+/).includes(topic)) continue;
+      if (token) tokens.set(id, token);
       if (pending.has(id)) continue;
       pending.set(id, setTimeout(() => { pending.delete(id); rerender(id); }, 60));  // coalesce a burst
     }
@@ -236,7 +239,7 @@
         delay = 500;
       } else if (body.type === "event") {
         lastSeq = body.data.seq;
-        schedule(body.data.topic);
+        schedule(body.data.topic, body.data.consistency_token);
         document.dispatchEvent(new CustomEvent("console:event", { detail: body.data }));
       }
     });
