@@ -175,6 +175,7 @@ def save_positions(stack: Stack) -> None:
 def shutdown(stack: Stack) -> None:
     """Ordered stop: API and pollers, then processors once drained, then projections once caught up, then the
     backbone."""
+    stack.stop_child("demo")  # first: it drives the API and owns the simulated switches and camera
     stack.stop_child("api")
     stack.stop_child("pollers")
     _wait(lambda: asyncio.run(_processors_drained(stack)), 30, "processors to drain")

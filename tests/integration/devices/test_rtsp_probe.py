@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from structlog.testing import capture_logs
 
+from infra.bench.rtsp_server import RtspTestServer
 from infra.entry.embedded import free_port
 from producers.devices.rtsp.probe import probe
-from tests.helpers.rtsp_server import RtspTestServer
 
 USERNAME = "camviewer"
 

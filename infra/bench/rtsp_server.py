@@ -1,4 +1,4 @@
-"""A real RTSP server for the camera-probe tests: GStreamer's gst-rtsp-server, run by the system Python.
+"""A real RTSP server for the camera-probe tests and the demo: GStreamer's gst-rtsp-server, run by the system Python.
 
 The venv side (`RtspTestServer`) starts this same file under /usr/bin/python3, which has PyGObject and the
 GStreamer typelibs from Debian (`tests/deps.sh` installs them). One server serves one mount, `/stream`, from a
@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-DEPS_SCRIPT = Path(__file__).parents[1] / "deps.sh"
+DEPS_SCRIPT = Path(__file__).parents[2] / "tests" / "deps.sh"
 MOUNT = "/stream"
 PIPELINE = ("( videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate=15/1 "
             "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 "
