@@ -20,6 +20,7 @@ from api.identity.principal import SignIn, rule_for
 from api.problems import Problem
 
 from . import docs, signin
+from .client import ApiError
 from .pages import PAGES
 from .render import env
 
@@ -60,5 +61,12 @@ def install(app: FastAPI) -> None:
         html = env.get_template("error.html").render(status=exc.status, detail=exc.detail)
         return HTMLResponse(html, status_code=exc.status)
 
+    async def api_refused(request: Request, exc: Exception) -> Response:
+        """What a page read was refused (a device that is not there): that status, as a page."""
+        assert isinstance(exc, ApiError)
+        html = env.get_template("error.html").render(status=exc.status, detail=exc.detail)
+        return HTMLResponse(html, status_code=exc.status if 400 <= exc.status < 500 else 502)
+
     app.add_exception_handler(SignIn, sign_in)
+    app.add_exception_handler(ApiError, api_refused)
     app.add_exception_handler(Problem, problem)

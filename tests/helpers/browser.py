@@ -62,6 +62,7 @@ class Watched:
 
 
 def watch(page: Page) -> Watched:
+    page.set_default_timeout(90_000)  # the machine is shared: a busy moment is not a failure
     watched = Watched(page)
     page.on("console", lambda m: watched.errors.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: watched.errors.append(f"page error: {e}"))

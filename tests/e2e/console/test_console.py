@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from infra.bench.snmpsim import Agent, running_agent
-from tests.helpers.browser import ARTIFACTS, Watched, chromium, signed_in
+from tests.helpers.browser import ARTIFACTS, Watched, chromium, signed_in, watch
 from tests.helpers.support import Stack, bearer, wait_until
 
 ROLES = ("admin", "operator", "worker", "viewer")
@@ -106,14 +106,12 @@ def test_acknowledging_an_alert_changes_the_overview_live(stack: Stack, api: htt
     context, overview = signed_in(browser, stack.api_url, *people["operator"])
     try:
         overview.goto("/")
-        paint = overview.page.evaluate(
-            "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
-        assert paint is not None
+        paint = overview.page.wait_for_function(  # reported once painted, which may come after `load`
+            "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime").json_value()
         record("overview_fcp_ms", round(paint, 1))
         overview.page.wait_for_function("() => window.opsledgerLive && window.opsledgerLive.connected")
         acknowledged_before = figure(overview, "alerts-acknowledged")
-        detail = Watched(context.new_page())
-        detail.page.on("console", lambda m: detail.errors.append(m.text) if m.type == "error" else None)
+        detail = watch(context.new_page())
         detail.goto(f"/alerts/{alert['alert_id']}")
         detail.page.fill("input[name=note]", "looking into it")
         detail.page.click("form[aria-label=Acknowledge] button[type=submit]")
@@ -272,13 +270,12 @@ def test_docs_and_redoc_render_with_the_network_cut_off(stack: Stack, browser: B
 
     context.route("**/*", only_this_server)
     try:
-        page = Watched(context.new_page())
-        page.page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+        page = watch(context.new_page())
         page.goto("/docs")
-        page.page.wait_for_selector(".swagger-ui .info .title:has-text('Opsledger')", timeout=20_000)
+        page.page.wait_for_selector(".swagger-ui .info .title:has-text('Opsledger')", )
         page.screenshot("docs_swagger")
         page.goto("/redoc")
-        page.page.wait_for_selector("h1:has-text('Opsledger')", timeout=20_000)
+        page.page.wait_for_selector("h1:has-text('Opsledger')", )
         page.screenshot("docs_redoc")
         assert not elsewhere, elsewhere
         assert not page.errors, page.errors
