@@ -25,6 +25,8 @@ app.add_typer(users_app, name="users")
 
 @app.command()
 def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain seeded and moving (--no-demo: empty)")]
+       = True,
+       live_demo: Annotated[bool, typer.Option(help="--no-live-demo: only the demo admin and readings, nothing moving")]
        = True) -> None:
     """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
     import signal
@@ -51,8 +53,9 @@ def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain se
             seeded = asyncio.run(_seed_if_empty(stack.settings))
             if seeded:
                 console.print(f"seeded {seeded} demo ingress readings")
-            stack.spawn("demo")  # switches, a camera, cylinders, readings and alerts, through the API
-            console.print(f"the living demo runs (log: {stack.settings.data_dir / 'logs' / 'demo.log'})")
+            if live_demo:
+                stack.spawn("demo")  # switches, a camera, cylinders, readings and alerts, through the API
+                console.print(f"the living demo runs (log: {stack.settings.data_dir / 'logs' / 'demo.log'})")
             if admin:
                 console.print(f"[bold]demo admin[/]: username [bold]{admin[0]}[/] password [bold]{admin[1]}[/] "
                               "(shown only now; sign in at the console or POST /api/auth/login)")

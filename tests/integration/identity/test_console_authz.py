@@ -56,7 +56,7 @@ def browser_session(stack: Stack, role: str) -> tuple[httpx.Client, str]:
 @pytest.mark.parametrize("role", ROLES)
 def test_each_page_opens_for_the_roles_its_api_rule_names(stack: Stack, role: str) -> None:
     client, _ = browser_session(stack, role)
-    with client:
+    try:
         for path, roles in PAGES.items():
             answer = client.get(path)
             expected = 403 if role not in roles else 404 if str(NOT_THERE) in path else 200
@@ -64,6 +64,8 @@ def test_each_page_opens_for_the_roles_its_api_rule_names(stack: Stack, role: st
             assert answer.headers["content-type"].startswith("text/html")
             csp = answer.headers["content-security-policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    finally:
+        client.close()
 
 
 def test_a_visitor_without_a_session_is_sent_to_sign_in(stack: Stack) -> None:
@@ -83,7 +85,7 @@ def test_a_visitor_without_a_session_is_sent_to_sign_in(stack: Stack) -> None:
 def test_commands_with_the_cookie_need_the_csrf_token(stack: Stack) -> None:
     client, csrf = browser_session(stack, "operator")
     body = {"subject": f"csrf-{secrets.token_hex(3)}", "severity": "low", "summary": "csrf check"}
-    with client:
+    try:
         assert client.post("/api/alerts/", json=body).status_code == 403
         assert client.post("/api/alerts/", json=body, headers={"X-CSRF-Token": "A" * 43}).status_code == 403
         assert client.post("/api/alerts/", json=body, headers={"X-CSRF-Token": csrf}).status_code == 202
@@ -92,6 +94,8 @@ def test_commands_with_the_cookie_need_the_csrf_token(stack: Stack) -> None:
         assert client.post("/session/refresh", headers={"X-CSRF-Token": csrf}).status_code == 204
         assert client.post("/session/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
         assert client.get("/").status_code == 303  # signed out
+    finally:
+        client.close()
 
 
 def test_the_socket_takes_the_cookie_only_from_this_origin(stack: Stack) -> None:
