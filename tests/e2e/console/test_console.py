@@ -109,6 +109,8 @@ def test_acknowledging_an_alert_changes_the_overview_live(stack: Stack, api: htt
         paint = overview.page.wait_for_function(  # reported once painted, which may come after `load`
             "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime").json_value()
         record("overview_fcp_ms", round(paint, 1))
+        served = overview.page.evaluate("() => performance.getEntriesByType('navigation')[0].responseStart")
+        record("overview_first_byte_ms", round(served, 1))  # how much of the paint is the server's rendering
         overview.page.wait_for_function("() => window.opsledgerLive && window.opsledgerLive.connected")
         acknowledged_before = figure(overview, "alerts-acknowledged")
         detail = watch(context.new_page())
