@@ -5,6 +5,7 @@ of `opsledger up` until it is told to stop (SIGTERM), then stops its simulated p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import signal
@@ -110,6 +111,12 @@ def run_demo(settings: Settings) -> None:
         loop_ = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop_.add_signal_handler(sig, stop.set)
-        await live(settings, stop)
+        try:
+            await live(settings, stop)
+        except Exception:
+            log.exception("demo.failed")
+            with contextlib.suppress(TimeoutError):  # the supervisor restarts it: not in a tight loop
+                await asyncio.wait_for(stop.wait(), timeout=10)
+            raise
 
     asyncio.run(main())

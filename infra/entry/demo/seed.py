@@ -3,7 +3,6 @@ the switches and the camera, cylinders, and a first round of shipments to its cu
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from dataclasses import dataclass
@@ -85,20 +84,25 @@ class Client:
 
 
 async def seed(bot: Client, state: DemoState, host: str = "127.0.0.1") -> list[str]:
-    """Rules, switches, cylinders and first shipments, once; returns the cylinders' codes."""
+    """Rules, switches, cylinders and first shipments, once (a second try after a failure adds nothing twice)."""
     for rule in RULES:
-        await bot.call("POST", "/api/alerts/rules", json=rule)
+        await bot.call("POST", "/api/alerts/rules", json=rule)  # a rule id already taken is refused
+    registered = {d["name"] for d in (await bot.call("GET", "/api/devices/")).json()}
     for _, name, _ in SWITCHES:
+        if name in registered:
+            continue
         await bot.call("POST", "/api/devices/", json={
             "name": name, "device_type": "switch", "management_ip": host, "snmp_port": state.ports[name],
             "site": "Demo site", "polling_interval_s": 10, "snmp": {"version": "2c", "community": name}})
+    existing = (await bot.call("GET", "/api/cylinders", params={"limit": 1})).json()["items"]
+    if existing:
+        return []
     added = await bot.call("POST", "/api/cylinders/add", params={"wait": "true"},
                            json={"count": 15, "location": "Depot 1"})
     codes: list[str] = added.json()["qr_codes"]
     for i, customer in enumerate(CUSTOMERS):  # each customer starts with a cylinder or two
         await bot.call("POST", "/api/cylinders/ship", json={"qr_codes": codes[2 * i:2 * i + 1 + i % 2],
                                                             "counterparty": customer})
-    await asyncio.sleep(0)
     return codes
 
 
