@@ -38,8 +38,8 @@ audit: $(STAMP)
 	$(BIN)/pip-audit --disable-pip --require-hashes --progress-spinner off -r $(DEV_LOCK)
 
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(RUNTIME_LOCK)
-	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o $(DEV_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra demo $(LOCK_FLAGS) -o $(RUNTIME_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra demo $(LOCK_FLAGS) -o $(DEV_LOCK)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q

@@ -15,12 +15,12 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
-from api import consistency, metrics
+from api import consistency, console, metrics
 from api.consistency import LogEnds
 from api.identity.limits import Limiter
 from api.identity.oidc.accounts import PgPendingStore, relying_party
 from api.identity.principal import authorize
-from api.identity.rules import RULES
+from api.identity.rules import CONSOLE_RULES, RULES
 from api.live import Hub
 from api.middleware import Gate, RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
@@ -61,6 +61,10 @@ def check_rules(app: FastAPI) -> None:
     # WebSocket routes are not in OpenAPI: they are registered on the app itself (see create_app) and listed here
     routes |= {("WS", route.path) for route in app.routes if isinstance(route, WebSocketRoute | APIWebSocketRoute)}
     missing, stale = routes - set(RULES), set(RULES) - routes
+    # the console's pages are not in OpenAPI either: each of its routes must be one of CONSOLE_RULES
+    pages = set(console.routes())
+    missing |= pages - set(CONSOLE_RULES)
+    stale |= set(CONSOLE_RULES) - pages
     if missing or stale:
         raise RuntimeError(f"authorization rules out of date: missing {sorted(missing)}, stale {sorted(stale)}")
 
@@ -96,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="Opsledger", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)],
+        docs_url=None, redoc_url=None,  # served from vendored files by api.console (no CDN)
         responses=COMMON_PROBLEMS,
         description="Event-sourced operations platform. Commands answer 202 with a consistency token; pass it "
                     "to any read (header Opsledger-Consistency or ?after=) to read your own writes.",
@@ -112,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
                    image_files, events, stream, health, catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
+    console.install(app)  # the operator console at /, and /docs, /redoc from vendored files
     check_rules(app)
     app.add_middleware(Gate)  # innermost: inside CORS, after the request id and the body limit
     if settings.cors_origin_list:

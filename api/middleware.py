@@ -56,7 +56,7 @@ class RequestContext:
                 status_holder["status"] = message["status"]
                 response_headers = message.setdefault("headers", [])
                 response_headers.append((b"x-request-id", request_id.encode()))
-                response_headers.extend(security_headers(response_headers, https))
+                response_headers.extend(security_headers(response_headers, https, path))
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -101,18 +101,35 @@ class Gate:
         await self.app(scope, receive, send)
 
 
-# The docs page (Swagger UI) loads its script and styles from jsDelivr and runs one inline script.
-DOCS_CSP = (b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com;"
-            b" frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+# The console: every script and style is a file of ours (no inline script, no eval, no other origin); the socket
+# and the API are this origin; the scan page's camera preview is a blob.
+CONSOLE_CSP = (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+               b"connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; "
+               b"base-uri 'none'")
+# /docs and /redoc: vendored Swagger UI and ReDoc (no CDN, no inline script); both set styles at run time, and
+# ReDoc's search runs in a blob worker.
+DOCS_CSP = (b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            b"font-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'")
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+DOCS_PATHS = ("/docs", "/redoc")
 
 
-def security_headers(response_headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+def csp_for(path: str, content_type: bytes) -> bytes:
+    if not content_type.startswith(b"text/html"):
+        return API_CSP
+    return DOCS_CSP if path in DOCS_PATHS else CONSOLE_CSP
+
+
+def security_headers(response_headers: list[tuple[bytes, bytes]], https: bool,
+                     path: str = "") -> list[tuple[bytes, bytes]]:
     content_type = next((v for k, v in response_headers if k.lower() == b"content-type"), b"")
-    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-             (b"x-frame-options", b"DENY"),
-             (b"content-security-policy", DOCS_CSP if content_type.startswith(b"text/html") else API_CSP)]
+    csp = csp_for(path, content_type)
+    # the console's own pages keep the referrer on this site, so a form's POST carries its Origin (no-referrer
+    # would make it "null"); nothing is ever sent to another site
+    referrer = b"same-origin" if csp is CONSOLE_CSP else b"no-referrer"
+    extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", referrer),
+             (b"x-frame-options", b"DENY"), (b"content-security-policy", csp)]
     if https:
         extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
     return extra

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the tests need beyond the venv: GStreamer's RTSP server (and PyGObject for the system
-# python3) for tests/helpers/rtsp_server.py; Chromium for the real-browser live-push test; exiftool (the independent
+# python3) for infra/bench/rtsp_server.py (the demo camera too); Chromium for the real-browser live-push test; exiftool (the independent
 # EXIF reader the image tests check against) and ffmpeg (camera snapshots); redis-server for the shared rate limiter
 # (test_abuse_limits); Node.js and npm for the OpenID provider of the external-login tests (its npm packages are
 # installed by `npm ci` in tests/helpers/oidc_provider, from its package-lock.json).

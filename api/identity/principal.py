@@ -22,7 +22,8 @@ from starlette.types import Scope
 
 from api.identity import store
 from api.identity.limits import client_address, too_many
-from api.identity.rules import RULES, Rule
+from api.identity.rules import CONSOLE_RULES, RULES, Rule
+from api.identity.session import SAFE_METHODS, cookie_credentials, csrf_ok
 from api.identity.tokens import API_KEY_PREFIX, InvalidToken, decode_access_token
 from api.problems import Problem
 
@@ -48,10 +49,16 @@ class Principal:
 
 
 def credentials(request: HTTPConnection) -> str | None:
+    """A Bearer header or X-API-Key; else the console's session cookie (marked, so commands must prove CSRF)."""
     header = request.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]
+    token = cookie_credentials(request)
+    if token:
+        request.state.by_cookie = True
+    return token
 
 
 def address_of(request: HTTPConnection) -> str:
@@ -124,7 +131,8 @@ def matched_rule(request: HTTPConnection) -> tuple[bool, Rule | None]:
     if route is None:
         return False, None
     request.scope["route"] = route  # the audit and the metrics name the route even when the gate refuses
-    return True, RULES.get((request.scope["method"], getattr(route, "path", "")))
+    key = (request.scope["method"], getattr(route, "path", ""))
+    return True, RULES.get(key) or CONSOLE_RULES.get(key)
 
 
 async def gate(request: HTTPConnection) -> None:
@@ -141,13 +149,38 @@ async def gate(request: HTTPConnection) -> None:
         raise Problem(403, "This route has no authorization rule.")
     if rule.public:
         return
+    try:
+        await _admit(request, rule)
+    except Problem as refused:
+        if not rule.page:
+            raise
+        request.state.refused = refused  # a console page: `authorize` raises it inside the app, which answers a page
+
+
+async def _admit(request: HTTPConnection, rule: Rule) -> None:
+    settings, limiter = request.app.state.settings, request.app.state.limiter
     principal = await authenticate(request)
     if principal is None:
+        if rule.page:  # a console page: `authorize` raises SignIn inside the app, which answers the sign-in page
+            request.state.sign_in = True
+            return
         raise Problem(401, "Sign in: send `Authorization: Bearer <token>` or an API key.", headers=BEARER)
     request.state.principal = principal  # known even when refused below, so the audit names who was refused
     await limiter.hit(settings.client_rate, "client", principal.actor)
     if not permits(principal, rule):
         raise Problem(403, "You are not allowed to do this.")
+    if getattr(request.state, "by_cookie", False) and request.scope["method"] not in SAFE_METHODS \
+            and not csrf_ok(request):
+        raise Problem(403, "The console's X-CSRF-Token header is missing or wrong; reload the page.")
+
+
+def rule_for(request: HTTPConnection) -> Rule | None:
+    """The rule of the route that answers this request (None for no route, or none of ours)."""
+    return matched_rule(request)[1]
+
+
+class SignIn(Exception):
+    """A console page asked for without a session: the console answers with its sign-in page, not a problem."""
 
 
 async def authorize(request: HTTPConnection) -> Principal | None:
@@ -160,6 +193,11 @@ async def authorize(request: HTTPConnection) -> Principal | None:
         return None
     if not getattr(request.state, "gated", False):
         await gate(request)
+    if getattr(request.state, "sign_in", False):
+        raise SignIn()
+    refused = getattr(request.state, "refused", None)
+    if refused is not None:
+        raise refused
     return getattr(request.state, "principal", None)
 
 

@@ -6,7 +6,7 @@ through unprotected. README.md shows the same matrix for people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from schemas import topics
 
@@ -24,6 +24,7 @@ class Rule:
     # Live push: any signed-in principal passes the route; each topic it streams is then checked against
     # TOPIC_READ (and TYPE_READ), so the route itself names no single scope.
     by_topic: bool = False
+    page: bool = False  # a console page: no API key, and a visitor without a session is sent to sign in
 
 
 PUBLIC = Rule(frozenset(), public=True)
@@ -172,4 +173,42 @@ TOPIC_READ: dict[str, Rule] = {
 # Event types narrower than their topic (checked on top of TOPIC_READ).
 TYPE_READ: dict[str, Rule] = {
     "DeviceDiscovered": ADMIN,  # GET /api/devices/discovered is admin's
+}
+
+
+def page(api_route: tuple[str, str] | Rule) -> Rule:
+    """A console page is shown to whoever may call the API route it renders (never to an API key)."""
+    rule = api_route if isinstance(api_route, Rule) else RULES[api_route]
+    return replace(rule, scope=None, page=True, by_topic=False)
+
+
+# The console (api/console): each page names the API route whose rule it follows, so a page and the API it
+# shows can never disagree; its buttons are shown by the rule of the API route they call (api.console.render.can).
+CONSOLE_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/session/refresh"): PUBLIC,  # authenticated by the refresh cookie and the CSRF header, in the route
+    ("GET", "/session/resume"): PUBLIC,  # the same, for a page load whose access cookie has expired
+    ("POST", "/session/logout"): page(ANY_USER),
+    ("GET", "/"): page(ANY_USER),
+    ("GET", "/alerts"): page(("GET", "/api/alerts/")),
+    ("GET", "/alerts/{alert_id}"): page(("GET", "/api/alerts/{alert_id}")),
+    ("GET", "/devices"): page(("GET", "/api/devices/")),
+    ("GET", "/devices/{device_id}"): page(("GET", "/api/devices/{device_id}")),
+    ("GET", "/topology"): page(("GET", "/api/topology")),
+    ("GET", "/cameras"): page(("GET", "/api/cameras/")),
+    ("GET", "/discovery"): page(("GET", "/api/devices/discovered")),
+    ("GET", "/cylinders"): page(("GET", "/api/cylinders")),
+    ("GET", "/cylinders/scan"): page(("POST", "/api/scans")),
+    ("GET", "/cylinders/customers"): page(("GET", "/api/customers")),
+    ("GET", "/cylinders/reports"): page(("GET", "/api/admin/reports")),
+    ("GET", "/cylinders/labels"): page(("GET", "/api/cylinders/labels.svg")),
+    ("GET", "/ingress"): page(("GET", "/api/ingress")),
+    ("GET", "/ingress/new"): page(("POST", "/api/ingress")),
+    ("GET", "/events"): page(("GET", "/api/events")),
+    ("GET", "/events/timeline"): page(("GET", "/api/events")),
+    ("GET", "/admin"): page(("GET", "/api/auth/users")),
+    ("GET", "/admin/keys"): page(("GET", "/api/auth/api-keys")),
+    ("GET", "/admin/rules"): page(("GET", "/api/alerts/rules")),
+    ("GET", "/admin/audit"): page(("GET", "/api/audit")),
 }

@@ -62,11 +62,13 @@ def _answers(host: str, port: int, community: str) -> bool:
 
 
 def start_agent(data_files: Sequence[str] | Mapping[str, str], *, host: str = "127.0.0.1", port: int | None = None,
-                workdir: Path | None = None, timeout_s: float = 30.0, log_level: str = "info") -> Agent:
+                workdir: Path | None = None, timeout_s: float = 30.0, log_level: str = "info",
+                own_variations: bool = False) -> Agent:
     """Start snmpsim serving the named fixtures (plus an SNMPv3 user); return once it answers.
 
     `data_files` names fixtures, each served under its own name, or maps community names to fixtures
-    (many simulated devices from one recording).
+    (many simulated devices from one recording). `own_variations` adds our variation modules (snmpdata/variation,
+    e.g. `daily`) to snmpsim's own.
     """
     communities = dict(data_files) if isinstance(data_files, Mapping) else {name: name for name in data_files}
     root = Path(tempfile.mkdtemp(prefix="snmpsim-", dir=workdir))
@@ -84,6 +86,11 @@ def start_agent(data_files: Sequence[str] | Mapping[str, str], *, host: str = "1
         f"--v3-priv-key={V3_PRIV_KEY}", "--v3-priv-proto=AES", f"--logging-method=file:{log_path}",
         f"--log-level={log_level}",
     ]
+    if own_variations:
+        import snmpsim
+
+        command += [f"--variation-modules-dir={Path(snmpsim.__file__).parent / 'variation'}",
+                    f"--variation-modules-dir={FIXTURES / 'variation'}"]
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     agent = Agent(host, port, process, log_path)

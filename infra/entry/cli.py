@@ -24,7 +24,10 @@ app.add_typer(users_app, name="users")
 
 
 @app.command()
-def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the history is empty")] = True) -> None:
+def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain seeded and moving (--no-demo: empty)")]
+       = True,
+       live_demo: Annotated[bool, typer.Option(help="--no-live-demo: only the demo admin and readings, nothing moving")]
+       = True) -> None:
     """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
     import signal
 
@@ -48,15 +51,22 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
             from api.identity.bootstrap import demo_admin
 
             admin = asyncio.run(demo_admin(stack.settings.database_url))
+        if demo and live_demo and not stack.settings.outbound_allow_networks:
+            from infra.entry.demo.agents import DEMO_ALLOW_NETWORKS
+
+            stack.env["OPSLEDGER_OUTBOUND_ALLOW_NETWORKS"] = DEMO_ALLOW_NETWORKS  # the demo's switches and camera
         start_components(stack)
         if demo:
             seeded = asyncio.run(_seed_if_empty(stack.settings))
             if seeded:
                 console.print(f"seeded {seeded} demo ingress readings")
+            if live_demo:
+                stack.spawn("demo")  # switches, a camera, cylinders, readings and alerts, through the API
+                console.print(f"the living demo runs (log: {stack.settings.data_dir / 'logs' / 'demo.log'})")
             if admin:
                 console.print(f"[bold]demo admin[/]: username [bold]{admin[0]}[/] password [bold]{admin[1]}[/] "
-                              "(shown only now; sign in with POST /api/auth/login)")
-        console.print(f"[bold green]Opsledger is up[/]: API {stack.api_url}  docs {stack.api_url}/docs  "
+                              "(shown only now; sign in at the console or POST /api/auth/login)")
+        console.print(f"[bold green]Opsledger is up[/]: console {stack.api_url}/  docs {stack.api_url}/docs  "
                       f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
                       "press Ctrl-C to stop (history and read models are kept).")
         supervise(stack, healer, stop=lambda: stopping["now"])
@@ -84,6 +94,14 @@ async def _seed_if_empty(settings: Settings) -> int:
         return await seed_demo(producer)
     finally:
         await producer.stop()
+
+
+@app.command()
+def demo() -> None:
+    """The living demo against a running stack (started by `opsledger up`; stops with SIGTERM)."""
+    from infra.entry.demo.living import run_demo
+
+    run_demo(command_settings())
 
 
 @app.command()

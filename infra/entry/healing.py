@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 FAST_S = 10.0  # a component that dies sooner than this after its start failed fast
 START_RETRIES = 5  # fast failures in a row before giving up
 BACKOFF_MAX_S = 30.0
+OPTIONAL = ("demo",)  # a component the platform does not need: given up alone when it keeps failing
 BROKER_CLIENTS = ("processors", "pollers", "projections", "notifier")  # stopped while a broker is restored
 
 
@@ -66,6 +67,9 @@ class Healer:
             delay = backoff.failed(now - child.started_at, now)
             log.warning("component.exited", component=name, code=code, restart_in_s=delay,
                         fast_failures=backoff.failures, log=self.stack.log_of(name))
+            if backoff.failures >= START_RETRIES and name in OPTIONAL:
+                log.error("component.given_up", component=name, log=self.stack.log_of(name))
+                continue  # the platform runs on without it
             if backoff.failures >= START_RETRIES:
                 raise GiveUp(f"{name} failed {backoff.failures} times within {FAST_S:g} s of starting; "
                              f"see {self.stack.log_of(name)}")

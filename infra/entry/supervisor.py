@@ -87,6 +87,8 @@ def shutdown(stack: Stack, healer: Healer | None = None) -> None:
     healthy = (stack.broker is None or stack.broker.process.poll() is None) and \
         (stack.database is None or stack.database.alive())
     try:
+        _guarded("demo", lambda: stack.stop_children(("demo",)))  # first: it drives the API and owns the simulated
+        # switches and camera
         _guarded("api and pollers", lambda: stack.stop_children(("api", "pollers")))
         if healthy:
             _wait(lambda: asyncio.run(processors_drained(s)), 30, "processors to drain")

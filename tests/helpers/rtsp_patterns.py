@@ -1,6 +1,6 @@
 """A real RTSP server (gst-rtsp-server, run by the system python3) with one mount per kind of camera picture.
 
-Like tests/helpers/rtsp_server.py (same READY-line handshake, same Debian packages from tests/deps.sh), but serving
+Like infra/bench/rtsp_server.py (same READY-line handshake, same Debian packages from tests/deps.sh), but serving
 several mounts from one process so a test can switch a "camera" between pictures:
   /pattern  SMPTE bars with a small moving ball in a corner (a healthy live camera)
   /black    a black frame (lens cap, dead sensor)
@@ -62,8 +62,8 @@ class PatternServer:
         return f"rtsp://127.0.0.1:{self.port}{mount}"
 
     def __enter__(self) -> PatternServer:
+        from infra.bench.rtsp_server import ensure_gstreamer
         from infra.entry.embedded import die_with_parent  # here: the server side runs without the venv
-        from tests.helpers.rtsp_server import ensure_gstreamer
 
         ensure_gstreamer()
         command = [SYSTEM_PYTHON, __file__] + [f"--{name}={path}" for name, path in self.pictures.items()]

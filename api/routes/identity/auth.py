@@ -132,24 +132,30 @@ async def register(body: Credentials, request: Request, pool: Pool, settings: Se
     return Registered()
 
 
-@router.post("/login", response_model=Tokens)
-async def login(body: Login, request: Request, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
-    """Sign in with a password. Limited per username and client address, and per account from anywhere with a
-    growing wait after repeated failures (OPSLEDGER_ACCOUNT_LOGIN_BACKOFF); the answer never says whether the
-    user exists."""
-    request.state.audit_subject = body.username
-    limiter, account = request.app.state.limiter, body.username.lower()
+async def checked_user(request: Request, pool: Pool, settings: SettingsDep, username: str, password: str
+                       ) -> store.User:
+    """The active user these credentials name, for every password sign-in (the API's and the console's): limited per
+    username and client address, and per account from anywhere with a growing wait after repeated failures
+    (OPSLEDGER_ACCOUNT_LOGIN_BACKOFF); 401 BAD_LOGIN never says whether the user exists."""
+    request.state.audit_subject = username
+    limiter, account = request.app.state.limiter, username.lower()
     await limiter.hit(settings.login_rate, "login", account, address_of(request))
     wait = await limiter.blocked(settings.login_backoff_tiers, "login-account", account)
     if wait is not None:
         raise too_many("failed sign-ins for this account", wait)
     async with pool.connection() as conn:
-        user = await store.user_by_name(conn, body.username)
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None,
-                                 body.password.get_secret_value())
+        user = await store.user_by_name(conn, username)
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
         await limiter.count(settings.login_backoff_tiers, "login-account", account)
         raise Problem(401, BAD_LOGIN)
+    return user
+
+
+@router.post("/login", response_model=Tokens)
+async def login(body: Login, request: Request, response: Response, pool: Pool, settings: SettingsDep) -> Tokens:
+    """Sign in with a password (limits: `checked_user`)."""
+    user = await checked_user(request, pool, settings, body.username, body.password.get_secret_value())
     response.headers["Cache-Control"] = "no-store"
     return await sign_in(request, pool, settings, user)
 

@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from infra.bench.rtsp_server import RtspTestServer
 from infra.bench.snmpdata.make_snmprec import (
     LLDP_A,
     LLDP_B,
@@ -22,7 +23,6 @@ from infra.bench.snmpdata.make_snmprec import (
 )
 from infra.bench.snmpsim import Agent, free_udp_port, running_agent
 from infra.entry.embedded import free_port
-from tests.helpers.rtsp_server import RtspTestServer
 from tests.helpers.support import Stack, wait_until
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from structlog.testing import capture_logs
 
+from infra.bench.rtsp_server import RtspTestServer
 from infra.entry.embedded import free_port
 from producers.devices.outbound import Outbound
 from producers.devices.rtsp.probe import ProbeResult
 from producers.devices.rtsp.probe import probe as probe_anywhere
-from tests.helpers.rtsp_server import RtspTestServer
 
 USERNAME = "camviewer"
 

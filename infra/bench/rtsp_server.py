@@ -1,4 +1,4 @@
-"""A real RTSP server for the camera-probe tests: GStreamer's gst-rtsp-server, run by the system Python.
+"""A real RTSP server for the camera-probe tests and the demo: GStreamer's gst-rtsp-server, run by the system Python.
 
 The venv side (`RtspTestServer`) starts this same file under /usr/bin/python3, which has PyGObject and the
 GStreamer typelibs from Debian (`tests/deps.sh` installs them). One server serves one mount, `/stream`, from a
@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-DEPS_SCRIPT = Path(__file__).parents[1] / "deps.sh"
+DEPS_SCRIPT = Path(__file__).parents[2] / "tests" / "deps.sh"
 MOUNT = "/stream"
 PIPELINE = ("( videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate=15/1 "
             "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 "
@@ -49,20 +49,20 @@ class RtspTestServer:
     """`with RtspTestServer() as server:` (open) or `RtspTestServer(username=..., password=..., method="basic")`."""
 
     def __init__(self, *, username: str | None = None, password: str | None = None, method: str = "digest",
-                 width: int = 640, height: int = 480) -> None:
-        self.username, self.password, self.method = username, password, method
+                 width: int = 640, height: int = 480, host: str = "127.0.0.1") -> None:
+        self.username, self.password, self.method, self.host = username, password, method, host
         self.width, self.height = width, height
         self.port = 0
         self._process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}{MOUNT}"
+        return f"rtsp://{self.host}:{self.port}{MOUNT}"
 
     def start(self, ready_timeout_s: float = 20.0) -> None:
         ensure_gstreamer()
         command = [SYSTEM_PYTHON, __file__, "--method", self.method, "--width", str(self.width),
-                   "--height", str(self.height)]
+                   "--height", str(self.height), "--host", self.host]
         env = dict(os.environ)
         if self.username is not None and self.password is not None:
             command += ["--username", self.username]
@@ -105,7 +105,8 @@ class RtspTestServer:
         self.stop()
 
 
-def serve(username: str | None, password: str | None, method: str, width: int, height: int) -> None:
+def serve(username: str | None, password: str | None, method: str, width: int, height: int,
+          host: str = "127.0.0.1") -> None:
     """The server side, run under /usr/bin/python3 (PyGObject is not in the venv)."""
     import gi
 
@@ -116,7 +117,7 @@ def serve(username: str | None, password: str | None, method: str, width: int, h
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(host)
     server.set_service("0")
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(PIPELINE.format(width=width, height=height))
@@ -152,11 +153,12 @@ def main() -> None:
     parser.add_argument("--method", choices=("digest", "basic"), default="digest")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
     password = os.environ.get("RTSP_TEST_PASSWORD")
     if args.username and not password:
         sys.exit("--username needs RTSP_TEST_PASSWORD in the environment")
-    serve(args.username, password, args.method, args.width, args.height)
+    serve(args.username, password, args.method, args.width, args.height, args.host)
 
 
 if __name__ == "__main__":
