@@ -9,23 +9,37 @@ from schemas.topics import (
     ALERT_COMMANDS,
     ALERT_EVENTS,
     ALERT_RULES,
+    ANALYTICS_COMMANDS,
+    ANALYTICS_POINTS,
+    ANALYTICS_ROLLUPS,
+    ANALYTICS_SCORES,
+    CAMERA_CHECKS,
     CYLINDER_SCANS,
     DEADLETTER,
+    DEVICE_RATES,
     DEVICE_SAMPLES,
     INGRESS_READINGS,
 )
 
 # Alert rules may watch any event (generic rules), so the alert agent reads every topic but its own (device and
-# camera topics included).
-ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
-PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_SOURCES, ALERT_COMMANDS}))
+# camera topics included) and the analytics bulk (every point's score, every closed bucket, ML uploads: anomaly rules
+# watch AnomalyDetected/AnomalyCleared on analytics.anomalies instead).
+ANALYTICS_BULK = (ANALYTICS_POINTS, ANALYTICS_SCORES, ANALYTICS_ROLLUPS)
+ALERT_SOURCES = tuple(t for t in REGISTRY.topics()
+                      if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER, *ANALYTICS_BULK))
+# what the analytics agent folds: interface rates, reachability (response times), camera probes, submitted points
+ANALYTICS_SOURCES = (DEVICE_RATES, DEVICE_SAMPLES, CAMERA_CHECKS, ANALYTICS_POINTS)
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_SOURCES, ALERT_COMMANDS,
+                                 *ANALYTICS_SOURCES, ANALYTICS_COMMANDS}))
 CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"
+ANALYTICS_TABLE = "analytics"
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    return tuple(f"{app_id}-{table}-changelog" for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE))
+    return tuple(f"{app_id}-{table}-changelog"
+                 for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, ANALYTICS_TABLE))
 
 
 def check_topic(app_id: str) -> str:
@@ -41,9 +55,15 @@ def alert_internal_topics(app_id: str) -> tuple[str, str]:
     return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"
 
 
+def analytics_requests_topic(app_id: str) -> str:
+    """A capacity-forecast request fanned out to every partition: the worker holding partition p of the analytics
+    sources (and so those series) answers for them. Not facts: not archived."""
+    return f"{app_id}-analytics-requests"
+
+
 def internal_topics(app_id: str) -> tuple[str, ...]:
     """Work the agents pass to themselves (not facts, not archived): what is in them at a stop is drained first."""
-    return (*alert_internal_topics(app_id), check_topic(app_id))
+    return (*alert_internal_topics(app_id), check_topic(app_id), analytics_requests_topic(app_id))
 
 
 def platform_topics(app_id: str) -> tuple[str, ...]:

@@ -7,8 +7,15 @@ from typing import Any
 import faust
 
 from infra.settings import Settings
-from infra.topics import ALERT_SOURCES, alert_internal_topics, check_topic
+from infra.topics import (
+    ALERT_SOURCES,
+    ANALYTICS_SOURCES,
+    alert_internal_topics,
+    analytics_requests_topic,
+    check_topic,
+)
 from processors.alerts import agents as alerts
+from processors.analytics import agents as analytics
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
@@ -69,3 +76,9 @@ def wire(app: faust.App, settings: Settings) -> None:
                     observed=app.topic(observations, key_type=bytes, value_serializer="json"),
                     ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
                     events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))
+    derived = (topics.ANALYTICS_POINTS, topics.ANALYTICS_SCORES, topics.ANALYTICS_ROLLUPS, topics.ANALYTICS_ANOMALIES)
+    analytics.register(app, settings, sources=topic(app, *ANALYTICS_SOURCES),
+                       readings=topic(app, topics.INGRESS_READINGS), commands=topic(app, topics.ANALYTICS_COMMANDS),
+                       requests=app.topic(analytics_requests_topic(settings.processor_id), key_type=bytes,
+                                          value_serializer="json"),
+                       outputs={name: topic(app, name) for name in derived})

@@ -17,6 +17,7 @@ from aiokafka import TopicPartition
 from psycopg import sql
 
 from infra.kafka import end_offsets
+from projections.partitions import create_like, rename_partitions
 from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_offsets, lock_key
 
 log = structlog.get_logger(__name__)
@@ -49,7 +50,7 @@ async def prepare_tables(conn: psycopg.AsyncConnection, projection: Projection) 
     for table in projection.tables:
         fresh = sql.Identifier(table + REBUILD_SUFFIX)
         await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(fresh))
-        await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(fresh, sql.Identifier(table)))
+        await create_like(conn, table, table + REBUILD_SUFFIX)  # partitioned like the live table, when it is
     await conn.execute("DELETE FROM projection_offsets WHERE projection = %s", (tracking_name(projection),))
 
 
@@ -97,6 +98,7 @@ async def swap(projection: Projection, runner: ProjectionRunner, *, bootstrap: s
                 await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(table), old))
                 await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(fresh, sql.Identifier(table)))
                 await conn.execute(sql.SQL("DROP TABLE {}").format(old))
+                await rename_partitions(conn, table, table + REBUILD_SUFFIX)
             positions: dict[TopicPartition, int] = {**live, **runner.positions}
             async with conn.cursor() as cur:
                 await cur.executemany(SAVE_OFFSET, [(projection.name, tp.topic, tp.partition, o)

@@ -21,6 +21,15 @@ from schemas.alerts.lifecycle import (
 )
 from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
 from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
+from schemas.analytics.events import (
+    AnomalyCleared,
+    AnomalyDetected,
+    CapacityForecastRequested,
+    CapacityForecastUpdated,
+    MetricPointsScored,
+    MetricPointsSubmitted,
+    MetricRollupsClosed,
+)
 from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,
@@ -96,6 +105,12 @@ for _fact in (InterfaceCountersSampled, DeviceReachable, DeviceUnreachable, Devi
 for _derived_device in (InterfaceRateComputed, InterfaceOperStatusChanged, DeviceStatusChanged):
     REGISTRY.register(_derived_device, topics.DEVICE_RATES)
 REGISTRY.register(CameraStreamChecked, topics.CAMERA_CHECKS)
+REGISTRY.register(MetricPointsSubmitted, topics.ANALYTICS_POINTS)
+REGISTRY.register(MetricPointsScored, topics.ANALYTICS_SCORES)
+REGISTRY.register(MetricRollupsClosed, topics.ANALYTICS_ROLLUPS)
+for _analysed in (AnomalyDetected, AnomalyCleared, CapacityForecastUpdated):
+    REGISTRY.register(_analysed, topics.ANALYTICS_ANOMALIES)
+REGISTRY.register(CapacityForecastRequested, topics.ANALYTICS_COMMANDS)
 
 
 def all_topics() -> list[str]:

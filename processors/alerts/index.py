@@ -13,9 +13,17 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from processors.alerts.rules import INGRESS_EXCEEDED, MetricSample, Observation, Reachability, SourceEvent
+from processors.alerts.rules import (
+    INGRESS_EXCEEDED,
+    AnomalyObserved,
+    MetricSample,
+    Observation,
+    Reachability,
+    SourceEvent,
+)
 from schemas.alerts.rules import (
     AlertRule,
+    AnomalyRule,
     CameraDown,
     CylinderEvents,
     DeviceUnreachable,
@@ -41,6 +49,8 @@ def rule_keys(params: RuleParams) -> list[Hashable]:
             return [("event", t) for t in (INGRESS_EXCEEDED, *params.clear_event_types)]
         case CylinderEvents():
             return [("event", str(t)) for t in (*params.event_types, *params.clear_event_types)]
+        case AnomalyRule():
+            return [("anomaly",)]
         case GenericEvent():
             keys = [_generic_key(params.event_type, params.match)]
             if params.clear_event_type is not None:
@@ -87,6 +97,8 @@ class RuleIndex:
             keys.append(("metric", str(observation.metric)))
         elif isinstance(observation, Reachability):
             keys.append(("reach", observation.target))
+        elif isinstance(observation, AnomalyObserved):
+            keys.append(("anomaly",))
         elif isinstance(observation, SourceEvent):
             event_type, fields = observation.event_type, observation.fields
             keys.append(("event", event_type))
