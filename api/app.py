@@ -23,11 +23,13 @@ from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
 from api.routes.alerts import alerts, silences
 from api.routes.alerts import rules as alert_rules
+from api.routes.analytics import capacity, ml
 from api.routes.cylinders import admin as admin_cylinders
 from api.routes.cylinders import cylinders, reports, scans
 from api.routes.devices import bandwidth, cameras, devices, discovery, topology
 from api.routes.files import files
 from api.routes.identity import api_keys, audit, auth
+from api.routes.ingress import nodes as ingress_nodes
 from api.routes.ingress import readings as ingress
 from infra.producer import EventProducer
 from infra.settings import Settings
@@ -84,9 +86,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.limiter = settings, Limiter()
     install_problem_handlers(app)
-    for module in (auth, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports, alert_rules,
-                   alerts, silences, discovery, devices, bandwidth, topology, cameras, events, stream, health,
-                   catalog):
+    # ingress_nodes before ingress: /api/ingress/{reading_id} would take /api/ingress/nodes
+    for module in (auth, api_keys, audit, ingress_nodes, ingress, files, scans, cylinders, admin_cylinders, reports,
+                   alert_rules, alerts, silences, discovery, devices, bandwidth, topology, cameras, capacity, ml,
+                   events, stream, health, catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)

@@ -35,11 +35,12 @@ CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"
 ANALYTICS_TABLE = "analytics"
+TOPOLOGY_TABLE = "topology"  # root cause: the network as one value
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
     return tuple(f"{app_id}-{table}-changelog"
-                 for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, ANALYTICS_TABLE))
+                 for table in (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, ANALYTICS_TABLE, TOPOLOGY_TABLE))
 
 
 def check_topic(app_id: str) -> str:
@@ -49,10 +50,11 @@ def check_topic(app_id: str) -> str:
     return f"{app_id}-cylinder-checks"
 
 
-def alert_internal_topics(app_id: str) -> tuple[str, str]:
+def alert_internal_topics(app_id: str) -> tuple[str, str, str]:
     """The alert agents' internal topics, keyed by fingerprint like the alert table: observations routed from source
-    events (with their rule), and timer ticks. Not facts (they follow from archived events): not archived."""
-    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"
+    events (with their rule), and timer ticks; and the root-cause facts, all under one key (the network). Not facts
+    of their own (they follow from archived events): not archived."""
+    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks", f"{app_id}-alert-topology"
 
 
 def analytics_requests_topic(app_id: str) -> str:

@@ -15,6 +15,7 @@ from infra.topics import (
     check_topic,
 )
 from processors.alerts import agents as alerts
+from processors.alerts import incidents
 from processors.analytics import agents as analytics
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
@@ -71,11 +72,15 @@ def wire(app: faust.App, settings: Settings) -> None:
                      evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
                      deadletter=deadletter)
-    observations, ticks = alert_internal_topics(settings.processor_id)
+    observations, ticks, topology = alert_internal_topics(settings.processor_id)
     alerts.register(app, settings, sources=topic(app, *ALERT_SOURCES), commands=topic(app, topics.ALERT_COMMANDS),
                     observed=app.topic(observations, key_type=bytes, value_serializer="json"),
                     ticks=app.topic(ticks, key_type=bytes, value_serializer="json"),
                     events=topic(app, topics.ALERT_EVENTS), rules_topic=topic(app, topics.ALERT_RULES))
+    incidents.register(app, settings,
+                       sources=topic(app, topics.ALERT_EVENTS, topics.DEVICE_RATES, topics.DEVICE_SAMPLES),
+                       facts=app.topic(topology, key_type=bytes, value_serializer="json"),
+                       events=topic(app, topics.ALERT_EVENTS))
     derived = (topics.ANALYTICS_POINTS, topics.ANALYTICS_SCORES, topics.ANALYTICS_ROLLUPS, topics.ANALYTICS_ANOMALIES)
     analytics.register(app, settings, sources=topic(app, *ANALYTICS_SOURCES),
                        readings=topic(app, topics.INGRESS_READINGS), commands=topic(app, topics.ANALYTICS_COMMANDS),

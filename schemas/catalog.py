@@ -16,8 +16,10 @@ from schemas.alerts.lifecycle import (
     AlertResolveRequested,
     AlertSilenced,
     AlertStable,
+    AlertSuppressed,
     AlertUnacknowledged,
     AlertUnsilenced,
+    AlertUnsuppressed,
 )
 from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
 from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
@@ -95,7 +97,7 @@ for _definition in (AlertRuleCreated, AlertRuleUpdated, AlertRuleDeleted, Silenc
 for _command in (AlertAcknowledgeRequested, AlertResolveRequested, AlertRaiseRequested):
     REGISTRY.register(_command, topics.ALERT_COMMANDS)
 for _lifecycle in (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
-                   AlertSilenced, AlertUnsilenced, AlertCommandRefused):
+                   AlertSilenced, AlertUnsilenced, AlertSuppressed, AlertUnsuppressed, AlertCommandRefused):
     REGISTRY.register(_lifecycle, topics.ALERT_EVENTS)
 for _registration in (DeviceRegistered, DeviceUpdated, DeviceRemoved, CameraRegistered, CameraUpdated, CameraRemoved):
     REGISTRY.register(_registration, topics.DEVICE_REGISTRY)

@@ -103,8 +103,8 @@ def permits(principal: Principal, rule: Rule) -> bool:
 
 
 def rule_for(request: HTTPConnection) -> Rule | None:
-    route = request.scope.get("route")
-    return RULES.get((request.scope["method"], getattr(route, "path", "")))
+    route = request.scope.get("route")  # path_format: `{series:path}` is listed as `{series}`, as OpenAPI has it
+    return RULES.get((request.scope["method"], getattr(route, "path_format", getattr(route, "path", ""))))
 
 
 async def authorize(request: HTTPConnection) -> Principal | None:

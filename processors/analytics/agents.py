@@ -28,11 +28,11 @@ from infra.topics import ANALYTICS_TABLE
 from processors.analytics.capacity import MIN_HISTORY_HOURS, forecast_of
 from processors.analytics.checkpoints import Checkpoints, Source, is_mark, mark_key
 from processors.analytics.derive import capacity_event, derived
-from processors.analytics.detector_state import Params
 from processors.analytics.machine import Capacity, SeriesState, fold, new_state
 from processors.analytics.points import by_series, points_of
 from processors.codec import DecodeFailure
 from schemas.analytics.events import CapacityForecastRequested, MetricPoint, MetricPointsSubmitted
+from schemas.analytics.params import Params
 from schemas.analytics.series import ingress_series, interface_of
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload, derived_event_id
@@ -59,7 +59,7 @@ class AnalyticsAgents:
         self.config = settings.analytics
         self.partitions, self.bootstrap = settings.topic_partitions, settings.kafka_bootstrap_servers
         self.table = app.Table(ANALYTICS_TABLE, default=None, partitions=settings.topic_partitions, key_type=bytes,
-                               value_type=bytes, key_serializer="raw", value_serializer="raw")
+                               value_type=bytes)  # bytes: the raw codec, both ways
         self.params = Params()
         self.horizon_h = self.config.capacity_horizon_days * 24
         self.checkpoints = Checkpoints(self.config.checkpoint_inputs, self.config.epoch_records)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from processors.analytics.detector_state import DetectorState, Params
+from processors.analytics.detector_state import DetectorState
+from schemas.analytics.params import Params
 
 
 def severities(

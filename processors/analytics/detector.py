@@ -24,10 +24,10 @@ from processors.analytics.detector_state import (
     WEEK_EPOCH_OFFSET,
     DetectorState,
     Event,
-    Params,
     Verdict,
 )
 from processors.analytics.seasonal import HOUR, SHAPE_SLOT_S, SLOTS, recentre, seed_first_week
+from schemas.analytics.params import Params
 
 DEFAULT = Params()
 REASONS = ("deviation", "drift", "variance", "flatline")

@@ -19,9 +19,10 @@ import orjson
 
 from processors.analytics.capacity import HOURLY_KEPT_S, due, forecast_of
 from processors.analytics.detector import step
-from processors.analytics.detector_state import DetectorState, Event, Params, Verdict
+from processors.analytics.detector_state import DetectorState, Event, Verdict
 from processors.analytics.rollups import Bucket, RollupState, close, evolve
 from schemas.analytics.forecast import Forecast
+from schemas.analytics.params import Params
 
 STATE_VERSION = 1
 

@@ -106,3 +106,16 @@ CREATE INDEX metric_submissions_src ON metric_submissions (src_partition, src_of
 -- Every rate interval is now a point of its interface's series (metric_points and the rollups, with retention):
 -- the unbounded per-interval table goes.
 DROP TABLE interface_rates;
+
+-- Signed ML requests (X-Opsledger-Signature, the webhooks' scheme): each signature is accepted once, so a captured
+-- request cannot be sent again within the timestamp tolerance. Rows older than the tolerance are useless.
+CREATE TABLE request_signatures (
+    signature text        PRIMARY KEY,
+    key_id    uuid        NOT NULL,
+    seen_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX request_signatures_seen ON request_signatures (seen_at);
+
+-- Root cause (alerts): the alert a symptom is grouped under (AlertSuppressed), until AlertUnsuppressed.
+ALTER TABLE alerts ADD COLUMN suppressed_by uuid;
+CREATE INDEX alerts_suppressed_by ON alerts (suppressed_by) WHERE suppressed_by IS NOT NULL;

@@ -43,7 +43,9 @@ OPERATORS = Expect(frozenset({"admin", "operator"}))
 DEVICES_READ = Expect(frozenset(ROLES), "devices:read")
 # live push: every role streams (the topics it may read); a key needs the read scope of at least one topic
 STREAMING = Expect(frozenset(ROLES), key_scopes=frozenset({"alerts:read", "cylinders:read", "devices:read",
-                                                           "ingress:read", "files:read"}))
+                                                           "ingress:read", "files:read", "ml:read"}))
+ANALYSTS = frozenset({"admin", "operator", "viewer"})
+ML_READ = Expect(ANALYSTS, "ml:read")
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -129,6 +131,16 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     ("DELETE", "/api/cameras/{camera_id}"): OPERATORS,
     ("GET", "/api/cameras/{camera_id}/stream"): DEVICES_READ,
     ("POST", "/api/cameras/{camera_id}/test"): OPERATORS,
+    # analytics: node ranking is across everyone's readings (not a worker's view); ML for analysts, keys scoped
+    ("GET", "/api/ingress/nodes"): Expect(ANALYSTS, "ingress:read"),
+    ("GET", "/api/analytics/capacity"): DEVICES_READ,
+    ("POST", "/api/analytics/capacity/refresh"): OPERATORS,
+    ("POST", "/api/ml/series/{series}/points"): Expect(frozenset({"admin", "operator"}), "ml:write"),
+    ("GET", "/api/ml/series/{series}/scores"): ML_READ,
+    ("POST", "/api/ml/predict"): ML_READ,
+    ("GET", "/api/ml/models"): ML_READ,
+    ("POST", "/api/ml/keys/{key_id}/signing"): ADMIN_ONLY,
+    ("DELETE", "/api/ml/keys/{key_id}/signing"): ADMIN_ONLY,
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"}), "events:read"),
     ("GET", "/api/stream"): STREAMING,
@@ -192,6 +204,8 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
         return f"no-rule-{secrets.token_hex(4)}"
     if name == "if_index":
         return "1"
+    if name == "series":
+        return f"ml/matrix/{secrets.token_hex(3)}"
     raise AssertionError(f"no test value for path parameter {name!r} ({schema}); teach path_value")
 
 
