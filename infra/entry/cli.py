@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from infra.bench.cli import bench_app
+from infra.entry.retention import archive_app, retention_app
 from infra.entry.terminal import command_settings, console
 from infra.entry.tools import alerts_app, events_app, tools_app, users_app
 from infra.settings import Settings
@@ -21,13 +22,17 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(events_app, name="events")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(retention_app, name="retention")
+app.add_typer(archive_app, name="archive")
 
 
 @app.command()
 def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the history is empty")] = True) -> None:
     """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
     import signal
+    import threading
 
+    from infra.entry.retention import periodically
     from infra.entry.supervisor import shutdown, start_backbone, start_components, supervise
 
     settings = command_settings()
@@ -38,6 +43,7 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
 
     signal.signal(signal.SIGINT, ask_stop)
     signal.signal(signal.SIGTERM, ask_stop)
+    stop_retention = threading.Event()
     stack = start_backbone(settings)
     try:
         admin = None
@@ -56,8 +62,10 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo readings when the hist
         console.print(f"[bold green]Opsledger is up[/]: API {stack.api_url}  docs {stack.api_url}/docs  "
                       f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
                       "press Ctrl-C to stop (history and read models are kept).")
+        periodically(stack.settings, stop_retention)
         supervise(stack, stop=lambda: stopping["now"])
     finally:
+        stop_retention.set()
         console.print("stopping: draining processors and projections …")
         shutdown(stack)
 
