@@ -52,8 +52,8 @@ class Checkpoints:
             part.inputs.pop(series, None)
 
     def record(self, source: Source, offset: int) -> tuple[list[bytes], int] | None:
-        """Note a record of the partition; at the end of an epoch: (the idle series to write now, the mark to write
-        once they are), else None."""
+        """Note a record of the partition (before its series are folded); at the end of an epoch: (the idle series
+        to write now, the mark to write once they are), else None."""
         part = self.partitions.setdefault(source, Partition())
         part.records += 1
         if part.records < self.epoch:
@@ -62,7 +62,9 @@ class Checkpoints:
         idle = [s for s, last in part.last_fold.items() if last <= offset - self.epoch]
         quiet = set(idle)
         busy = [o for s, o in part.first_unwritten.items() if s not in quiet]
-        return idle, min(busy, default=offset + 1)
+        # `offset` itself is noted before its series are folded, so it is not in any written state yet: the mark is
+        # at most `offset` (read again after a restart, it is skipped by the states that had folded it)
+        return idle, min(busy, default=offset)
 
     def forget(self, source: Source) -> None:
         """The partition went to another worker: its bookkeeping starts again when it comes back."""
