@@ -63,3 +63,17 @@ def bench_snmp(devices: Annotated[int, typer.Option(help="simulated 48-port swit
     result = asyncio.run(run(devices=devices, rounds=rounds, agents=agents, max_concurrent=max_concurrent, v3=v3,
                              fast_v2c=not pysnmp))
     print(json.dumps(result, indent=None if json_out else 2), flush=True)
+
+
+@bench_app.command("anomaly")
+def bench_anomaly(seed: Annotated[int, typer.Option(help="the labelled set's seed (20240601 reports)")] = 20240601,
+                  five_min_series: Annotated[int, typer.Option(help="series at 5-minute steps, 5 weeks")] = 30,
+                  one_min_series: Annotated[int, typer.Option(help="series at 1-minute steps, 3 weeks")] = 6,
+                  json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Detector quality on the labelled set (event-level precision, recall, F1, median delay) and points/s/core."""
+    import json
+
+    from infra.bench.anomaly import run_anomaly_bench
+
+    result = run_anomaly_bench(seed, five_min_series, one_min_series)
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)
