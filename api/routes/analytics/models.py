@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from schemas.analytics.events import MAX_BATCH
+
+# RFC 3339's date-time: pydantic alone would also take numbers and digit strings as Unix times (seconds or
+# milliseconds, guessed by size), which a client sending the wrong field must hear about, not have guessed
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and not RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time with a time zone, e.g. 2026-01-01T00:00:00Z")
+    if not isinstance(value, str | datetime):
+        raise ValueError("an RFC 3339 date-time string, e.g. 2026-01-01T00:00:00Z")
+    return value
 
 
 class PointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    t: AwareDatetime = Field(description="RFC 3339 with a time zone; the point's event time (any age)")
+    t: Annotated[AwareDatetime, BeforeValidator(rfc3339)] = Field(
+        description="RFC 3339 with a time zone; the point's event time (any age)")
     value: float = Field(allow_inf_nan=False)
 
 
