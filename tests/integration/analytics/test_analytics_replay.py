@@ -21,7 +21,7 @@ STEP = timedelta(minutes=5)
 
 def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(database_url) as conn:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # type: ignore[arg-type]
+        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
                 for table in TABLES}
 
 
