@@ -3,7 +3,6 @@ three rollup levels, series, refusals, anomalies, submissions) equals the live o
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 import uuid
@@ -11,32 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
+from psycopg import sql
 
+from tests.helpers.series import history
 from tests.helpers.support import ROOT, Stack, wait_until
 
 TABLES = ("metric_series", "metric_points", "metric_rollups_1m", "metric_rollups_5m", "metric_rollups_1h",
           "metric_refusals", "metric_anomalies", "capacity_forecasts", "metric_submissions")
-STEP = timedelta(minutes=5)
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(database_url) as conn:
-        return {table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        return {table: conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))).fetchall()
                 for table in TABLES}
-
-
-def history(end: datetime) -> list[dict[str, object]]:
-    """Nine days of a daily curve at 5-minute steps (past the detector's warm-up), a spike near the end."""
-    count = 9 * 288
-    start = end - STEP * count
-    points = []
-    for i in range(count):
-        t = start + STEP * i
-        value = 100.0 + 40.0 * math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440) + (i * 7919 % 13) / 13
-        if i == count - 20:
-            value *= 6
-        points.append({"t": t.isoformat(), "value": value})
-    return points
 
 
 def settled(api: httpx.Client) -> bool:
