@@ -27,6 +27,7 @@ from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
 from api.routes.alerts import alerts, silences
 from api.routes.alerts import rules as alert_rules
+from api.routes.analytics import capacity, ml
 from api.routes.cylinders import admin as admin_cylinders
 from api.routes.cylinders import cylinders, reports, scans
 from api.routes.devices import bandwidth, cameras, devices, discovery, topology
@@ -35,6 +36,7 @@ from api.routes.identity import account, api_keys, audit, auth, oidc
 from api.routes.images import files as image_files
 from api.routes.images import images
 from api.routes.images import reads as image_reads
+from api.routes.ingress import nodes as ingress_nodes
 from api.routes.ingress import readings as ingress
 from infra.kafka import end_offsets
 from infra.outbox import Outbox, Relay
@@ -112,9 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
                                  lambda topics: end_offsets(settings.kafka_bootstrap_servers, topics))
     consistency.WAITERS.limit = settings.consistency_max_waiters
     install_problem_handlers(app)
-    for module in (auth, account, oidc, api_keys, audit, ingress, files, scans, cylinders, admin_cylinders, reports,
-                   alert_rules, alerts, silences, discovery, devices, bandwidth, topology, cameras, images, image_reads,
-                   image_files, events, stream, health, catalog):
+    # ingress_nodes before ingress: /api/ingress/{reading_id} would take /api/ingress/nodes
+    for module in (auth, account, oidc, api_keys, audit, ingress_nodes, ingress, files, scans, cylinders,
+                   admin_cylinders, reports, alert_rules, alerts, silences, discovery, devices, bandwidth, topology,
+                   cameras, images, image_reads, image_files, capacity, ml, events, stream, health, catalog):
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     console.install(app)  # the operator console at /, and /docs, /redoc from vendored files

@@ -96,6 +96,38 @@ class OidcSettings(BaseSettings):
         return self
 
 
+class AnalyticsSettings(BaseSettings):
+    """The analytics processor's group (env prefix OPSLEDGER_ANALYTICS_)."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLEDGER_ANALYTICS_", extra="ignore")
+
+    # points later than this (in the series' own time) after their minute are counted, not folded into rollups
+    grace_s: int = Field(default=120, ge=0, le=86_400)
+    # a series' state is written to the table's changelog every this many inputs (and when idle); what came after
+    # its last checkpoint is read again from the source topic after a restart
+    checkpoint_inputs: int = Field(default=15, ge=1, le=100_000)
+    epoch_records: int = Field(default=5000, ge=10, le=10_000_000)  # records of a partition between marks
+    capacity_threshold: float = Field(default=0.8, gt=0, le=1)  # "saturated": busier direction's utilisation
+    capacity_horizon_days: int = Field(default=90, ge=1, le=730)
+    signature_tolerance_s: float = Field(default=300.0, gt=0, le=3600)  # signed ML requests: clock skew allowed
+
+
+class RetentionSettings(BaseSettings):
+    """How long each level of the metric read models, and the event archive, are kept (env prefix
+    OPSLEDGER_RETENTION_). Enforced by dropping whole time partitions (`opsledger retention`, and `opsledger up`
+    every `interval_s`). 0 keeps a level for ever."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSLEDGER_RETENTION_", extra="ignore")
+
+    raw_hours: float = Field(default=48, ge=0)
+    minute_days: float = Field(default=30, ge=0)
+    five_minute_days: float = Field(default=90, ge=0)
+    hour_days: float = Field(default=730, ge=0)
+    archive_days: float = Field(default=365, ge=0)  # older archive partitions are exported to a file, then dropped
+    archive_dir: Path | None = None  # where exported archive partitions go; default <data dir>/archive
+    interval_s: float = Field(default=3600, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
@@ -227,6 +259,8 @@ class Settings(BaseSettings):
     # Alert notifications (email, signed webhook): their own prefix, read when Settings is built.
     notify: NotifySettings = Field(default_factory=NotifySettings)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("poller_index")
     @classmethod
@@ -274,6 +308,10 @@ class Settings(BaseSettings):
         return [tier.strip() for tier in self.account_login_backoff.split(",") if tier.strip()]
 
     @property
+    def archive_dir(self) -> Path:
+        return self.retention.archive_dir or self.data_dir / "archive"
+
+    @property
     def upload_dir(self) -> Path:
         return self.files_dir or self.data_dir / "files"
 
@@ -294,6 +332,7 @@ def get_settings() -> Settings:
 def env_names() -> set[str]:
     """Every environment variable the settings read, nested groups included (docker-compose is checked against
     this)."""
-    notify = {f"OPSLEDGER_NOTIFY_{name.upper()}" for name in NotifySettings.model_fields}
-    oidc = {f"OPSLEDGER_OIDC_{name.upper()}" for name in OidcSettings.model_fields}
-    return {f.alias for f in Settings.model_fields.values() if f.alias} | notify | oidc
+    groups = {f"{group.model_config.get('env_prefix', '')}{name.upper()}"
+              for group in (NotifySettings, OidcSettings, AnalyticsSettings, RetentionSettings)
+              for name in group.model_fields}
+    return {f.alias for f in Settings.model_fields.values() if f.alias} | groups

@@ -9,6 +9,11 @@ from schemas.topics import (
     ALERT_COMMANDS,
     ALERT_EVENTS,
     ALERT_RULES,
+    ANALYTICS_COMMANDS,
+    ANALYTICS_POINTS,
+    ANALYTICS_ROLLUPS,
+    ANALYTICS_SCORES,
+    CAMERA_CHECKS,
     CYLINDER_EVENTS,
     CYLINDER_SCANS,
     DEADLETTER,
@@ -18,15 +23,21 @@ from schemas.topics import (
     INGRESS_READINGS,
 )
 
-# Alert rules may watch any event (generic rules): every topic but the alert engine's own is a source.
-ALERT_SOURCES = tuple(t for t in REGISTRY.topics() if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER))
+# Alert rules may watch any event (generic rules): every topic but the alert engine's own is a source, and but the
+# analytics bulk (every point's score, every closed bucket, ML uploads: anomaly rules watch AnomalyDetected /
+# AnomalyCleared on analytics.anomalies instead).
+ANALYTICS_BULK = (ANALYTICS_POINTS, ANALYTICS_SCORES, ANALYTICS_ROLLUPS)
+ALERT_SOURCES = tuple(t for t in REGISTRY.topics()
+                      if t not in (ALERT_RULES, ALERT_COMMANDS, ALERT_EVENTS, DEADLETTER, *ANALYTICS_BULK))
 # The domain agents read these (their inputs) or write them (what they derive), and hand every such event to the alert
 # router themselves (processors/alerts/routing.py); the alert-sources agent reads only the other sources.
 ROUTED_IN_PROCESS = (INGRESS_READINGS, INGRESS_EVALUATIONS, CYLINDER_SCANS, CYLINDER_EVENTS, DEVICE_SAMPLES,
                      DEVICE_RATES)
 ALERT_ONLY_SOURCES = tuple(t for t in ALERT_SOURCES if t not in ROUTED_IN_PROCESS)
-PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_ONLY_SOURCES,
-                                 ALERT_COMMANDS}))
+# what the analytics agent folds: interface rates, reachability (response times), camera probes, submitted points
+ANALYTICS_SOURCES = (DEVICE_RATES, DEVICE_SAMPLES, CAMERA_CHECKS, ANALYTICS_POINTS)
+PROCESSOR_INPUTS = tuple(sorted({INGRESS_READINGS, CYLINDER_SCANS, DEVICE_SAMPLES, *ALERT_ONLY_SOURCES, ALERT_COMMANDS,
+                                 *ANALYTICS_SOURCES, ANALYTICS_COMMANDS}))
 # PostgreSQL NOTIFY channel: "records were just produced" (the outbox relay says so after each batch), so dozing
 # projections fetch at once instead of waiting out an idle fetch (projections/doorbell.py)
 PRODUCED_CHANNEL = "opsledger_produced"
@@ -34,10 +45,12 @@ CYLINDER_TABLE = "cylinders"
 ALERT_TABLE = "alerts"
 DEVICE_TABLE = "devices"
 CAMERA_HEALTH_TABLE = "camera-health"
+ANALYTICS_TABLE = "analytics"
+TOPOLOGY_TABLE = "topology"  # root cause: the network as one value
 
 
 def changelog_topics(app_id: str) -> tuple[str, ...]:
-    tables = (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, CAMERA_HEALTH_TABLE)
+    tables = (CYLINDER_TABLE, ALERT_TABLE, DEVICE_TABLE, CAMERA_HEALTH_TABLE, ANALYTICS_TABLE, TOPOLOGY_TABLE)
     return tuple(f"{app_id}-{table}-changelog" for table in tables)
 
 
@@ -48,15 +61,22 @@ def check_topic(app_id: str) -> str:
     return f"{app_id}-cylinder-checks"
 
 
-def alert_internal_topics(app_id: str) -> tuple[str, str]:
+def alert_internal_topics(app_id: str) -> tuple[str, str, str]:
     """The alert agents' internal topics, keyed by fingerprint like the alert table: observations routed from source
-    events (with their rule), and timer ticks. Not facts (they follow from archived events): not archived."""
-    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks"
+    events (with their rule), and timer ticks; and the root-cause facts, all under one key (the network). Not facts
+    of their own (they follow from archived events): not archived."""
+    return f"{app_id}-alert-observations", f"{app_id}-alert-ticks", f"{app_id}-alert-topology"
+
+
+def analytics_requests_topic(app_id: str) -> str:
+    """A capacity-forecast request fanned out to every partition: the worker holding partition p of the analytics
+    sources (and so those series) answers for them. Not facts: not archived."""
+    return f"{app_id}-analytics-requests"
 
 
 def internal_topics(app_id: str) -> tuple[str, ...]:
     """Work the agents pass to themselves (not facts, not archived): what is in them at a stop is drained first."""
-    return (*alert_internal_topics(app_id), check_topic(app_id))
+    return (*alert_internal_topics(app_id), check_topic(app_id), analytics_requests_topic(app_id))
 
 
 def platform_topics(app_id: str) -> tuple[str, ...]:

@@ -8,8 +8,16 @@ import faust
 
 from infra import kafka_clients
 from infra.settings import Settings
-from infra.topics import ALERT_ONLY_SOURCES, alert_internal_topics, check_topic
+from infra.topics import (
+    ALERT_ONLY_SOURCES,
+    ANALYTICS_SOURCES,
+    alert_internal_topics,
+    analytics_requests_topic,
+    check_topic,
+)
 from processors.alerts import agents as alerts
+from processors.alerts import incidents
+from processors.analytics import agents as analytics
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
@@ -61,7 +69,7 @@ def topic(app: faust.App, *names: str) -> Any:
 def wire(app: faust.App, settings: Settings) -> None:
     """The alert engine first: the domain agents hand their events to its router (one Faust pass per record)."""
     deadletter = app.topic(topics.DEADLETTER, key_type=bytes, value_serializer="raw")
-    observations, ticks = alert_internal_topics(settings.processor_id)
+    observations, ticks, topology = alert_internal_topics(settings.processor_id)
     router = alerts.register(app, settings, sources=topic(app, *ALERT_ONLY_SOURCES),
                              commands=topic(app, topics.ALERT_COMMANDS),
                              observed=app.topic(observations, key_type=bytes, value_serializer="json"),
@@ -78,3 +86,13 @@ def wire(app: faust.App, settings: Settings) -> None:
     images.register(app, settings, uploads=topic(app, topics.IMAGE_UPLOADS), analyses=topic(app, topics.IMAGE_ANALYSES),
                     snapshots=topic(app, topics.IMAGE_SNAPSHOTS), health=topic(app, topics.IMAGE_HEALTH),
                     deadletter=deadletter)
+    incidents.register(app, settings,
+                       sources=topic(app, topics.ALERT_EVENTS, topics.DEVICE_RATES, topics.DEVICE_SAMPLES),
+                       facts=app.topic(topology, key_type=bytes, value_serializer="json"),
+                       events=topic(app, topics.ALERT_EVENTS))
+    derived = (topics.ANALYTICS_POINTS, topics.ANALYTICS_SCORES, topics.ANALYTICS_ROLLUPS, topics.ANALYTICS_ANOMALIES)
+    analytics.register(app, settings, sources=topic(app, *ANALYTICS_SOURCES),
+                       readings=topic(app, topics.INGRESS_READINGS), commands=topic(app, topics.ANALYTICS_COMMANDS),
+                       requests=app.topic(analytics_requests_topic(settings.processor_id), key_type=bytes,
+                                          value_serializer="json"),
+                       outputs={name: topic(app, name) for name in derived})

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
 
+from projections.partitions import MONDAY_S, Layout, ensure, name_of
 from projections.records import Record, Tables
 
 COPY_ARCHIVE = sql.SQL(
@@ -20,6 +21,7 @@ COPY_ARCHIVE = sql.SQL(
 )
 
 
+ARCHIVE_LAYOUT = Layout(span_s=7 * 86_400, origin_s=MONDAY_S, millis=True)  # a week of record time per partition
 NOTIFY_CHANNEL = "opsledger_archive"
 # Sent in the batch's transaction, so Postgres delivers it at commit: a listener (the API's live push) reads the new
 # rows as soon as they are visible. Identical notifications in one transaction are folded into one.
@@ -70,6 +72,8 @@ class ArchiveProjection:
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
         if not records:
             return
+        await ensure(conn, name_of(tables["event_archive"]), ARCHIVE_LAYOUT,
+                     {datetime.fromtimestamp(r.timestamp_ms / 1000, UTC) for r in records})
         async with conn.cursor() as cur:
             async with cur.copy(COPY_ARCHIVE.format(archive=tables["event_archive"])) as copy:
                 for r in records:

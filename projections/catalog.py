@@ -9,6 +9,7 @@ from aiokafka import TopicPartition
 
 from infra.topics import platform_topics
 from projections.alerts.projection import AlertsProjection
+from projections.analytics.projection import AnalyticsProjection
 from projections.archive import ArchiveProjection
 from projections.cylinders.projection import CylindersProjection
 from projections.devices.projection import DevicesProjection
@@ -25,7 +26,7 @@ def all_projections(app_id: str) -> dict[str, Projection]:
     """`app_id` is the processors' Faust app id: the archive also keeps its table changelogs."""
     found: list[Projection] = [ArchiveProjection(platform_topics(app_id)), IngressProjection(), FilesProjection(),
                                AuditProjection(), CylindersProjection(), AlertsProjection(), DevicesProjection(),
-                               ImagesProjection()]
+                               ImagesProjection(), AnalyticsProjection()]
     return {p.name: p for p in found}
 
 

@@ -20,6 +20,7 @@ from aiokafka import TopicPartition
 from psycopg import sql
 
 from infra.kafka import end_offsets
+from projections.partitions import create_like, rename_partitions
 from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_offsets, lock_key
 
 log = structlog.get_logger(__name__)
@@ -73,8 +74,7 @@ async def prepare_tables(conn: psycopg.AsyncConnection, projection: Projection) 
     for table in projection.tables:
         fresh = table + REBUILD_SUFFIX
         await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(fresh)))
-        await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(sql.Identifier(fresh),
-                                                                                    sql.Identifier(table)))
+        await create_like(conn, table, fresh)  # partitioned like the live table, when it is
         for name, _, unique in await indexes_of(conn, fresh):
             if not unique:
                 await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
@@ -156,6 +156,7 @@ async def swap(projection: Projection, runner: ProjectionRunner, *, bootstrap: s
                 await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(fresh, sql.Identifier(table)))
                 await conn.execute(sql.SQL("DROP TABLE {}").format(old))
                 await rename_indexes(conn, table, live_indexes)
+                await rename_partitions(conn, table, table + REBUILD_SUFFIX)
             positions: dict[TopicPartition, int] = {**live, **runner.positions}
             async with conn.cursor() as cur:
                 await cur.executemany(SAVE_OFFSET, [(projection.name, tp.topic, tp.partition, o)

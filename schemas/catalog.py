@@ -16,11 +16,22 @@ from schemas.alerts.lifecycle import (
     AlertResolveRequested,
     AlertSilenced,
     AlertStable,
+    AlertSuppressed,
     AlertUnacknowledged,
     AlertUnsilenced,
+    AlertUnsuppressed,
 )
 from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
 from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
+from schemas.analytics.events import (
+    AnomalyCleared,
+    AnomalyDetected,
+    CapacityForecastRequested,
+    CapacityForecastUpdated,
+    MetricPointsScored,
+    MetricPointsSubmitted,
+    MetricRollupsClosed,
+)
 from schemas.cylinders.events import (
     CustodyCorrected,
     CylinderAdded,
@@ -93,7 +104,7 @@ for _definition in (AlertRuleCreated, AlertRuleUpdated, AlertRuleDeleted, Silenc
 for _command in (AlertAcknowledgeRequested, AlertResolveRequested, AlertRaiseRequested):
     REGISTRY.register(_command, topics.ALERT_COMMANDS)
 for _lifecycle in (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
-                   AlertSilenced, AlertUnsilenced, AlertCommandRefused):
+                   AlertSilenced, AlertUnsilenced, AlertSuppressed, AlertUnsuppressed, AlertCommandRefused):
     REGISTRY.register(_lifecycle, topics.ALERT_EVENTS)
 for _registration in (DeviceRegistered, DeviceUpdated, DeviceRemoved, CameraRegistered, CameraUpdated, CameraRemoved):
     REGISTRY.register(_registration, topics.DEVICE_REGISTRY)
@@ -110,6 +121,12 @@ REGISTRY.register(CameraSnapshotAnalysed, topics.IMAGE_SNAPSHOTS)
 REGISTRY.register(CameraSnapshotFailed, topics.IMAGE_SNAPSHOTS)
 REGISTRY.register(CameraImageDegraded, topics.IMAGE_HEALTH)
 REGISTRY.register(CameraImageRecovered, topics.IMAGE_HEALTH)
+REGISTRY.register(MetricPointsSubmitted, topics.ANALYTICS_POINTS)
+REGISTRY.register(MetricPointsScored, topics.ANALYTICS_SCORES)
+REGISTRY.register(MetricRollupsClosed, topics.ANALYTICS_ROLLUPS)
+for _analysed in (AnomalyDetected, AnomalyCleared, CapacityForecastUpdated):
+    REGISTRY.register(_analysed, topics.ANALYTICS_ANOMALIES)
+REGISTRY.register(CapacityForecastRequested, topics.ANALYTICS_COMMANDS)
 
 
 def all_topics() -> list[str]:

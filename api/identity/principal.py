@@ -131,7 +131,8 @@ def matched_rule(request: HTTPConnection) -> tuple[bool, Rule | None]:
     if route is None:
         return False, None
     request.scope["route"] = route  # the audit and the metrics name the route even when the gate refuses
-    key = (request.scope["method"], getattr(route, "path", ""))
+    # path_format: `{series:path}` is listed as `{series}`, as OpenAPI has it
+    key = (request.scope["method"], getattr(route, "path_format", getattr(route, "path", "")))
     return True, RULES.get(key) or CONSOLE_RULES.get(key)
 
 

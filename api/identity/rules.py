@@ -13,7 +13,7 @@ from schemas import topics
 ROLES = ("admin", "operator", "worker", "viewer")
 SCOPES = ("ingress:read", "ingress:write", "files:read", "files:write", "events:read", "metrics:read",
           "scans:write", "cylinders:read", "metrics:write", "alerts:read", "devices:read", "images:read",
-          "images:write")
+          "images:write", "ml:read", "ml:write")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ ALERTS_READ = Rule(READERS, "alerts:read")
 DEVICES_READ = Rule(READERS, "devices:read")
 STREAM = Rule(READERS, by_topic=True)
 IMAGES_READ = Rule(READERS, "images:read")  # workers: their own ingress readings' images only (in the reads)
+ML_READ = Rule(ANALYSTS, "ml:read")
 
 RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): PUBLIC,
@@ -135,6 +136,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/images/{image_id}"): IMAGES_READ,
     ("GET", "/api/images/{image_id}/thumbnail"): IMAGES_READ,
     ("GET", "/api/images/{image_id}/original"): IMAGES_READ,
+    ("GET", "/api/ingress/nodes"): Rule(ANALYSTS, "ingress:read"),  # every node's readings: not a worker's view
+    ("GET", "/api/analytics/capacity"): DEVICES_READ,
+    ("POST", "/api/analytics/capacity/refresh"): OPERATORS,
+    ("POST", "/api/ml/series/{series}/points"): Rule(frozenset({"admin", "operator"}), "ml:write"),
+    ("GET", "/api/ml/series/{series}/scores"): ML_READ,
+    ("POST", "/api/ml/predict"): ML_READ,
+    ("GET", "/api/ml/models"): ML_READ,
+    ("POST", "/api/ml/keys/{key_id}/signing"): ADMIN,
+    ("DELETE", "/api/ml/keys/{key_id}/signing"): ADMIN,
     ("GET", "/api/events"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/events/{event_id}"): Rule(ANALYSTS, "events:read"),
     ("GET", "/api/stream"): STREAM,
@@ -169,6 +179,11 @@ TOPIC_READ: dict[str, Rule] = {
     topics.IMAGE_HEALTH: IMAGES_READ,
     topics.AUDIT: ADMIN,
     topics.DEADLETTER: ADMIN,
+    topics.ANALYTICS_POINTS: ML_READ,
+    topics.ANALYTICS_SCORES: ML_READ,
+    topics.ANALYTICS_ROLLUPS: ML_READ,
+    topics.ANALYTICS_ANOMALIES: ML_READ,
+    topics.ANALYTICS_COMMANDS: Rule(frozenset({"admin", "operator"})),
 }
 # Event types narrower than their topic (checked on top of TOPIC_READ).
 TYPE_READ: dict[str, Rule] = {

@@ -114,3 +114,17 @@ def bench_idle(seconds: Annotated[float, typer.Option(help="how long to measure"
 
     configure_logging("WARNING")
     run_idle_bench(json_only=json_out, seconds=5.0 if quick else seconds, settle_s=5.0 if quick else 20.0)
+
+
+@bench_app.command("anomaly")
+def bench_anomaly(seed: Annotated[int, typer.Option(help="the labelled set's seed (20240601 reports)")] = 20240601,
+                  five_min_series: Annotated[int, typer.Option(help="series at 5-minute steps, 5 weeks")] = 30,
+                  one_min_series: Annotated[int, typer.Option(help="series at 1-minute steps, 3 weeks")] = 6,
+                  json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Detector quality on the labelled set (event-level precision, recall, F1, median delay) and points/s/core."""
+    import json
+
+    from infra.bench.anomaly import run_anomaly_bench
+
+    result = run_anomaly_bench(seed, five_min_series, one_min_series)
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)

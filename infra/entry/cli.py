@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from infra.bench.cli import bench_app
+from infra.entry.retention import archive_app, retention_app
 from infra.entry.terminal import command_settings, console
 from infra.entry.tools import alerts_app, events_app, tools_app, users_app
 from infra.settings import Settings
@@ -21,6 +22,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(events_app, name="events")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(retention_app, name="retention")
+app.add_typer(archive_app, name="archive")
 
 
 @app.command()
@@ -30,8 +33,10 @@ def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain se
        = True) -> None:
     """Start everything on embedded defaults (or on KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set)."""
     import signal
+    import threading
 
     from infra.entry.healing import GiveUp, Healer
+    from infra.entry.retention import periodically
     from infra.entry.stack import start_backbone
     from infra.entry.supervisor import shutdown, start_components, supervise
 
@@ -43,6 +48,7 @@ def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain se
 
     signal.signal(signal.SIGINT, ask_stop)
     signal.signal(signal.SIGTERM, ask_stop)
+    stop_retention = threading.Event()
     stack = start_backbone(settings)  # stops what it started if it cannot start it all
     healer = Healer(stack)
     try:
@@ -69,11 +75,13 @@ def up(demo: Annotated[bool, typer.Option(help="the living demo: every domain se
         console.print(f"[bold green]Opsledger is up[/]: console {stack.api_url}/  docs {stack.api_url}/docs  "
                       f"events {stack.api_url}/api/events\nlogs in {stack.settings.data_dir / 'logs'}; "
                       "press Ctrl-C to stop (history and read models are kept).")
+        periodically(stack.settings, stop_retention)
         supervise(stack, healer, stop=lambda: stopping["now"])
     except GiveUp as e:
         console.print(f"[bold red]FATAL[/]: {e}; stopping everything.")
         raise typer.Exit(3) from e
     finally:
+        stop_retention.set()
         console.print("stopping: draining processors and projections …")
         shutdown(stack, healer)
 

@@ -16,7 +16,7 @@ import structlog
 from infra.kafka import ensure_topics
 from infra.producer import EventProducer
 from infra.settings import Settings
-from infra.topics import alert_internal_topics, changelog_topics, check_topic
+from infra.topics import changelog_topics, internal_topics
 from projections.catalog import all_projections
 from projections.doorbell import Doorbell, listen_for_produced
 from projections.migrate import migrate
@@ -75,8 +75,7 @@ async def prepare(settings: Settings) -> None:
                         settings.topic_replication)
     await ensure_topics(settings.kafka_bootstrap_servers, changelog_topics(settings.processor_id),
                         settings.topic_partitions, settings.topic_replication, compacted=True)
-    await ensure_topics(settings.kafka_bootstrap_servers,
-                        (check_topic(settings.processor_id), *alert_internal_topics(settings.processor_id)),
+    await ensure_topics(settings.kafka_bootstrap_servers, internal_topics(settings.processor_id),
                         settings.topic_partitions, settings.topic_replication)
 
 

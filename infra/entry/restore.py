@@ -9,8 +9,10 @@ back so nothing produced after the restore is skipped.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +22,7 @@ from aiokafka import TopicPartition
 
 from infra import kafka_clients
 from infra.kafka import partitions_of
+from projections.archive_files import exported_files, records, sidecar, verified
 
 log = structlog.get_logger(__name__)
 
@@ -30,8 +33,7 @@ ORDER BY topic, partition, "offset"
 """
 ARCHIVE_ENDS = 'SELECT topic, partition, max("offset") + 1 FROM event_archive GROUP BY topic, partition'
 CLAMP = "UPDATE projection_offsets SET next_offset = %s WHERE topic = %s AND partition = %s AND next_offset > %s"
-CLAMP_EMPTY = "UPDATE projection_offsets SET next_offset = 0 WHERE NOT (topic, partition) IN " \
-              "(SELECT DISTINCT topic, partition FROM event_archive)"
+CLAMP_ABSENT = "UPDATE projection_offsets SET next_offset = 0 WHERE topic || ':' || partition <> ALL(%s::text[])"
 SAVE_GROUP = """
 INSERT INTO broker_group_offsets (group_id, topic, partition, committed, saved_at) VALUES (%s, %s, %s, %s, now())
 ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed = EXCLUDED.committed, saved_at = now()
@@ -39,8 +41,9 @@ ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed = EXCLUDED.comm
 LOAD_GROUPS = "SELECT group_id, topic, partition, committed FROM broker_group_offsets"
 
 
-async def restore_broker(bootstrap: str, database_url: str) -> int:
-    """Produce the archive back into an empty broker; returns how many records were restored."""
+async def restore_broker(bootstrap: str, database_url: str, archive_dir: Path | None = None) -> int:
+    """Produce the archive back into an empty broker — the table and the partitions exported to `archive_dir` by
+    retention, merged in offset order — and return how many records were restored."""
     started = time.perf_counter()
     producer = kafka_clients.producer(bootstrap, acks="all", linger_ms=5,
                                 max_batch_size=512 * 1024, max_request_size=16 * 1024 * 1024)
@@ -51,8 +54,8 @@ async def restore_broker(bootstrap: str, database_url: str) -> int:
             async with conn.cursor(name="archive_scan") as cur:
                 await cur.execute(ARCHIVE_SCAN)
                 pending = []
-                async for topic, partition, offset, ts, key, value, headers in cur:
-                    hdrs = [(k, v.encode()) for k, v in orjson.loads(headers).items()] if headers else None
+                async for topic, partition, offset, ts, key, value, headers in merged(cur, archive_dir):
+                    hdrs = [(k, v.encode()) for k, v in headers.items()] if headers else None
                     pending.append((offset, await producer.send(
                         topic, value, key=key, partition=partition, timestamp_ms=ts, headers=hdrs)))
                     if len(pending) >= 5000:
@@ -62,6 +65,42 @@ async def restore_broker(bootstrap: str, database_url: str) -> int:
         await producer.stop()
     log.info("broker.restored", records=restored, seconds=round(time.perf_counter() - started, 2))
     return restored
+
+
+Row = tuple[str, int, int, int, bytes | None, bytes | None, dict[str, str] | None]
+
+
+async def merged(table: AsyncIterator[tuple[Any, ...]], archive_dir: Path | None) -> AsyncIterator[Row]:
+    """The table's records and the exported files' (each in topic, partition, offset order) as one ordered stream;
+    a record in both (a partition restored for analysts) once. A file whose checksum fails is left out, loudly."""
+    heap: list[tuple[tuple[str, int, int], int, Row, Iterator[Any]]] = []
+    for index, path in enumerate(exported_files(archive_dir) if archive_dir else []):
+        try:
+            verified(path)
+        except (ValueError, OSError) as e:
+            log.error("broker.restore_file_skipped", file=str(path), error=str(e))
+            continue
+        _push(heap, index, iter(records(path)))
+    head = await anext(table, None)
+    last: tuple[str, int, int] | None = None
+    while heap or head is not None:
+        if head is not None and (not heap or tuple(head[:3]) <= heap[0][0]):
+            row: Row = (*head[:6], orjson.loads(head[6]) if isinstance(head[6], str | bytes) else head[6])
+            head = await anext(table, None)
+        else:
+            _, index, row, rest = heapq.heappop(heap)
+            _push(heap, index, rest)
+        if row[:3] != last:
+            last = row[:3]
+            yield row
+
+
+def _push(heap: list[Any], index: int, rest: Iterator[Any]) -> None:
+    found = next(rest, None)
+    if found is not None:
+        topic, partition, offset, ts, key, value, headers, _ = found
+        row = (topic, partition, offset, ts, key, value, orjson.loads(headers) if headers else None)
+        heapq.heappush(heap, ((topic, partition, offset), index, row, rest))
 
 
 async def _check(pending: list[tuple[int, Any]]) -> int:
@@ -76,13 +115,20 @@ async def _check(pending: list[tuple[int, Any]]) -> int:
     return count
 
 
-async def clamp_projections(database_url: str) -> None:
-    """A projection ahead of the archive (the broker died before archiving) restarts where the log now ends."""
+async def clamp_projections(database_url: str, archive_dir: Path | None = None) -> None:
+    """A projection ahead of the archive (the broker died before archiving) restarts where the log now ends (the
+    table's, or for a partition whose records were all exported, the files')."""
+    ends: dict[tuple[str, int], int] = {}
+    for path in exported_files(archive_dir) if archive_dir else []:
+        for where, end in orjson.loads(sidecar(path).read_bytes())["ends"].items():
+            topic, partition = where.rsplit(":", 1)
+            ends[topic, int(partition)] = max(end, ends.get((topic, int(partition)), 0))
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        ends = await (await conn.execute(ARCHIVE_ENDS)).fetchall()
+        for topic, partition, end in await (await conn.execute(ARCHIVE_ENDS)).fetchall():
+            ends[topic, partition] = max(end, ends.get((topic, partition), 0))
         async with conn.cursor() as cur:
-            await cur.executemany(CLAMP, [(end, t, p, end) for t, p, end in ends])
-            await cur.execute(CLAMP_EMPTY)
+            await cur.executemany(CLAMP, [(end, t, p, end) for (t, p), end in ends.items()])
+            await cur.execute(CLAMP_ABSENT, ([f"{t}:{p}" for t, p in ends],))
 
 
 async def committed_offsets(bootstrap: str, group_id: str, topics: Iterable[str]) -> dict[TopicPartition, int]:

@@ -144,7 +144,7 @@ async def prepare_backbone(stack: Stack) -> None:
     await prepare(stack.settings)
     if stack.broker is not None:
         s = stack.settings
-        await restore_broker(s.kafka_bootstrap_servers, s.database_url)
-        await clamp_projections(s.database_url)
+        await restore_broker(s.kafka_bootstrap_servers, s.database_url, s.archive_dir)
+        await clamp_projections(s.database_url, s.archive_dir)
         await restore_group_offsets(s.kafka_bootstrap_servers, s.database_url)
         await unsent_after_restore(s.database_url)

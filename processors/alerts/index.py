@@ -15,6 +15,7 @@ from typing import Any
 
 from processors.alerts.rules import (
     INGRESS_EXCEEDED,
+    AnomalyObserved,
     ImageHealth,
     MetricSample,
     Observation,
@@ -23,6 +24,7 @@ from processors.alerts.rules import (
 )
 from schemas.alerts.rules import (
     AlertRule,
+    AnomalyRule,
     CameraDown,
     CameraImage,
     CylinderEvents,
@@ -51,6 +53,8 @@ def rule_keys(params: RuleParams) -> list[Hashable]:
             return [("event", t) for t in (INGRESS_EXCEEDED, *params.clear_event_types)]
         case CylinderEvents():
             return [("event", str(t)) for t in (*params.event_types, *params.clear_event_types)]
+        case AnomalyRule():
+            return [("anomaly",)]
         case GenericEvent():
             keys = [_generic_key(params.event_type, params.match)]
             if params.clear_event_type is not None:
@@ -104,6 +108,8 @@ class RuleIndex:
             keys.append(("reach", observation.target))
         elif isinstance(observation, ImageHealth):
             keys.append(("camera_image", observation.problem))
+        elif isinstance(observation, AnomalyObserved):
+            keys.append(("anomaly",))
         elif isinstance(observation, SourceEvent):
             event_type, fields = observation.event_type, observation.fields
             keys.append(("event", event_type))

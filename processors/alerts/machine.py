@@ -16,7 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.alerts.rules import MetricSample, Observation, Signal, alert_labels, classify, summary, timing
+from processors.alerts.rules import (
+    AnomalyObserved,
+    MetricSample,
+    Observation,
+    Signal,
+    alert_labels,
+    classify,
+    summary,
+    timing,
+)
 from schemas.alerts.identity import alert_id, fingerprint
 from schemas.alerts.lifecycle import (
     AlertAcknowledged,
@@ -90,7 +99,7 @@ def evaluate(rule: AlertRule, state: AlertState, observation: Observation, now: 
         return state, []
     changes: dict[str, Any] = {"seen": (*state.seen, observation.observation_id)[-SEEN_KEPT:], "last_at": now,
                                "observed_labels": dict(observation.labels)}
-    if isinstance(observation, MetricSample):
+    if isinstance(observation, MetricSample | AnomalyObserved):
         changes["value"] = observation.value
     state, events = _apply(rule, state.model_copy(update=changes), signal, now)
     state, due = tick(rule, state, now)

@@ -9,8 +9,17 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from processors.alerts.rules import ImageHealth, MetricSample, Observation, Reachability, SourceEvent
+from processors.alerts.rules import (
+    AnomalyObserved,
+    ImageHealth,
+    MetricSample,
+    Observation,
+    Reachability,
+    SourceEvent,
+)
 from schemas.alerts.rules import Metric
+from schemas.analytics.events import AnomalyCleared, AnomalyDetected
+from schemas.analytics.series import labels_of
 from schemas.cylinders.events import CylinderEvent
 from schemas.devices.cameras import CameraStreamChecked
 from schemas.devices.events import DeviceReachable, DeviceUnreachable, InterfaceRateComputed
@@ -36,6 +45,11 @@ def observations_of(envelope: Envelope, with_fields: bool = True) -> list[Observ
         subject, labels = data.device_id, {"device": data.device_id}
         typed = [Reachability(observation_id=f"{cause}:reach", subject=subject, labels=labels, target="device",
                               reachable=isinstance(data, DeviceReachable))]
+    elif isinstance(data, AnomalyDetected | AnomalyCleared):
+        subject, labels = data.series, labels_of(data.series)
+        typed = [AnomalyObserved(observation_id=f"{cause}:anomaly", subject=subject, labels=labels,
+                                 series=data.series, active=isinstance(data, AnomalyDetected), score=data.score,
+                                 value=data.value)]
     elif isinstance(data, CameraStreamChecked):
         subject, labels = data.camera_id, {"device": data.camera_id, "camera": data.camera_id}
         up = data.reachable and (data.status_code is None or 200 <= data.status_code < 300)
@@ -80,7 +94,7 @@ def _sum(*values: float | None) -> float | None:
 
 
 KINDS: dict[str, type[Observation]] = {"metric": MetricSample, "reachability": Reachability,
-                                       "image_health": ImageHealth, "event": SourceEvent}
+                                       "image_health": ImageHealth, "event": SourceEvent, "anomaly": AnomalyObserved}
 
 
 def to_wire(observation: Observation) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from schemas.alerts.rules import (
     AlertRule,
+    AnomalyRule,
     CameraDown,
     CameraImage,
     CylinderEvents,
@@ -22,6 +23,7 @@ from schemas.alerts.rules import (
     MetricThreshold,
     RuleParams,
 )
+from schemas.analytics.series import matches
 
 INGRESS_EXCEEDED = "IngressLimitExceeded"
 
@@ -63,7 +65,17 @@ class ImageHealth(Observed):
     degraded: bool
 
 
-Observation = MetricSample | Reachability | ImageHealth | SourceEvent
+@dataclass(frozen=True, kw_only=True)
+class AnomalyObserved(Observed):
+    """A series' detector flagged it (`active`, with the score that did) or found it calm again."""
+
+    series: str
+    active: bool
+    score: float
+    value: float
+
+
+Observation = MetricSample | Reachability | ImageHealth | SourceEvent | AnomalyObserved
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,7 @@ class Timing:
 
 def timing(params: RuleParams | None) -> Timing:
     match params:
-        case MetricThreshold():
+        case MetricThreshold() | AnomalyRule():
             return Timing(params.for_s, params.keep_firing_for_s)
         case DeviceUnreachable() | CameraDown() | CameraImage():
             return Timing(params.for_s)
@@ -89,6 +101,10 @@ def classify(params: RuleParams, observation: Observation) -> Signal | None:
     match params, observation:
         case MetricThreshold(), MetricSample() if observation.metric == params.metric:
             return _threshold(params, observation.value)
+        case AnomalyRule(), AnomalyObserved() if matches(params.series, observation.series):
+            if not observation.active:
+                return Signal.ok
+            return Signal.problem if observation.score >= params.min_score else None
         case DeviceUnreachable(), Reachability(target="device"):
             return Signal.ok if observation.reachable else Signal.problem
         case CameraDown(), Reachability(target="camera"):
@@ -142,4 +158,6 @@ def summary(rule: AlertRule, subject: str, value: float | None) -> str:
         bound = params.raise_above if params.raise_above is not None else params.raise_below
         side = "above" if params.raise_above is not None else "below"
         return f"{rule.name}: {params.metric.value} of {subject} is {value:g} ({side} {bound:g})"[:1000]
+    if isinstance(params, AnomalyRule) and value is not None:
+        return f"{rule.name}: {subject} is {value:g}, outside what its history expects"[:1000]
     return f"{rule.name}: {subject}"[:1000]

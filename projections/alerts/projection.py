@@ -24,8 +24,10 @@ from schemas.alerts.lifecycle import (
     AlertResolved,
     AlertSilenced,
     AlertStable,
+    AlertSuppressed,
     AlertUnacknowledged,
     AlertUnsilenced,
+    AlertUnsuppressed,
 )
 from schemas.alerts.rules import AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
 from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired
@@ -69,6 +71,8 @@ BY_ALERT: dict[type[AlertEvent], tuple[str, Values]] = {
                     lambda e: [e.at, e.reason, e.value]),
     AlertSilenced: (", silenced_by = %s", lambda e: [e.silence_id]),
     AlertUnsilenced: (", silenced_by = NULL", lambda e: []),
+    AlertSuppressed: (", suppressed_by = %s", lambda e: [e.root_alert_id]),
+    AlertUnsuppressed: (", suppressed_by = NULL", lambda e: []),
 }
 BY_FINGERPRINT: dict[type[AlertEvent], tuple[str, Values]] = {
     AlertFlapping: (", flapping = true", lambda e: []),

@@ -1,9 +1,10 @@
-"""Device and camera read models: the registry, each device's status and interfaces, every rate interval, cameras'
-last probe, discovered agents, LLDP neighbours (topology_links).
+"""Device and camera read models: the registry, each device's status and interfaces (with the last rates), cameras'
+last probe, discovered agents, LLDP neighbours (topology_links). Every rate interval is a point of the interface's
+series, kept by the analytics read models (raw and rolled up, with retention).
 
 Idempotent under redelivery: registry changes need a higher version; poll facts need a later time than the one
 already applied (a redelivered poll changes nothing, an old one arriving late cannot undo a newer one); rate
-intervals are keyed by (device, interface, time); a neighbour sighting by (device, local port), newest wins.
+intervals update an interface only when newer; a neighbour sighting by (device, local port), newest wins.
 """
 
 from __future__ import annotations
@@ -62,10 +63,6 @@ UPSERT_INTERFACE = sql.SQL(
     " ELSE EXCLUDED.sampled_at END,"
     " oper_status = EXCLUDED.oper_status, admin_status = EXCLUDED.admin_status, speed_mbps = EXCLUDED.speed_mbps,"
     " sampled_at = EXCLUDED.sampled_at WHERE i.sampled_at < EXCLUDED.sampled_at")
-INSERT_RATE = sql.SQL(
-    "INSERT INTO {rates} (device_id, if_index, at, interval_s, in_bps, out_bps, in_utilisation, out_utilisation,"
-    " in_errors_per_s, out_errors_per_s, in_discards_per_s, out_discards_per_s)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
 LAST_RATE = sql.SQL(
     "UPDATE {interfaces} SET in_bps = %s, out_bps = %s, in_utilisation = %s, out_utilisation = %s,"
     " in_errors_per_s = %s, out_errors_per_s = %s, rate_at = %s"
@@ -111,11 +108,10 @@ def camera_status(check: CameraStreamChecked) -> str:
 class DevicesProjection:
     name = "devices"
     topics = (DEVICE_REGISTRY, DEVICE_SAMPLES, DEVICE_RATES, CAMERA_CHECKS)
-    tables = ("devices", "device_interfaces", "interface_rates", "cameras", "discovered_devices", "topology_links")
+    tables = ("devices", "device_interfaces", "cameras", "discovered_devices", "topology_links")
     decode = True
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
-        rates: list[tuple[Any, ...]] = []
         last_rates: list[tuple[Any, ...]] = []
         async with conn.cursor() as cur:
             for record in records:
@@ -123,16 +119,12 @@ class DevicesProjection:
                     continue
                 data = record.event.data
                 if isinstance(data, InterfaceRateComputed):  # the hot path: batched below
-                    rates.append((data.device_id, data.if_index, data.at, data.interval_s, data.in_bps, data.out_bps,
-                                  data.in_utilisation, data.out_utilisation, data.in_errors_per_s,
-                                  data.out_errors_per_s, data.in_discards_per_s, data.out_discards_per_s))
                     last_rates.append((data.in_bps, data.out_bps, data.in_utilisation, data.out_utilisation,
                                        data.in_errors_per_s, data.out_errors_per_s, data.at, data.device_id,
                                        data.if_index, data.at))
                 else:
                     await self._apply_one(cur, record.event, tables)
-            if rates:
-                await cur.executemany(INSERT_RATE.format(rates=tables["interface_rates"]), rates)
+            if last_rates:
                 await cur.executemany(LAST_RATE.format(interfaces=tables["device_interfaces"]), last_rates)
 
     async def _apply_one(self, cur: psycopg.AsyncCursor[Any], envelope: Envelope, tables: Tables) -> None:

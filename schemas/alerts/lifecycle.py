@@ -92,6 +92,22 @@ class AlertUnsilenced(AlertEvent):
     silence_id: uuid.UUID
 
 
+class AlertSuppressed(AlertEvent):
+    """Root cause: the alert's device is reachable only through a device that is down; it is a symptom, grouped under
+    that device's alert (`root_alert_id`) and not notified on its own."""
+
+    alert_id: uuid.UUID
+    root_alert_id: uuid.UUID
+    root_subject: NAME
+
+
+class AlertUnsuppressed(AlertEvent):
+    """The alert is no longer a symptom (its root recovered or resolved, or the topology changed): it stands alone."""
+
+    alert_id: uuid.UUID
+    root_alert_id: uuid.UUID
+
+
 class AlertCommand(Payload):
     """What every request about an alert carries; the processor decides it against the alert's state."""
 

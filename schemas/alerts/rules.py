@@ -6,8 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from schemas.analytics.series import check_matcher
 from schemas.envelope import Payload
 from schemas.images.health import HEALTH_KINDS, HealthKind
 
@@ -113,8 +114,20 @@ class GenericEvent(Payload):
     auto_resolve_s: int | None = Field(default=None, ge=1)
 
 
+class AnomalyRule(Payload):
+    """A dynamic threshold: raised when a series matching `series` (`*` one key segment, `**` any) is flagged by its
+    detector (AnomalyDetected) with a score of at least `min_score`, held for `for_s`; cleared by AnomalyCleared."""
+
+    kind: Literal["anomaly"] = "anomaly"
+    series: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_matcher)]
+    min_score: float = Field(default=0.5, ge=0, le=1)
+    for_s: int = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: int = Field(default=0, ge=0, le=86_400)
+
+
 RuleParams = Annotated[
-    MetricThreshold | DeviceUnreachable | CameraDown | CameraImage | IngressOverLimit | CylinderEvents | GenericEvent,
+    MetricThreshold | DeviceUnreachable | CameraDown | CameraImage | IngressOverLimit | CylinderEvents | GenericEvent
+    | AnomalyRule,
     Field(discriminator="kind"),
 ]
 

@@ -51,6 +51,8 @@ class HistoryEntry(BaseModel):
 
 class AlertWithHistory(AlertOut):
     history: list[HistoryEntry]
+    root: AlertOut | None = Field(default=None, description="root cause: the alert this one is a symptom of")
+    symptoms: list[AlertOut] = Field(default_factory=list, description="firing alerts grouped under this one")
 
 
 class Filter(BaseModel):
@@ -255,7 +257,15 @@ async def get_alert(alert_id: uuid.UUID, conn: DbConn) -> AlertWithHistory:
             raise Problem(404, f"No alert {alert_id}.")
         await cur.execute(HISTORY, (alert_id,))
         history = [HistoryEntry(**h) for h in await cur.fetchall()]
-    return AlertWithHistory(**to_alert(row).model_dump(), history=history)
+        root = None
+        if row["suppressed_by"] is not None:
+            await cur.execute(ALERT_COLUMNS + " WHERE alert_id = %s", (row["suppressed_by"],))
+            root = await cur.fetchone()
+        await cur.execute(ALERT_COLUMNS + " WHERE suppressed_by = %s AND state = 'firing' ORDER BY raised_at, alert_id",
+                          (alert_id,))
+        symptoms = [to_alert(s) for s in await cur.fetchall()]
+    return AlertWithHistory(**to_alert(row).model_dump(), history=history, root=to_alert(root) if root else None,
+                            symptoms=symptoms)
 
 
 async def firing(pool: Pool, alert_id: uuid.UUID) -> dict[str, Any]:

@@ -23,7 +23,8 @@ UNDECIDED = ("SELECT 1 FROM alert_commands c WHERE c.src_partition = %s AND c.sr
              " AND NOT EXISTS (SELECT 1 FROM alert_history h WHERE h.causation_id = c.event_id) LIMIT 1")
 OUTCOME = "SELECT type, envelope->'data'->>'reason' FROM alert_history WHERE causation_id = %s ORDER BY at LIMIT 1"
 ALERT_COLUMNS = ("SELECT alert_id, fingerprint, rule_id, subject, severity, summary, labels, value, state,"
-                 " acknowledged, acknowledged_at, ack_by, ack_note, ack_until, silenced_by, flapping, raised_at,"
+                 " acknowledged, acknowledged_at, ack_by, ack_note, ack_until, silenced_by, suppressed_by, flapping,"
+                 " raised_at,"
                  " resolved_at, resolve_reason, updated_at FROM alerts")
 
 
@@ -54,6 +55,7 @@ class AlertOut(BaseModel):
     ack_until: datetime | None
     silenced: bool
     silenced_by: uuid.UUID | None
+    suppressed_by: uuid.UUID | None = None  # root cause: the down device's alert this one is a symptom of
     flapping: bool
     raised_at: datetime
     resolved_at: datetime | None

@@ -8,7 +8,8 @@ AlertFlapping itself), and events of a silenced alert. Silenced means either wha
 (`silenced_by` on AlertRaised, AlertSilenced until AlertUnsilenced) or, when a silences topic is configured, a mute or
 skip-evaluation silence that `processors.silences.is_silenced` finds at the event's own time among the SilenceCreated
 events read from that topic (minus the expired and deleted ones). AlertStable resumes notification from the state it
-names; AlertUnsilenced notifies a still-firing alert again. Acknowledgements are recorded and hide the alert from
+names; AlertUnsilenced notifies a still-firing alert again. A root-cause symptom (AlertSuppressed) is held like a muted
+alert until AlertUnsuppressed. Acknowledgements are recorded and hide the alert from
 later messages; AlertUnacknowledged shows it again. Events older than `max_event_age` when first seen are recorded as
 stale (a new channel must not page for last year's alerts). Other event types on these topics are ignored.
 
@@ -38,8 +39,10 @@ from schemas.alerts.lifecycle import (
     AlertResolved,
     AlertSilenced,
     AlertStable,
+    AlertSuppressed,
     AlertUnacknowledged,
     AlertUnsilenced,
+    AlertUnsuppressed,
 )
 from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpired, is_silenced
 from schemas.envelope import Envelope, utc_now
@@ -47,7 +50,7 @@ from schemas.registry import EventDecodeError, Registry
 from schemas.topics import ALERT_EVENTS
 
 LIFECYCLE = (AlertRaised, AlertAcknowledged, AlertUnacknowledged, AlertResolved, AlertFlapping, AlertStable,
-             AlertSilenced, AlertUnsilenced)
+             AlertSilenced, AlertUnsilenced, AlertSuppressed, AlertUnsuppressed)
 SILENCES = (SilenceCreated, SilenceExpired, SilenceDeleted)
 ACTED_ON = {m.__name__ for m in (*LIFECYCLE, *SILENCES)}
 
@@ -85,6 +88,11 @@ ALERT_CHANGES: dict[type[AlertEvent], tuple[str, Callable[[Any], list[object]]]]
     AlertStable: (", flapping = false, firing = %s", lambda e: [e.firing]),
     AlertSilenced: (", silenced = true", lambda e: []),
     AlertUnsilenced: (", silenced = false", lambda e: []),
+    # a symptom of a down device's alert (root cause) is held like a muted one: the incident is notified once, as its
+    # root; set free (AlertUnsuppressed), it is notified on its own (a mute silence then also lifts until its next
+    # change: the view keeps one flag)
+    AlertSuppressed: (", silenced = true", lambda e: []),
+    AlertUnsuppressed: (", silenced = false", lambda e: []),
 }
 
 Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
@@ -178,6 +186,8 @@ class NotificationOutbox:
             return "dropped", "acknowledged"
         if isinstance(event, AlertFlapping) or (isinstance(event, AlertRaised | AlertResolved) and event.flapping):
             return "held", "flapping"
+        if isinstance(event, AlertSuppressed):
+            return "held", f"suppressed:{event.root_alert_id}"
         said = event.silenced_by if isinstance(event, AlertRaised) else (
             event.silence_id if isinstance(event, AlertSilenced) else None)
         if said is not None:

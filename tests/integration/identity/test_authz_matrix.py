@@ -44,8 +44,11 @@ OPERATORS = Expect(frozenset({"admin", "operator"}))
 DEVICES_READ = Expect(frozenset(ROLES), "devices:read")
 # live push: every role streams (the topics it may read); a key needs the read scope of at least one topic
 STREAMING = Expect(frozenset(ROLES), key_scopes=frozenset({"alerts:read", "cylinders:read", "devices:read",
-                                                           "ingress:read", "files:read", "images:read"}))
+                                                           "ingress:read", "files:read", "images:read",
+                                                           "ml:read"}))
 IMAGES_READ = Expect(frozenset(ROLES), "images:read")  # workers: their own ingress readings' images (test_images_api)
+ANALYSTS = frozenset({"admin", "operator", "viewer"})
+ML_READ = Expect(ANALYSTS, "ml:read")
 
 EXPECTED: dict[tuple[str, str], Expect] = {
     ("GET", "/healthz"): PUBLIC,
@@ -150,6 +153,16 @@ EXPECTED: dict[tuple[str, str], Expect] = {
     # a key reads the archive with events:read AND the read scope of each topic: test_topics_by_api_key
     ("GET", "/api/events"): Expect(frozenset({"admin", "operator", "viewer"})),
     ("GET", "/api/events/{event_id}"): Expect(frozenset({"admin", "operator", "viewer"})),
+    # analytics: node ranking is across everyone's readings (not a worker's view); ML for analysts, keys scoped
+    ("GET", "/api/ingress/nodes"): Expect(ANALYSTS, "ingress:read"),
+    ("GET", "/api/analytics/capacity"): DEVICES_READ,
+    ("POST", "/api/analytics/capacity/refresh"): OPERATORS,
+    ("POST", "/api/ml/series/{series}/points"): Expect(frozenset({"admin", "operator"}), "ml:write"),
+    ("GET", "/api/ml/series/{series}/scores"): ML_READ,
+    ("POST", "/api/ml/predict"): ML_READ,
+    ("GET", "/api/ml/models"): ML_READ,
+    ("POST", "/api/ml/keys/{key_id}/signing"): ADMIN_ONLY,
+    ("DELETE", "/api/ml/keys/{key_id}/signing"): ADMIN_ONLY,
     ("GET", "/api/stream"): STREAMING,
 }
 WEBSOCKETS: dict[str, Expect] = {"/ws": STREAMING}
@@ -214,6 +227,8 @@ def path_value(name: str, schema: dict[str, Any]) -> str:
         return f"no-rule-{secrets.token_hex(4)}"
     if name == "if_index":
         return "1"
+    if name == "series":
+        return f"ml/matrix/{secrets.token_hex(3)}"
     raise AssertionError(f"no test value for path parameter {name!r} ({schema}); teach path_value")
 
 

@@ -177,6 +177,40 @@ def image_samples(at: datetime) -> list[Payload]:
     ]
 
 
+def analytics_samples() -> dict[type[Payload], Payload]:
+    from schemas.analytics.events import (
+        AnomalyCleared,
+        AnomalyDetected,
+        CapacityForecastRequested,
+        CapacityForecastUpdated,
+        ForecastPoint,
+        MetricPoint,
+        MetricPointsScored,
+        MetricPointsSubmitted,
+        MetricRollupsClosed,
+        RollupBucket,
+        ScoredPoint,
+    )
+
+    at, series = datetime(2026, 11, 1, 9, 30, tzinfo=UTC), "device/d-1/if/1/utilisation"
+    samples: list[Payload] = [
+        MetricPointsSubmitted(series="ml/team/x", points=(MetricPoint(t=at, value=1.5),)),
+        MetricPointsScored(points=(ScoredPoint(series=series, t=at, value=0.4, score=0.1, expected=0.38, lower=0.3,
+                                               upper=0.45, seen=3000, warm=True),)),
+        MetricRollupsClosed(buckets=(RollupBucket(series=series, width_s=60, start=at, count=1, min=0.4, max=0.4,
+                                                  sum=0.4, p95=0.4),), late={series: 2}),
+        AnomalyDetected(series=series, at=at, score=0.97, value=0.9, expected=0.4, lower=0.3, upper=0.5,
+                        reason="deviation"),
+        AnomalyCleared(series=series, at=at, score=0.1, value=0.41),
+        CapacityForecastUpdated(series=series, device_id="d-1", if_index=1, at=at, threshold=0.8, horizon_hours=24,
+                                current=0.4, slope_per_day=0.01, season="day", hours_until=None,
+                                hours_until_pessimistic=20.0, history_hours=72,
+                                points=(ForecastPoint(at=at, value=0.41, lower=0.3, upper=0.5),)),
+        CapacityForecastRequested(request_id="r-1", at=at, by="user:1"),
+    ]
+    return {type(s): s for s in samples}
+
+
 PAYLOADS: dict[type[Payload], Payload] = {
     IngressReadingSubmitted: IngressReadingSubmitted(reading_id=READING_ID, reading=reading(attachments=(SHA,))),
     IngressReadingCorrected: IngressReadingCorrected(reading_id=READING_ID, version=2,
@@ -191,6 +225,7 @@ PAYLOADS: dict[type[Payload], Payload] = {
     **cylinder_samples(),
     **alert_samples(),
     **device_samples(),
+    **analytics_samples(),
 }
 
 

@@ -1,0 +1,115 @@
+"""Metric series keys (shared DOMAIN.md "Metrics analytics"): one stable key per numeric series the platform sees or
+an ML client sends, e.g. `device/<id>/if/<ifIndex>/in_bps`, and the matcher anomaly alert rules use on them.
+
+A key is 1 to 16 segments joined by `/`, each of letters, digits and `. _ : @ - %` (ids outside that alphabet are
+percent-encoded by `segment`), at most 200 characters (it is the Kafka key and an event subject). Series sent
+through the ML interface live under `ml/`, so a client cannot write into a series the platform derives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+from typing import Annotated
+from urllib.parse import quote
+
+from pydantic import AfterValidator, Field
+
+MAX_KEY = 200
+SEGMENT = r"[A-Za-z0-9._:@%-]+"
+KEY = re.compile(rf"^{SEGMENT}(?:/{SEGMENT}){{0,15}}$")
+ML_PREFIX = "ml/"
+INTERFACE_METRICS = ("in_bps", "out_bps", "utilisation", "errors_per_s")  # four series per interface
+
+
+def valid_key(key: str) -> bool:
+    return len(key) <= MAX_KEY and KEY.match(key) is not None
+
+
+def check_key(key: str) -> str:
+    if not valid_key(key):
+        raise ValueError("a series key is 1 to 16 '/'-separated segments of letters, digits and . _ : @ - %, "
+                         f"at most {MAX_KEY} characters")
+    return key
+
+
+SeriesKey = Annotated[str, Field(min_length=1, max_length=MAX_KEY), AfterValidator(check_key)]
+
+
+def series_id(key: str) -> int:
+    """The read models' id of a series: the first 8 bytes of sha256(key) as a signed bigint. Computed by writers and
+    readers alike, so no look-up table is needed (a collision among a million series has odds of about 3e-8)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+def segment(value: str) -> str:
+    """An id as one key segment (percent-encoded outside the key alphabet)."""
+    return quote(value, safe="._:@-") or "%00"
+
+
+def interface_series(device_id: str, if_index: int, metric: str) -> str:
+    return f"device/{segment(device_id)}/if/{if_index}/{metric}"
+
+
+def device_series(device_id: str, metric: str) -> str:
+    return f"device/{segment(device_id)}/{metric}"
+
+
+def camera_series(camera_id: str, metric: str) -> str:
+    return f"camera/{segment(camera_id)}/{metric}"
+
+
+def ingress_series(node_id: str) -> str:
+    return f"ingress/{segment(node_id)}/level_dbmv"
+
+
+def labels_of(key: str) -> dict[str, str]:
+    """What a key says about its series, as alert labels: `series`, and for platform series the device (or camera,
+    node), the interface and the metric."""
+    parts = key.split("/")
+    labels = {"series": key, "metric": parts[-1]}
+    if parts[0] == "device" and len(parts) >= 3:
+        labels["device"] = parts[1]
+        if len(parts) == 5 and parts[2] == "if":
+            labels["if_index"] = parts[3]
+    elif parts[0] == "camera" and len(parts) >= 3:
+        labels["device"] = labels["camera"] = parts[1]
+    elif parts[0] == "ingress" and len(parts) >= 3:
+        labels["node_id"] = parts[1]
+    return labels
+
+
+def interface_of(key: str) -> tuple[str, int] | None:
+    """(device id, ifIndex) of an interface series, else None."""
+    parts = key.split("/")
+    if len(parts) == 5 and parts[0] == "device" and parts[2] == "if" and parts[3].isdigit():
+        return parts[1], int(parts[3])
+    return None
+
+
+MATCHER = re.compile(r"^(?:\*\*|\*|[A-Za-z0-9._:@%-]+)(?:/(?:\*\*|\*|[A-Za-z0-9._:@%-]+)){0,15}$")
+
+
+def check_matcher(pattern: str) -> str:
+    if len(pattern) > MAX_KEY or not MATCHER.match(pattern):
+        raise ValueError("a series matcher is a series key whose segments may be `*` (any one segment) or `**` "
+                         "(any number of segments, none included)")
+    return pattern
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for i, part in enumerate(pattern.split("/")):
+        lead = "/" if i else ""
+        if part == "**":
+            parts.append(f"(?:{lead}{SEGMENT})*" if i else f"(?:{SEGMENT}(?:/{SEGMENT})*)?")
+        else:
+            parts.append(lead + (SEGMENT if part == "*" else re.escape(part)))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+def matches(pattern: str, key: str) -> bool:
+    """Whether `key` matches a matcher: `device/*/if/*/in_bps`, `device/**`, `ml/team-a/**`."""
+    return _compiled(pattern).match(key) is not None
