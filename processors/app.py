@@ -12,7 +12,7 @@ from processors.alerts import agents as alerts
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.faust_patches import pace_fetches, use_exact_highwaters, use_fetch_max_wait
+from processors.faust_patches import pace_fetches, use_eager_drain, use_exact_highwaters, use_fetch_max_wait
 from processors.ingress import agents as ingress
 from schemas import topics
 
@@ -43,10 +43,14 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=65536,
         broker_max_poll_records=5000,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # decode a record once for every agent reading its topic (Faust decodes it once per channel otherwise)
+        cython_optimizations=settings.faust_cython_optimizations,
     )
     use_exact_highwaters(settings.kafka_bootstrap_servers)
     use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
+    if settings.faust_eager_drain:
+        use_eager_drain()
     wire(app, settings)
     return app
 
