@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=65536,
         broker_max_poll_records=5000,
         consumer_max_fetch_size=4 * 1024 * 1024,
-        # decode a record once for every agent reading its topic (Faust decodes it once per channel otherwise)
+        # on: a record is decoded once for every agent reading its topic (infra/settings.py: why it is off)
         cython_optimizations=settings.faust_cython_optimizations,
     )
     use_exact_highwaters(settings.kafka_bootstrap_servers)

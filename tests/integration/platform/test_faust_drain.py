@@ -1,5 +1,5 @@
 """At-least-once through the eager drain (processors/faust_drain.py) with the processors' production levers
-(eager drain, cython_optimizations, uvloop): the real processors on a broker of their own, SIGKILLed twice
+(eager drain, uvloop): the real processors on a broker of their own, SIGKILLed twice
 mid-stream while every reading of a burst breaches its limit (one IngressLimitExceeded each, caused by it).
 
 At each kill: every reading below the group's committed offset already has its verdict (offsets are committed only
