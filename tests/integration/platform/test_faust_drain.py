@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from infra.entry.components import prepare
-from infra.entry.embedded import start_broker
 from infra.kafka import end_offsets, group_lag
 from infra.producer import EventProducer
 from infra.settings import Settings
@@ -26,23 +24,17 @@ from producers.ingress.commands import submit_reading
 from schemas.catalog import REGISTRY
 from schemas.topics import INGRESS_EVALUATIONS, INGRESS_READINGS
 from tests.helpers.factories import reading
-from tests.helpers.support import Backbone, Component, wait_until
+from tests.helpers.support import Backbone, Component, own_broker, wait_until
 
 READINGS = 6000
 GROUP = Settings.model_validate({}).processor_id
 
 
 @pytest.fixture()
-def own_broker(backbone: Backbone, tmp_path: Path) -> Iterator[Backbone]:
+def isolated(backbone: Backbone, tmp_path: Path) -> Iterator[Backbone]:
     """A broker of the drill's own (the shared stack's processors stay out of it); the shared database."""
-    broker = start_broker(log_path=tmp_path / "broker.log")
-    own = Backbone(broker.bootstrap, backbone.database_url)
-    asyncio.run(prepare(Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": own.bootstrap,
-                                                 "DATABASE_URL": own.database_url})))
-    try:
+    with own_broker(backbone.database_url, tmp_path) as own:
         yield own
-    finally:
-        broker.stop()
 
 
 async def produce(bootstrap: str) -> dict[tuple[int, int], uuid.UUID]:
@@ -96,12 +88,11 @@ async def committed(bootstrap: str) -> dict[int, int]:
         await consumer.stop()
 
 
-def test_a_killed_processor_redelivers_exactly_what_it_had_not_committed(own_broker: Backbone,
-                                                                          tmp_path: Path) -> None:
-    bootstrap = own_broker.bootstrap
+def test_a_killed_processor_redelivers_exactly_what_it_had_not_committed(isolated: Backbone, tmp_path: Path) -> None:
+    bootstrap = isolated.bootstrap
     inputs = asyncio.run(produce(bootstrap))
     assert len(inputs) == READINGS
-    processors = Component("processors", ["processors"], own_broker.env(tmp_path), tmp_path / "processors.log")
+    processors = Component("processors", ["processors"], isolated.env(tmp_path), tmp_path / "processors.log")
     in_flight: set[uuid.UUID] = set()  # processed (verdict out) but not committed when the process died
     for share in (1, 2):  # killed after about a third, then after about two thirds
         processors.start()
