@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, le=5, alias="OPSLEDGER_TOPIC_REPLICATION")
     # Short in dev so consumer groups join fast (Tansu waits half the session timeout).
     kafka_session_timeout_s: float = Field(default=2.0, gt=0, alias="OPSLEDGER_KAFKA_SESSION_TIMEOUT_S")
+    # The processors' Faust levers (processors/faust_patches.py, BENCHMARKS.md issue 11); all off = stock Faust.
+    # cython_optimizations only pays when two agents read one topic (a record decoded once for both); none does
+    # since alerts are routed in-process, it measured no better, and Faust calls it unproven: off.
+    faust_eager_drain: bool = Field(default=True, alias="OPSLEDGER_FAUST_EAGER_DRAIN")
+    faust_cython_optimizations: bool = Field(default=False, alias="OPSLEDGER_FAUST_CYTHON_OPTIMIZATIONS")
+    faust_uvloop: bool = Field(default=True, alias="OPSLEDGER_FAUST_UVLOOP")
 
     data_dir: Path = Field(default=Path(".opsledger"), alias="OPSLEDGER_DATA_DIR")
     files_dir: Path | None = Field(default=None, alias="OPSLEDGER_FILES_DIR")

@@ -21,7 +21,7 @@ from processors.analytics import agents as analytics
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.faust_patches import pace_fetches, use_exact_highwaters, use_fetch_max_wait
+from processors.faust_patches import pace_fetches, use_eager_drain, use_exact_highwaters, use_fetch_max_wait
 from processors.images import agents as images
 from processors.ingress import agents as ingress
 from schemas import topics
@@ -53,11 +53,15 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=65536,
         broker_max_poll_records=5000,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        # on: a record is decoded once for every agent reading its topic (infra/settings.py: why it is off)
+        cython_optimizations=settings.faust_cython_optimizations,
     )
     if settings.kafka_broker == "tansu":  # Tansu's sharp edges (ARCHITECTURE.md); Apache Kafka needs neither patch
         use_exact_highwaters(settings.kafka_bootstrap_servers)
         use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
+    if settings.faust_eager_drain:
+        use_eager_drain()
     wire(app, settings)
     return app
 

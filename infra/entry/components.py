@@ -142,6 +142,12 @@ async def run_pollers(settings: Settings) -> None:
 def run_processors(settings: Settings) -> None:
     require_backbone(settings)
     asyncio.run(prepare(settings))
+    if settings.faust_uvloop:
+        import mode.loop
+
+        # before the Worker makes its loop: a uvloop policy, so the worker's loop and the aiokafka consumer
+        # thread's are uvloop loops (every loop turn Faust takes per message is cheaper; BENCHMARKS.md issue 11)
+        mode.loop.use("uvloop")
     from faust import Worker
 
     from processors.app import create_app

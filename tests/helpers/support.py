@@ -222,20 +222,32 @@ def run(coro: Any) -> Any:
 
 
 @contextmanager
-def own_backbone(root: Path) -> Iterator[Backbone]:
-    """A broker and a database of its own, prepared (topics, migrations): for tests that need other settings for
-    the processors, or that may leave the log in a state other tests should not see."""
+def own_broker(database_url: str, root: Path) -> Iterator[Backbone]:
+    """A broker of its own on the given database, prepared (topics, migrations): what a test produces there stays
+    out of every other test's consumers, and theirs out of its own."""
     from infra.entry.components import prepare
-    from infra.entry.embedded import start_broker, start_database
+    from infra.entry.embedded import start_broker
     from infra.settings import Settings
 
-    database = start_database(root / "pg")
     broker = start_broker(log_path=root / "broker.log")
     try:
-        backbone = Backbone(broker.bootstrap, database.url)
+        backbone = Backbone(broker.bootstrap, database_url)
         asyncio.run(prepare(Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": backbone.bootstrap,
                                                      "DATABASE_URL": backbone.database_url})))
         yield backbone
     finally:
         broker.stop()
+
+
+@contextmanager
+def own_backbone(root: Path) -> Iterator[Backbone]:
+    """A broker and a database of its own, prepared (topics, migrations): for tests that need other settings for
+    the processors, or that may leave the log in a state other tests should not see."""
+    from infra.entry.embedded import start_database
+
+    database = start_database(root / "pg")
+    try:
+        with own_broker(database.url, root) as backbone:
+            yield backbone
+    finally:
         database.stop()

@@ -15,11 +15,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from infra.entry.components import prepare
-from infra.entry.embedded import start_broker
 from infra.producer import EventProducer
-from infra.settings import Settings
-from tests.helpers.support import Backbone, Component, wait_until
+from tests.helpers.support import Backbone, Component, own_broker, wait_until
 from tests.integration.platform.drill_events import drill_rounds
 
 
@@ -29,14 +26,8 @@ def isolated(backbone: Backbone, tmp_path: Path) -> Iterator[Backbone]:
     name = f"drill_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(backbone.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    broker = start_broker(log_path=tmp_path / "broker.log")
-    own = Backbone(broker.bootstrap, make_conninfo(backbone.database_url, dbname=name))
-    asyncio.run(prepare(Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": own.bootstrap,
-                                                 "DATABASE_URL": own.database_url})))
-    try:
+    with own_broker(make_conninfo(backbone.database_url, dbname=name), tmp_path) as own:
         yield own
-    finally:
-        broker.stop()
 
 
 async def produce(bootstrap: str, rounds: list[list]) -> int:  # type: ignore[type-arg]
