@@ -363,7 +363,6 @@ def test_websocket_api_key(stack: Stack, api_keys: dict[str, str], path: str, sc
 
 # ---- topic by topic: /api/events, /api/stream and /ws read a topic only where its REST reads may be read -----------
 
-ANALYSTS = frozenset({"admin", "operator", "viewer"})
 ALL_ROLES = frozenset(ROLES)
 # (roles, the API-key scope) per topic, the spec of README "Who may stream what", written independently of
 # api/identity/rules.TOPIC_READ; the Faust changelogs are admin's (read through /api/events only).
@@ -382,9 +381,18 @@ TOPICS: dict[str, tuple[frozenset[str], str | None]] = {
     "files": (ANALYSTS, "files:read"),  # workers download only their own files: no feed
     "audit": (frozenset({"admin"}), None),
     "deadletter": (frozenset({"admin"}), None),
+    "images.uploads": (ANALYSTS, "images:read"),  # uploads name ingress readings: no feed for workers
+    "images.analyses": (ANALYSTS, "images:read"),
+    "images.snapshots": (ALL_ROLES, "images:read"),
+    "images.health": (ALL_ROLES, "images:read"),
+    "analytics.points": (ANALYSTS, "ml:read"),
+    "analytics.scores": (ANALYSTS, "ml:read"),
+    "analytics.rollups": (ANALYSTS, "ml:read"),
+    "analytics.anomalies": (ANALYSTS, "ml:read"),
+    "analytics.commands": (frozenset({"admin", "operator"}), None),
 }
-CHANGELOGS = ("opsledger-processors-cylinders-changelog", "opsledger-processors-alerts-changelog",
-              "opsledger-processors-devices-changelog")
+CHANGELOGS = tuple(f"opsledger-processors-{table}-changelog"
+                   for table in ("cylinders", "alerts", "devices", "camera-health", "analytics", "topology"))
 TOPIC_SCOPES = sorted({scope for _, scope in TOPICS.values() if scope is not None})
 
 
