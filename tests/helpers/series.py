@@ -8,15 +8,18 @@ from datetime import datetime, timedelta
 STEP = timedelta(minutes=5)
 
 
-def history(end: datetime) -> list[dict[str, object]]:
-    """Nine days of a daily curve at 5-minute steps (past the detector's warm-up), a spike near the end."""
-    count = 9 * 288
+def usual(t: datetime, i: int) -> float:
+    """A daily curve with a little deterministic noise."""
+    return 100.0 + 40.0 * math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440) + (i * 7919 % 13) / 13
+
+
+def history(end: datetime, spike: bool = True, count: int = 9 * 288) -> list[dict[str, object]]:
+    """`count` points at 5-minute steps up to `end` (nine days: past the detector's warm-up), with a spike 20 points
+    before the end unless `spike` is False."""
     start = end - STEP * count
     points = []
     for i in range(count):
         t = start + STEP * i
-        value = 100.0 + 40.0 * math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440) + (i * 7919 % 13) / 13
-        if i == count - 20:
-            value *= 6
+        value = usual(t, i) * (6 if spike and i == count - 20 else 1)
         points.append({"t": t.isoformat(), "value": value})
     return points
