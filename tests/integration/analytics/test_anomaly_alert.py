@@ -11,20 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.helpers.series import STEP, history, usual
+from tests.helpers.series import STEP, history, send, usual
 from tests.helpers.support import wait_until
-
-
-def send(api: httpx.Client, series: str, points: list[dict[str, object]]) -> None:
-    sent = api.post(f"/api/ml/series/{series}/points", json={"points": points})
-    assert sent.status_code == 202, sent.text
-    token = sent.json()["consistency_token"]
-
-    def scored() -> bool:  # a big batch may take longer than one read waits (504: retry the read)
-        read = api.get(f"/api/ml/series/{series}/scores", params={"after": token, "limit": 1})
-        assert read.status_code in (200, 504), read.text
-        return read.status_code == 200
-    wait_until(scored, timeout=90, interval=0.5, what="the batch to be scored")
 
 
 def alerts_of(api: httpx.Client, rule_id: str) -> list[dict[str, Any]]:
