@@ -12,7 +12,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from tests.helpers.series import history
+from tests.helpers.series import history, send
 from tests.helpers.support import ROOT, Stack, wait_until
 
 TABLES = ("metric_series", "metric_points", "metric_rollups_1m", "metric_rollups_5m", "metric_rollups_1h",
@@ -32,21 +32,12 @@ def settled(api: httpx.Client) -> bool:
 
 def test_rebuilt_analytics_equal_the_live_ones_row_for_row(stack: Stack, api: httpx.Client) -> None:
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
-    tokens = []
     for n in range(2):
         series = f"ml/test/replay-{n}-{uuid.uuid4().hex[:8]}"
         points = history(end)
-        for batch in (points[:1500], points[1500:]):
-            sent = api.post(f"/api/ml/series/{series}/points", json={"points": batch})
-            assert sent.status_code == 202, sent.text
+        send(api, series, points)
         # a point far later than the grace, and a time the series already has: counted, not folded
-        again = api.post(f"/api/ml/series/{series}/points", json={"points": [
-            {"t": points[10]["t"], "value": 1.0}, {"t": points[-1]["t"], "value": 2.0}]})
-        assert again.status_code == 202, again.text
-        tokens.append((series, again.json()["consistency_token"]))
-    for series, token in tokens:
-        page = api.get(f"/api/ml/series/{series}/scores", params={"after": token, "limit": 10})
-        assert page.status_code == 200, page.text
+        send(api, series, [{"t": points[10]["t"], "value": 1.0}, {"t": points[-1]["t"], "value": 2.0}])
     wait_until(lambda: settled(api), timeout=60, what="the processor and the analytics projection to settle")
 
     before = snapshot(stack.backbone.database_url)

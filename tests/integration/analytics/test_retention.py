@@ -22,7 +22,7 @@ from projections.analytics.levels import levels
 from projections.partitions import partitions
 from projections.retention import apply
 from schemas.analytics.series import series_id
-from tests.helpers.series import history
+from tests.helpers.series import history, send
 from tests.helpers.support import Stack
 
 POLICY = RetentionSettings(raw_hours=48, minute_days=2, five_minute_days=90, hour_days=730, archive_days=0)
@@ -57,12 +57,7 @@ def test_retention_drops_whole_partitions_and_reads_fall_back_to_a_coarser_level
     url = stack.backbone.database_url
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
     series = f"ml/test/retention-{uuid.uuid4().hex[:8]}"
-    points = history(end)
-    for batch in (points[:1500], points[1500:]):
-        sent = api.post(f"/api/ml/series/{series}/points", json={"points": batch})
-        assert sent.status_code == 202, sent.text
-    assert api.get(f"/api/ml/series/{series}/scores", params={"after": sent.json()["consistency_token"],
-                                                                "limit": 1}).status_code == 200
+    send(api, series, history(end))
     sid = series_id(series)
     before, partitions_before = counts(url, sid), asyncio.run(minute_partitions(url))
     assert all(before.values()), before

@@ -94,6 +94,8 @@ def alert_samples() -> dict[type[Payload], Payload]:
         a.AlertResolved(**common, reason="cleared", value=55.0),
         a.AlertFlapping(**common, changes=5, window_s=900), a.AlertStable(**common, firing=True),
         a.AlertSilenced(**common, silence_id=silence, until=at), a.AlertUnsilenced(**common, silence_id=silence),
+        a.AlertSuppressed(**common, root_alert_id=uuid.UUID(int=12), root_subject="dist-1"),
+        a.AlertUnsuppressed(**common, root_alert_id=uuid.UUID(int=12)),
         a.AlertCommandRefused(command_id=uuid.UUID(int=11), command_type="AlertAcknowledgeRequested",
                               fingerprint=fp, alert_id=alert, reason="the alert is not firing", at=at),
     ]
