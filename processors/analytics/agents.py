@@ -21,8 +21,9 @@ from typing import Any
 
 import faust
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from infra import kafka_clients
 from infra.settings import Settings
 from infra.topics import ANALYTICS_TABLE
 from processors.analytics.capacity import MIN_HISTORY_HOURS, forecast_of
@@ -150,8 +151,8 @@ class AnalyticsAgents:
         start = int(raw_mark)
         if start >= until:
             return
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                    fetch_max_wait_ms=20, auto_offset_reset="earliest")
+        consumer = kafka_clients.consumer(self.bootstrap, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=20, auto_offset_reset="earliest")
         await consumer.start()
         try:
             tp = TopicPartition(*source)
