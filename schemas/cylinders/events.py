@@ -72,6 +72,11 @@ class CylinderReturned(CylinderEvent):
     customer: str = Field(min_length=1, max_length=200)
 
 
+# Event types a scan never ends with (a correction is always followed by the return it corrects): an outcome read
+# that finds one of these last has caught the projection between two events of one scan.
+NEVER_LAST = frozenset({"CustodyCorrected"})
+
+
 class CustodyCorrected(CylinderEvent):
     """The books said one customer held it; another returned it. An accounting adjustment, the return still counts."""
 

@@ -18,7 +18,7 @@ from api.problems import Problem
 from api.text import Text
 from producers.cylinders.commands import record_scan
 from producers.cylinders.qrcodes import is_valid, new_code
-from schemas.cylinders.events import ScanAction
+from schemas.cylinders.events import NEVER_LAST, ScanAction
 
 router = APIRouter(tags=["cylinders"])
 WAITED: dict[int | str, dict[str, object]] = {
@@ -118,7 +118,7 @@ async def outcomes(pool: Pool, worker: str, scans: list[ScanIn], timeout_s: floa
 
     async def all_decided(conn: psycopg.AsyncConnection) -> bool:
         rows = await (await conn.execute(OUTCOMES, (worker, ids))).fetchall()
-        decided.update({r[0]: (r[2], r[3]) for r in rows})
+        decided.update({r[0]: (r[2], r[3]) for r in rows if r[2] not in NEVER_LAST})
         return len(decided) >= len(set(ids))
 
     await poll(pool, all_decided, timeout_s)
