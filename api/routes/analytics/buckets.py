@@ -57,8 +57,10 @@ async def buckets(conn: psycopg.AsyncConnection, levels: Sequence[Level], ids: S
         found[series][at] = Bucket(at, *figures)
     closed_until = max((max(b) + timedelta(seconds=level.width_s) for b in found.values() if b), default=start)
     raw = next(lv for lv in levels if not lv.width_s)
-    tail_start = max(start, closed_until)
-    if tail_start < end and raw.holds(tail_start, now):
+    # the part not closed yet comes from the raw points, as far back as they are kept (a range reaching back past
+    # them, with no bucket closed yet, still shows its recent part)
+    tail_start = max(start, closed_until, raw.horizon(now) or start)
+    if tail_start < end:
         query = {"width": level.width_s, "ids": list(ids), "start": tail_start, "end": end}
         for series, at, *figures in await (await conn.execute(FROM_RAW, query)).fetchall():
             found[series].setdefault(at, Bucket(at, *figures))

@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 
 from tests.helpers.series import history, send
-from tests.helpers.support import ROOT, Stack, wait_until
+from tests.helpers.support import ROOT, Stack, lags, wait_until
 
 TABLES = ("metric_series", "metric_points", "metric_rollups_1m", "metric_rollups_5m", "metric_rollups_1h",
           "metric_refusals", "metric_anomalies", "capacity_forecasts", "metric_submissions")
@@ -26,8 +26,8 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def settled(api: httpx.Client) -> bool:
-    ready = api.get("/readyz").json()
-    return ready.get("processor_lag") == 0 and ready["projection_lag"]["analytics"] == 0
+    lag = lags(api)
+    return lag.get("processors") == 0 and lag.get("analytics") == 0
 
 
 def test_rebuilt_analytics_equal_the_live_ones_row_for_row(stack: Stack, api: httpx.Client) -> None:

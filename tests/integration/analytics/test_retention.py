@@ -23,7 +23,7 @@ from projections.partitions import partitions
 from projections.retention import apply
 from schemas.analytics.series import series_id
 from tests.helpers.series import history, send
-from tests.helpers.support import Stack
+from tests.helpers.support import Stack, wait_until
 
 POLICY = RetentionSettings(raw_hours=48, minute_days=2, five_minute_days=90, hour_days=730, archive_days=0)
 ROLLUPS = ("metric_rollups_1m", "metric_rollups_5m", "metric_rollups_1h")
@@ -37,6 +37,17 @@ def counts(database_url: str, sid: int) -> dict[str, int]:
                                (sid,)).fetchone()
             found[table] = row[0] if row else 0
         return found
+
+
+def settled_counts(database_url: str, sid: int) -> dict[str, int]:
+    """The rollup rows once they stop growing: scores are projected first, the closed buckets (another topic) after."""
+    seen: list[dict[str, int]] = []
+
+    def steady() -> dict[str, int] | None:
+        seen.append(counts(database_url, sid))
+        return seen[-1] if len(seen) > 1 and seen[-1] == seen[-2] and all(seen[-1].values()) else None
+
+    return wait_until(steady, timeout=90, interval=1.5, what="the rollups to be projected")
 
 
 async def minute_partitions(database_url: str) -> dict[str, datetime | None]:
@@ -59,7 +70,7 @@ def test_retention_drops_whole_partitions_and_reads_fall_back_to_a_coarser_level
     series = f"ml/test/retention-{uuid.uuid4().hex[:8]}"
     send(api, series, history(end))
     sid = series_id(series)
-    before, partitions_before = counts(url, sid), asyncio.run(minute_partitions(url))
+    before, partitions_before = settled_counts(url, sid), asyncio.run(minute_partitions(url))
     assert all(before.values()), before
 
     now = datetime.now(UTC)

@@ -16,6 +16,9 @@ take() {  # take PACKAGE@VERSION DEST FILE...
   tar xzf "$WORK"/"${name//\//-}"-*.tgz -C "$WORK/$name"
   for file in "$@"; do cp "$WORK/$name/package/$file" "$dest/$(basename "$file")"; done
   cp "$WORK/$name/package/LICENSE" "$dest/LICENSE.$name"
+  if [ "$name" = redoc ]; then  # its sidebar loads a logo from Redocly's CDN: an empty image (it then hides it)
+    sed -i 's#https://cdn.redoc.ly/redoc/logo-mini.svg#data:,#' "$dest/redoc.standalone.js"
+  fi
   echo "$spec (licence: LICENSE.$name) $(cd "$dest" && sha256sum "${@##*/}" | tr '\n' ' ')" >> "$dest/LICENSES.new"
 }
 
