@@ -214,9 +214,10 @@ async def summary(conn: DbConn) -> Summary:
              responses={201: {"model": AlertOut, "description": "with ?wait=true: the raised alert"}})
 async def raise_alert(body: ManualAlertIn, request: Request, response: Response, pool: Pool, producer: Producer,
                       principal: CurrentPrincipal, settings: SettingsDep, wait: bool = False) -> Accepted | AlertOut:
-    """A manual or system-wide alert (subject 'system'). One manual alert per subject fires at a time; another
-    while it fires is refused (409 with ?wait=true)."""
-    fp = fingerprint(None, body.subject)
+    """A manual or system-wide alert (subject 'system'), identified by its subject and labels: alerts with other
+    labels are other alerts, both firing; the same subject and labels again while it fires is refused (409 with
+    ?wait=true)."""
+    fp = fingerprint(None, body.subject, body.labels)
     event = commands.raise_manual(AlertRaiseRequested(
         fingerprint=fp, at=utc_now(), by=principal.name, subject=body.subject, severity=body.severity,
         summary=body.summary, labels=body.labels), actor=principal.actor, correlation_id=request.state.request_id)
