@@ -237,7 +237,7 @@ def test_fixtures_are_regenerated_from_their_script() -> None:
     from infra.bench.snmpdata import make_snmprec
 
     for builder in (make_snmprec.switch48, make_snmprec.legacy32, make_snmprec.fastwrap32, make_snmprec.reboots,
-                    make_snmprec.slow48):
+                    make_snmprec.slow48, make_snmprec.winxp_no_uptime):
         rows = sorted(builder(), key=make_snmprec._oid_key)
         expected = "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in rows)
         assert (Path(make_snmprec.__file__).parent / f"{builder.__name__}.snmprec").read_text() == expected
