@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +12,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
+from api.fields import Instant
 from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
@@ -54,8 +54,8 @@ async def list_events(
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the API's word
     subject: Annotated[str | None, Query(max_length=200)] = None,
     topic: Annotated[str | None, Query(max_length=200)] = None,
-    recorded_from: datetime | None = None,
-    recorded_to: datetime | None = None,
+    recorded_from: Instant | None = None,
+    recorded_to: Instant | None = None,
     order: Literal["newest", "oldest"] = "newest",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,

@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer, SettingsDep
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
 from api.paging import newest_first, time_cursor
@@ -61,14 +62,14 @@ class Filter(BaseModel):
     subject: Text | None = Field(default=None, max_length=200)
     device: Text | None = Field(default=None, max_length=200, description="the alert's device label (or subject)")
     rule: Text | None = Field(default=None, max_length=200)
-    raised_from: AwareDatetime | None = None
-    raised_to: AwareDatetime | None = None
+    raised_from: Instant | None = None
+    raised_to: Instant | None = None
 
 
 class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Text = Field(default="", max_length=2000)
-    until: AwareDatetime | None = Field(default=None, description="when the acknowledgement expires; 24 h by default")
+    until: Instant | None = Field(default=None, description="when the acknowledgement expires; 24 h by default")
 
 
 class AcknowledgeAllIn(AcknowledgeIn):
@@ -164,8 +165,8 @@ async def list_alerts(
     rule: Annotated[str | None, Query(max_length=200)] = None,
     fingerprint_: Annotated[str | None, Query(alias="fingerprint", pattern=r"^[0-9a-f]{32}$")] = None,
     silenced: bool | None = None,
-    raised_from: datetime | None = None,
-    raised_to: datetime | None = None,
+    raised_from: Instant | None = None,
+    raised_to: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> AlertPage:

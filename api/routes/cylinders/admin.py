@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from api.deps import DbConn, Pool
+from api.fields import Instant
 from api.filters import Where
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
@@ -78,7 +79,7 @@ async def inventory(conn: DbConn) -> Inventory:
 async def shipments(
     pool: Pool,
     customer: Annotated[str | None, Query(max_length=200)] = None,
-    shipped_from: datetime | None = None, shipped_to: datetime | None = None,
+    shipped_from: Instant | None = None, shipped_to: Instant | None = None,
     open_only: Annotated[bool, Query(description="only cylinders still at the customer")] = False,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100, cursor: Annotated[str | None, Query(max_length=300)] = None,
     format: Literal["json", "csv"] = "json",  # noqa: A002 - the API's word

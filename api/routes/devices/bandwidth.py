@@ -5,13 +5,14 @@ be rolled up from smaller buckets' p95s, and one interface's hour of 1-minute ra
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from psycopg.rows import dict_row
 
 from api.deps import DbConn
+from api.fields import Instant
 from api.problems import Problem
 from api.routes.devices.deps import Consistent
 from api.routes.devices.models import BandwidthOut, BandwidthPoint, Stats, TopInterface
@@ -60,8 +61,8 @@ def stats(row: dict[str, float | None], prefix: str) -> Stats | None:
 @router.get("/api/devices/{device_id}/interfaces/{if_index}/bandwidth", response_model=BandwidthOut,
             dependencies=[Consistent])
 async def bandwidth(device_id: uuid.UUID, if_index: Annotated[int, Path(ge=1, le=2**31 - 1)], conn: DbConn,
-                    from_: Annotated[datetime | None, Query(alias="from", description="default: `to` - 1 h")] = None,
-                    to: Annotated[datetime | None, Query(description="default: now")] = None,
+                    from_: Annotated[Instant | None, Query(alias="from", description="default: `to` - 1 h")] = None,
+                    to: Annotated[Instant | None, Query(description="default: now")] = None,
                     step: Literal["1m", "5m", "1h"] = "1m") -> BandwidthOut:
     """Rates of one interface in buckets of `step`: bits/s in and out, and utilisation of the busier direction."""
     end = to or utc_now()

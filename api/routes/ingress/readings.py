@@ -14,6 +14,7 @@ from pydantic import Field
 
 from api.commands import Accepted, ReadBack, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
@@ -128,8 +129,8 @@ async def list_readings(
     split_plan: SplitPlan | None = None,
     level_min: Annotated[float | None, Query(ge=-100, le=100)] = None,
     level_max: Annotated[float | None, Query(ge=-100, le=100)] = None,
-    submitted_from: datetime | None = None,
-    submitted_to: datetime | None = None,
+    submitted_from: Instant | None = None,
+    submitted_to: Instant | None = None,
     customer: Annotated[str | None, Query(max_length=200, description="substring of the customer name")] = None,
     exceeded: bool | None = None,
     sort: Literal["submitted_at", "level_dbmv"] = "submitted_at",
