@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-pytest_plugins = ["tests.plugins.backbone", "tests.plugins.stack"]
+pytest_plugins = ["tests.plugins.backbone", "tests.plugins.stack", "tests.plugins.snmp"]
 OWN_BASETEMP = "_opsledger_own_basetemp"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,9 +22,10 @@ from infra.bench.snmpsim import Agent, running_agent
 from processors.devices.rates import rates_between
 from producers.devices.snmp.credentials import V2cCredentials
 from producers.devices.snmp.poll import PollResult, poll_device
-from producers.devices.snmp.session import Target, close_engine
-from schemas.devices.events import InterfaceCountersSampled, OperStatus
+from producers.devices.snmp.session import Target
+from schemas.devices.events import OperStatus
 from tests.helpers.support import wait_until
+from tests.integration.devices.test_snmp_poller import sampled
 
 pytestmark = pytest.mark.integration
 RECORDED = ["winxp", "eaton9px", "winxp_no_uptime"]
@@ -38,27 +39,9 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         yield running
 
 
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[SnmpEngine]:
-    snmp_engine = SnmpEngine()
-    yield snmp_engine
-    close_engine(snmp_engine)
-
-
-@pytest.fixture(params=[True, False], ids=["fast-v2c", "pysnmp-v2c"])
-def fast_v2c(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
-
-
 async def poll(engine: SnmpEngine, agent: Agent, community: str, fast_v2c: bool = True) -> PollResult:
     return await poll_device(engine, Target(community, agent.host, agent.port), V2cCredentials(community),
                              deadline_s=10, fast_v2c=fast_v2c)
-
-
-def sampled(result: PollResult) -> InterfaceCountersSampled:
-    assert result.ok, result.unreachable
-    assert result.sample is not None
-    return result.sample
 
 
 async def test_an_agent_without_ifxtable_names_its_interfaces_by_ifdescr(engine: SnmpEngine, agent: Agent,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from processors.devices.rates import NoRate, counter_sample, interface_rates, ra
 from producers.devices.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
 from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
-from producers.devices.snmp.session import Target, close_engine
+from producers.devices.snmp.session import Target
 from schemas.devices.events import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
 
 pytestmark = pytest.mark.integration
@@ -46,18 +46,6 @@ def slow_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Its own process: snmpsim's delay module sleeps, which would stall every other agent in the same process."""
     with running_agent(["slow48"], workdir=tmp_path_factory.mktemp("snmpsim-slow")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[SnmpEngine]:
-    snmp_engine = SnmpEngine()
-    yield snmp_engine
-    close_engine(snmp_engine)
-
-
-@pytest.fixture(params=[True, False], ids=["fast-v2c", "pysnmp-v2c"])
-def fast_v2c(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
 
 
 def v2c_target(agent: Agent, community: str, **kwargs: float) -> tuple[Target, V2cCredentials]:
