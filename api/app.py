@@ -18,6 +18,7 @@ from api import metrics
 from api.identity.principal import Limiter, authorize
 from api.identity.rules import RULES
 from api.live import Hub
+from api.methods import MethodNotAllowed, templates
 from api.middleware import RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     check_rules(app)
+    app.add_middleware(MethodNotAllowed, known=templates(app))  # innermost: after CORS answered its preflights
     if settings.cors_origin_list:
         app.add_middleware(
             ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 from uuid6 import uuid7
 
+NO_NUL = r"^[^\x00]*$"  # a JSON Schema pattern: PostgreSQL text holds no NUL character
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -4,9 +4,9 @@ clears, and the definition events on alerts.rules."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from schemas.envelope import Payload
 
@@ -38,18 +38,29 @@ class CylinderAlertEvent(StrEnum):
     RetestDueSoon = "RetestDueSoon"
 
 
-class MetricThreshold(Payload):
+def _kind_required(schema: dict[str, Any]) -> None:
+    # `kind` has a default (so code can build params without it) but the discriminated union needs it in the JSON
+    schema["required"] = [*schema.get("required", []), "kind"]
+
+
+class Params(Payload):
+    """The base of a rule's params: the document says what the server requires, `kind` included."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_required)
+
+
+class MetricThreshold(Params):
     """High side: raise above `raise_above`, clear below `clear_below`; low side: raise_below / clear_above.
     Between the two thresholds the alert keeps its state (hysteresis). No clear threshold: it equals the raise one."""
 
     kind: Literal["metric_threshold"] = "metric_threshold"
     metric: Metric
-    raise_above: float | None = None
-    clear_below: float | None = None
-    raise_below: float | None = None
-    clear_above: float | None = None
-    for_s: int = Field(default=0, ge=0, le=86_400)
-    keep_firing_for_s: int = Field(default=0, ge=0, le=86_400)
+    raise_above: StrictFloat | None = None
+    clear_below: StrictFloat | None = None
+    raise_below: StrictFloat | None = None
+    clear_above: StrictFloat | None = None
+    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: StrictInt = Field(default=0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _one_side(self) -> MetricThreshold:
@@ -67,32 +78,32 @@ class MetricThreshold(Payload):
         return self
 
 
-class DeviceUnreachable(Payload):
+class DeviceUnreachable(Params):
     kind: Literal["device_unreachable"] = "device_unreachable"
-    for_s: int = Field(default=0, ge=0, le=86_400)
+    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
 
 
-class CameraDown(Payload):
+class CameraDown(Params):
     kind: Literal["camera_down"] = "camera_down"
-    for_s: int = Field(default=0, ge=0, le=86_400)
+    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
 
 
-class IngressOverLimit(Payload):
+class IngressOverLimit(Params):
     """Raised by IngressLimitExceeded for a node; resolved by a clear event type or after auto_resolve_s."""
 
     kind: Literal["ingress_over_limit"] = "ingress_over_limit"
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: int | None = Field(default=86_400, ge=1)
+    auto_resolve_s: StrictInt | None = Field(default=86_400, ge=1)
 
 
-class CylinderEvents(Payload):
+class CylinderEvents(Params):
     kind: Literal["cylinder"] = "cylinder"
     event_types: tuple[CylinderAlertEvent, ...] = Field(min_length=1)
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: int | None = Field(default=None, ge=1)
+    auto_resolve_s: StrictInt | None = Field(default=None, ge=1)
 
 
-class GenericEvent(Payload):
+class GenericEvent(Params):
     """Any event type whose payload fields equal `match` raises; `clear_event_type` (+ `clear_match`) resolves."""
 
     kind: Literal["generic"] = "generic"
@@ -100,7 +111,7 @@ class GenericEvent(Payload):
     match: dict[NAME, Scalar] = Field(default_factory=dict)
     clear_event_type: NAME | None = None
     clear_match: dict[NAME, Scalar] = Field(default_factory=dict)
-    auto_resolve_s: int | None = Field(default=None, ge=1)
+    auto_resolve_s: StrictInt | None = Field(default=None, ge=1)
 
 
 RuleParams = Annotated[

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.commands import emit
 from api.consistency import poll
 from api.deps import Pool, Producer, SettingsDep
-from api.fields import Day, Instant
+from api.fields import Day, Instant, Int
 from api.identity.principal import CurrentPrincipal, Principal
 from api.problems import Problem
 from api.text import Text
@@ -72,7 +72,7 @@ class CodesIn(BaseModel):
 
 class NewCylinders(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    count: int = Field(ge=1, le=500)
+    count: Int = Field(ge=1, le=500)
     retest_due: Day | None = None
     location: Text | None = Field(default=None, max_length=200)
 

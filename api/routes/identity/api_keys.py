@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Pool
+from api.fields import Int
 from api.identity import store
 from api.identity.principal import CurrentPrincipal
 from api.identity.rules import SCOPES
@@ -24,12 +25,12 @@ class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: Int | None = Field(default=None, ge=1, le=3650)
 
 
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    overlap_seconds: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600,
+    overlap_seconds: Int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600,
                                  description="how long the old key keeps working")
 
 

@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import Field
 
-from api.commands import Accepted, ReadBack, check_version, if_match_version, saved
+from api.commands import Accepted, IfMatch, ReadBack, RequiredIfMatch, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
 from api.fields import Instant
 from api.filters import Where
@@ -189,7 +189,7 @@ async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response,
             responses={201: {"model": IngressReadingOut}})
 async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Request, response: Response,
                   pool: Pool, settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
-                  if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
+                  if_match: RequiredIfMatch, wait: bool = False) -> Accepted | IngressReadingOut:
     seen = if_match_version(if_match, required=True)
     async with pool.connection() as conn:
         current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
@@ -202,7 +202,7 @@ async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Reques
 @router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
                responses={200: {"model": IngressReadingOut, "description": "with ?wait=true: the retracted reading"}})
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
-                  producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
+                  producer: Producer, principal: CurrentPrincipal, if_match: IfMatch = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",
                   wait: bool = False) -> Accepted | IngressReadingOut:
     seen = if_match_version(if_match, required=False)
