@@ -1,6 +1,7 @@
 """The poller against real SNMP agents (snmpsim serving infra/bench/snmpdata), v2c and v3.
 
-SNMPv2c tests that are cheap run twice: through the fast path (producers/snmp/ber.py, v2c.py) and through pysnmp.
+SNMPv2c tests that are cheap run twice: through the fast path (producers/devices/snmp/ber.py, v2c.py) and through
+pysnmp.
 """
 
 from __future__ import annotations
