@@ -21,7 +21,7 @@ from infra.producer import EventProducer
 from infra.settings import Settings
 from schemas.envelope import Envelope
 
-ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+ETAG = re.compile(r'^(?:W/)?"?([0-9]{1,9})"?$')
 # If-Match as the document declares it: the pattern of an ETag this API hands out. Where it is required, a request
 # without it is 428 Precondition Required (RFC 6585), see api.problems.
 IfMatch = Annotated[str | None, Header(pattern=ETAG.pattern, description='the ETag you read, e.g. "3"')]

@@ -18,6 +18,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Strict
 
+from schemas.envelope import JsonFloat, JsonInt
+
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -53,7 +55,7 @@ KNOWN_ZONES = frozenset(ZONES)
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 Day = Annotated[date, BeforeValidator(_day_text)]
-Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]
+Int = JsonInt
+Number = JsonFloat
 Flag = Annotated[bool, Strict()]
 Zone = Annotated[str, AfterValidator(_zone), Field(json_schema_extra={"enum": ZONES}, examples=["Europe/Berlin"])]

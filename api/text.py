@@ -25,4 +25,4 @@ def storable_secret(secret: SecretStr) -> SecretStr:
 
 
 Text = Annotated[str, Field(pattern=NO_NUL), AfterValidator(storable)]  # the pattern: what the document says
-Secret = Annotated[SecretStr, AfterValidator(storable_secret)]
+Secret = Annotated[SecretStr, Field(json_schema_extra={"pattern": NO_NUL}), AfterValidator(storable_secret)]

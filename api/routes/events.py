@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api.deps import DbConn, consistent_with
 from api.fields import Instant
 from api.filters import Where
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from schemas.catalog import all_topics
 
@@ -58,7 +58,7 @@ async def list_events(
     recorded_to: Instant | None = None,
     order: Literal["newest", "oldest"] = "newest",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor | None = None,
 ) -> EventPage:
     where = Where()
     where.when(type, "type = %s")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from schemas.envelope import Payload
+from schemas.envelope import JsonFloat, JsonInt, Payload
 
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
@@ -55,12 +55,12 @@ class MetricThreshold(Params):
 
     kind: Literal["metric_threshold"] = "metric_threshold"
     metric: Metric
-    raise_above: StrictFloat | None = None
-    clear_below: StrictFloat | None = None
-    raise_below: StrictFloat | None = None
-    clear_above: StrictFloat | None = None
-    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
-    keep_firing_for_s: StrictInt = Field(default=0, ge=0, le=86_400)
+    raise_above: JsonFloat | None = None
+    clear_below: JsonFloat | None = None
+    raise_below: JsonFloat | None = None
+    clear_above: JsonFloat | None = None
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _one_side(self) -> MetricThreshold:
@@ -80,12 +80,12 @@ class MetricThreshold(Params):
 
 class DeviceUnreachable(Params):
     kind: Literal["device_unreachable"] = "device_unreachable"
-    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
 class CameraDown(Params):
     kind: Literal["camera_down"] = "camera_down"
-    for_s: StrictInt = Field(default=0, ge=0, le=86_400)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
 class IngressOverLimit(Params):
@@ -93,14 +93,14 @@ class IngressOverLimit(Params):
 
     kind: Literal["ingress_over_limit"] = "ingress_over_limit"
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: StrictInt | None = Field(default=86_400, ge=1)
+    auto_resolve_s: JsonInt | None = Field(default=86_400, ge=1)
 
 
 class CylinderEvents(Params):
     kind: Literal["cylinder"] = "cylinder"
     event_types: tuple[CylinderAlertEvent, ...] = Field(min_length=1)
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: StrictInt | None = Field(default=None, ge=1)
+    auto_resolve_s: JsonInt | None = Field(default=None, ge=1)
 
 
 class GenericEvent(Params):
@@ -111,7 +111,7 @@ class GenericEvent(Params):
     match: dict[NAME, Scalar] = Field(default_factory=dict)
     clear_event_type: NAME | None = None
     clear_match: dict[NAME, Scalar] = Field(default_factory=dict)
-    auto_resolve_s: StrictInt | None = Field(default=None, ge=1)
+    auto_resolve_s: JsonInt | None = Field(default=None, ge=1)
 
 
 RuleParams = Annotated[
@@ -123,9 +123,9 @@ RuleParams = Annotated[
 class FlapPolicy(Payload):
     """More than `max_changes` raise/resolve changes within `window_s` is flapping; stable after `stable_s` quiet."""
 
-    max_changes: int = Field(default=4, ge=2, le=100)
-    window_s: int = Field(default=900, ge=1)
-    stable_s: int = Field(default=900, ge=1)
+    max_changes: JsonInt = Field(default=4, ge=2, le=100)
+    window_s: JsonInt = Field(default=900, ge=1)
+    stable_s: JsonInt = Field(default=900, ge=1)
 
 
 class AlertRule(Payload):

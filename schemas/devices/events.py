@@ -177,7 +177,9 @@ def canonical_ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from e
 
 
-IpAddress = Annotated[str, Field(min_length=2, max_length=45), AfterValidator(canonical_ip)]
+IP_FORMATS = {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}  # what canonical_ip takes, as the document says it
+IpAddress = Annotated[str, Field(min_length=2, max_length=45, json_schema_extra=IP_FORMATS),
+                      AfterValidator(canonical_ip)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w.:/-]+$")]
 AUTH_PROTOCOLS = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 PRIV_PROTOCOLS = Literal["none", "DES", "AES-128", "AES-192", "AES-256"]

@@ -7,9 +7,9 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictFloat, ValidationInfo, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
 
-from schemas.envelope import NO_NUL, Payload
+from schemas.envelope import NO_NUL, JsonFloat, Payload
 
 SPLIT_UPPER_MHZ = {"sub": 42.0, "mid": 85.0, "high": 204.0}
 SHA256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -41,10 +41,10 @@ class IngressReading(Payload):
     customer_name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     address: str = Field(min_length=1, max_length=400, pattern=NO_NUL)
     node_id: str = Field(pattern=NODE_ID.pattern)
-    level_dbmv: StrictFloat = Field(ge=-100, le=100, description="ingress level in dBmV")
+    level_dbmv: JsonFloat = Field(ge=-100, le=100, description="ingress level in dBmV")
     split_plan: SplitPlan
-    freq_start_mhz: StrictFloat = Field(ge=5, le=204)
-    freq_end_mhz: StrictFloat = Field(ge=5, le=204)
+    freq_start_mhz: JsonFloat = Field(ge=5, le=204)
+    freq_end_mhz: JsonFloat = Field(ge=5, le=204)
     test_point: TestPoint
     home_connected: StrictBool
     install_phase: InstallPhase

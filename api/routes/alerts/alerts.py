@@ -18,7 +18,7 @@ from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
-from api.paging import newest_first, time_cursor
+from api.paging import Cursor, newest_first, time_cursor
 from api.problems import Problem
 from api.routes.alerts.reads import ALERT_COLUMNS, AlertOut, Consistent, load_alert, outcome, to_alert
 from api.text import Text
@@ -168,7 +168,7 @@ async def list_alerts(
     raised_from: Instant | None = None,
     raised_to: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor | None = None,
 ) -> AlertPage:
     """Newest first."""
     f = Filter.model_construct(severity=severity, subject=subject, device=device, rule=rule, raised_from=raised_from,

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from api.deps import DbConn, Pool
 from api.fields import Instant
 from api.filters import Where
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.cylinders.deps import Consistent
 
@@ -81,7 +81,7 @@ async def shipments(
     customer: Annotated[str | None, Query(max_length=200)] = None,
     shipped_from: Instant | None = None, shipped_to: Instant | None = None,
     open_only: Annotated[bool, Query(description="only cylinders still at the customer")] = False,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 100, cursor: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100, cursor: Cursor | None = None,
     format: Literal["json", "csv"] = "json",  # noqa: A002 - the API's word
 ) -> ShipmentPage | Response:
     """Every delivery with who sent it, who received it back and when; newest first. The CSV export is the whole

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from api.deps import DbConn
 from api.fields import Day, Instant
 from api.filters import Where
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.cylinders.deps import Consistent
 from schemas.cylinders.events import QR_CODE, CylinderStatus
@@ -76,7 +76,7 @@ async def list_cylinders(
     conn: DbConn, status: CylinderStatus | None = None,
     holder: Annotated[str | None, Query(max_length=200)] = None,
     overdue: bool | None = None, retest_due_before: Day | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor | None = None,
 ) -> CylinderPage:
     where = Where()
     where.when(status.value if status else None, "status = %s")

@@ -18,7 +18,7 @@ from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.ingress.models import HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
 from producers.ingress.commands import correct_reading, retract_reading, submit_reading
@@ -136,7 +136,7 @@ async def list_readings(
     sort: Literal["submitted_at", "level_dbmv"] = "submitted_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor | None = None,
 ) -> IngressPage:
     where = Where("NOT r.retracted")
     where.when(own_only(principal, SEES_ALL_READINGS), "r.submitted_by = %s")

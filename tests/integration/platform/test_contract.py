@@ -113,6 +113,24 @@ def test_if_match_is_declared_as_the_etag_it_must_be(api: httpx.Client, openapi:
     assert missing.status_code == 428 and missing.headers["content-type"].startswith(PROBLEM), missing.text
 
 
+LISTS = ("/api/events", "/api/audit", "/api/alerts/", "/api/cylinders", "/api/admin/shipments", "/api/ingress")
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_cursors_are_declared_as_what_they_are(api: httpx.Client, openapi: dict[str, Any], path: str) -> None:
+    """A cursor is declared as the opaque next_cursor of that list (its format), with the alphabet it is written in:
+    text outside that alphabet is 422; base64url that is no cursor of this list is 400 saying so; its own works."""
+    declared = parameter(openapi, path, "get", "cursor")["schema"]
+    assert declared["format"] == "opsledger-cursor" and declared["pattern"] == "^[A-Za-z0-9_-]*$", declared
+    assert api.get(path, params={"cursor": "not a cursor!"}).status_code == 422
+    garbage = api.get(path, params={"cursor": "bm90LWEtY3Vyc29y"})  # base64url of "not-a-cursor"
+    assert garbage.status_code == 400 and "cursor" in garbage.json()["detail"], garbage.text
+    first = api.get(path, params={"limit": 1})
+    assert first.status_code == 200, first.text
+    if first.json()["next_cursor"]:
+        assert api.get(path, params={"limit": 1, "cursor": first.json()["next_cursor"]}).status_code == 200
+
+
 def test_the_consistency_token_is_declared_by_its_format(openapi: dict[str, Any]) -> None:
     header = parameter(openapi, "/api/ingress", "get", "opsledger-consistency")
     query = parameter(openapi, "/api/ingress", "get", "after")
