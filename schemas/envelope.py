@@ -13,15 +13,15 @@ from uuid6 import uuid7
 NO_NUL = r"^[^\x00]*$"  # a JSON Schema pattern: PostgreSQL text holds no NUL character
 
 
-def _json_number(value: Any) -> Any:
+def json_number(value: Any) -> Any:
     # pydantic's lax mode reads "5" and false as numbers; JSON Schema's integer/number do not (2.0 IS an integer)
     if isinstance(value, bool | str | bytes):
         raise ValueError("must be a JSON number, not a string or a boolean")
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_json_number)]  # a JSON integer (2 or 2.0), as the document declares it
-JsonFloat = Annotated[float, BeforeValidator(_json_number)]  # a JSON number
+JsonInt = Annotated[int, BeforeValidator(json_number)]  # a JSON integer (2 or 2.0), as the document declares it
+JsonFloat = Annotated[float, BeforeValidator(json_number)]  # a JSON number
 
 
 def utc_now() -> datetime:

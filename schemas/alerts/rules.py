@@ -6,14 +6,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
-from schemas.envelope import JsonFloat, JsonInt, Payload
+from schemas.envelope import JsonFloat, JsonInt, Payload, json_number
 
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 Labels = dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]]
 Scalar = str | int | float | bool | None
+# bounds before the validator: on `X | None`, or after it, the document would lose them or misspell them
+Seconds = Annotated[int, Field(ge=1), BeforeValidator(json_number)]
 ResolveReason = Literal["cleared", "auto_resolved", "rule_deleted", "manual"]
 
 
@@ -93,14 +95,14 @@ class IngressOverLimit(Params):
 
     kind: Literal["ingress_over_limit"] = "ingress_over_limit"
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: JsonInt | None = Field(default=86_400, ge=1)
+    auto_resolve_s: Seconds | None = 86_400
 
 
 class CylinderEvents(Params):
     kind: Literal["cylinder"] = "cylinder"
     event_types: tuple[CylinderAlertEvent, ...] = Field(min_length=1)
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: JsonInt | None = Field(default=None, ge=1)
+    auto_resolve_s: Seconds | None = None
 
 
 class GenericEvent(Params):
@@ -111,7 +113,7 @@ class GenericEvent(Params):
     match: dict[NAME, Scalar] = Field(default_factory=dict)
     clear_event_type: NAME | None = None
     clear_match: dict[NAME, Scalar] = Field(default_factory=dict)
-    auto_resolve_s: JsonInt | None = Field(default=None, ge=1)
+    auto_resolve_s: Seconds | None = None
 
 
 RuleParams = Annotated[

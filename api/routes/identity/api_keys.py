@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.deps import Pool
 from api.fields import Int
@@ -16,6 +16,7 @@ from api.identity.principal import CurrentPrincipal
 from api.identity.rules import SCOPES
 from api.problems import Problem
 from api.text import Text
+from schemas.envelope import json_number
 
 router = APIRouter(prefix="/api/auth/api-keys", tags=["auth"])
 Scope = Annotated[str, Field(pattern="^(" + "|".join(SCOPES) + ")$")]
@@ -25,7 +26,8 @@ class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
-    expires_in_days: Int | None = Field(default=None, ge=1, le=3650)
+    # bounds before the validator, inside the optional: so the document keeps them
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), BeforeValidator(json_number)] | None = None
 
 
 class Rotation(BaseModel):
