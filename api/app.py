@@ -22,6 +22,7 @@ from api.identity.oidc.accounts import PgPendingStore, relying_party
 from api.identity.principal import authorize
 from api.identity.rules import CONSOLE_RULES, RULES
 from api.live import Hub
+from api.methods import MethodNotAllowed, templates
 from api.middleware import Gate, RequestContext
 from api.problems import COMMON_PROBLEMS, PROBLEM_JSON, install_problem_handlers
 from api.routes import catalog, events, health, stream
@@ -122,7 +123,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     console.install(app)  # the operator console at /, and /docs, /redoc from vendored files
     check_rules(app)
-    app.add_middleware(Gate)  # innermost: inside CORS, after the request id and the body limit
+    app.add_middleware(MethodNotAllowed, known=templates(app))  # innermost: 405 with the whole Allow
+    app.add_middleware(Gate)  # inside CORS, after the request id and the body limit: limits and rules first
     if settings.cors_origin_list:
         app.add_middleware(
             ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,

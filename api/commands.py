@@ -8,9 +8,9 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Header, Request, Response
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
@@ -21,7 +21,11 @@ from infra.outbox import Outbox, Receipt
 from infra.settings import Settings
 from schemas.envelope import Envelope
 
-ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
+ETAG = re.compile(r'^(?:W/)?"?([0-9]{1,9})"?$')
+# If-Match as the document declares it: the pattern of an ETag this API hands out. Where it is required, a request
+# without it is 428 Precondition Required (RFC 6585), see api.problems.
+IfMatch = Annotated[str | None, Header(pattern=ETAG.pattern, description='the ETag you read, e.g. "3"')]
+RequiredIfMatch = Annotated[str, Header(pattern=ETAG.pattern, description='the ETag you read, e.g. "3"')]
 Row = dict[str, Any]
 
 

@@ -9,12 +9,15 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, Header, Query, Request
 from psycopg_pool import AsyncConnectionPool
+from pydantic import Field
 
 from api.consistency import HEADER, Span, decode_token, wait_applied
 from infra.outbox import Outbox
 from infra.settings import Settings
 
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]*$"  # base64url
+TOKEN_FORMAT = "opsledger-consistency-token"  # a token a command answered, not any base64url text
+Token = Annotated[str, Field(max_length=20000, pattern=TOKEN_PATTERN, json_schema_extra={"format": TOKEN_FORMAT})]
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -50,9 +53,8 @@ def consistent_with(projection: str, topics: tuple[str, ...],
 
     async def wait(
         request: Request, pool: Pool, settings: SettingsDep,
-        header: Annotated[str | None, Header(alias=HEADER, max_length=20000, pattern=TOKEN_PATTERN)] = None,
-        after: Annotated[str | None, Query(description="consistency token from a command's response",
-                                           max_length=20000, pattern=TOKEN_PATTERN)] = None,
+        header: Annotated[Token | None, Header(alias=HEADER)] = None,
+        after: Annotated[Token | None, Query(description="consistency token from a command's response")] = None,
     ) -> None:
         token = header or after
         if token:

@@ -6,14 +6,18 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import Field
 
 from api.filters import Where
 from api.problems import Problem
 
 INVALID = "The cursor is not valid; use next_cursor from a previous page."
+CURSOR_FORMAT = "opsledger-cursor"  # the document's word for "a next_cursor this list answered", not any base64url
+Cursor = Annotated[str, Field(max_length=500, pattern=r"^[A-Za-z0-9_-]*$", json_schema_extra={"format": CURSOR_FORMAT},
+                              description="next_cursor of the previous page of this list (opaque)")]
 
 
 def encode_cursor(*key: Any) -> str:

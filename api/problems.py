@@ -79,7 +79,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(request, 422, "The request is not valid.", errors=_validation_errors(exc))
+        errors = _validation_errors(exc)
+        if errors and all(e["loc"] == ["header", "if-match"] and e["type"] == "missing" for e in errors):
+            # RFC 6585: a missing precondition the document declares required is 428, not a malformed request
+            return problem_response(request, 428, "Send If-Match with the ETag (version) you read, so concurrent "
+                                    "edits are detected.")
+        return problem_response(request, 422, "The request is not valid.", errors=errors)
 
     @app.exception_handler(ValidationError)
     async def _invalid_value(request: Request, exc: ValidationError) -> JSONResponse:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
+
+from schemas.envelope import NO_NUL
 
 
 def storable(text: str) -> str:
@@ -22,5 +24,5 @@ def storable_secret(secret: SecretStr) -> SecretStr:
     return secret
 
 
-Text = Annotated[str, AfterValidator(storable)]
-Secret = Annotated[SecretStr, AfterValidator(storable_secret)]
+Text = Annotated[str, Field(pattern=NO_NUL), AfterValidator(storable)]  # the pattern: what the document says
+Secret = Annotated[SecretStr, Field(json_schema_extra={"pattern": NO_NUL}), AfterValidator(storable_secret)]

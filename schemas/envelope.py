@@ -5,10 +5,23 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 from uuid6 import uuid7
+
+NO_NUL = r"^[^\x00]*$"  # a JSON Schema pattern: PostgreSQL text holds no NUL character
+
+
+def json_number(value: Any) -> Any:
+    # pydantic's lax mode reads "5" and false as numbers; JSON Schema's integer/number do not (2.0 IS an integer)
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("must be a JSON number, not a string or a boolean")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(json_number)]  # a JSON integer (2 or 2.0), as the document declares it
+JsonFloat = Annotated[float, BeforeValidator(json_number)]  # a JSON number
 
 
 def utc_now() -> datetime:

@@ -15,7 +15,7 @@ import tempfile
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["tests.plugins.backbone", "tests.plugins.stack"]
+pytest_plugins = ["tests.plugins.backbone", "tests.plugins.stack", "tests.plugins.snmp"]
 OWN_BASETEMP = "_opsledger_own_basetemp"
 
 # Properties are judged on what they compute, not how fast: a per-example deadline fails at random on a loaded

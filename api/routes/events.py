@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,10 +12,11 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.live_filters import hidden_types, readable_topics, reads_everything
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from schemas.catalog import all_topics
 
@@ -75,11 +75,11 @@ async def list_events(
     type: Annotated[str | None, Query(max_length=100)] = None,  # noqa: A002 - the API's word
     subject: Annotated[str | None, Query(max_length=200)] = None,
     topic: Annotated[str | None, Query(max_length=200)] = None,
-    recorded_from: datetime | None = None,
-    recorded_to: datetime | None = None,
+    recorded_from: Instant | None = None,
+    recorded_to: Instant | None = None,
     order: Literal["newest", "oldest"] = "newest",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor | None = None,
 ) -> EventPage:
     where = Where(FIRST_COPY)
     only_readable(where, principal, topic, type)

@@ -91,7 +91,7 @@ async def bench_snmp(devices: int = 40, rounds: int = 5, agents: int = 2, max_co
     finally:
         for agent in started:
             stop_agent(agent)
-    path = "pysnmp" if v3 or not fast_v2c else "fast v2c (producers/snmp/ber.py)"
+    path = "pysnmp" if v3 or not fast_v2c else "fast v2c (producers/devices/snmp/ber.py)"
     return {"snmp_version": "3 (SHA-256/AES-128)" if v3 else "2c", "path": path, "agents": agents, **figures}
 
 

@@ -9,11 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -160,3 +164,28 @@ def _stop_postmaster(pid: int) -> None:
             if not _exists(pid):
                 return
             time.sleep(0.05)
+
+
+def postgres_running(pg_dir: Path) -> bool:
+    """Whether a PostgreSQL server runs on this data directory (its postmaster.pid names a live process)."""
+    return _postmaster_pid(pg_dir) is not None
+
+
+@contextmanager
+def embedded_database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL when set; else the embedded database of OPSLEDGER_DATA_DIR — the running one of a live stack
+    (left running), or one started for the moment and stopped after."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    pg_dir = settings.data_dir.resolve() / "pg"
+    if not (pg_dir / "PG_VERSION").exists():
+        raise SystemExit(f"no database in {pg_dir}: set OPSLEDGER_DATA_DIR to the stack's data directory, or "
+                         "DATABASE_URL")
+    running = postgres_running(pg_dir)
+    database = start_database(pg_dir, keep_running=running)
+    try:
+        yield database.url
+    finally:
+        if not running:
+            database.stop()

@@ -121,3 +121,37 @@ def secrets_rotate() -> None:
     migrate(settings.database_url)
     box = SecretBox(settings.secrets_keys.get_secret_value() if settings.secrets_keys else None)
     console.print(f"re-encrypted {rotate_all(settings.database_url, box)} stored secret(s) with the first key")
+
+
+@tools_app.command()
+def backup(dest: Annotated[Path, typer.Argument(help="a new (or empty) directory for the backup")]) -> None:
+    """Write a consistent, checksummed backup of the log, identity, encrypted secrets and uploads (not the Fernet key,
+    not the read models) while the stack runs; DATABASE_URL, or the embedded database of OPSLEDGER_DATA_DIR."""
+    from infra.entry.backup import write_backup
+    from infra.entry.embedded import embedded_database
+
+    settings = command_settings()
+    with embedded_database(settings) as database_url:
+        manifest = asyncio.run(write_backup(database_url, settings.upload_dir, dest))
+    rows = sum(entry["rows"] for entry in manifest["tables"].values())
+    console.print(f"backed up {rows:,} rows of {len(manifest['tables'])} tables and {len(manifest['files'])} "
+                  f"file(s) into {dest} (snapshot {manifest['snapshot_at']}); keep it off this machine, and keep the "
+                  "secrets key (OPSLEDGER_SECRETS_KEYS or the data directory's secrets-key) apart from it")
+
+
+@tools_app.command()
+def restore(src: Annotated[Path, typer.Argument(help="a backup written by `opsledger backup`")],
+            secrets_key: Annotated[Path | None, typer.Option(
+                help="a file holding the backed-up stack's Fernet key(s), instead of OPSLEDGER_SECRETS_KEYS")] = None,
+            ) -> None:
+    """Restore a backup into an EMPTY data directory (OPSLEDGER_DATA_DIR): verify every checksum, load the log and
+    the stored state, rebuild every read model from the log. Then `opsledger up` runs on it."""
+    from infra.entry.recovery import restore as run_restore
+
+    settings = command_settings()
+    keys = secrets_key.read_text().strip() if secrets_key else (
+        settings.secrets_keys.get_secret_value() if settings.secrets_keys else None)
+    summary = run_restore(src, settings, keys)
+    console.print(f"restored the backup of {summary['created_at']} into {settings.data_dir}: "
+                  f"{sum(summary['tables'].values()):,} rows, {summary['files']} file(s), {summary['secrets']} "
+                  f"secret(s); read models rebuilt from the log: {summary['projections']}")

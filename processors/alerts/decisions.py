@@ -60,10 +60,11 @@ def decide_command(book: RuleBook, state: AlertState | None, command: Envelope) 
     API shows as 409 with ?wait=true."""
     data = command.data
     if isinstance(data, AlertRaiseRequested):
-        current = state or initial_state(None, data.subject)
+        current = state or initial_state(None, data.subject, data.labels)
         after, events = raise_manual(current, data.severity, data.summary, dict(data.labels), data.at)
         if not events:
-            return state, [refusal(command, f"a manual alert for {data.subject!r} is already firing")]
+            return state, [refusal(command, f"a manual alert for {data.subject!r} with these labels is already "
+                                            "firing")]
         return after, events
     assert isinstance(data, AlertAcknowledgeRequested | AlertResolveRequested)
     if state is None or state.phase is not Phase.firing or state.alert_id != data.alert_id:

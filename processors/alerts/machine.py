@@ -10,6 +10,7 @@ observation's own time (its envelope's occurred_at), so a redelivery decides exa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -83,8 +84,9 @@ class AlertState(BaseModel):
     seen: tuple[str, ...] = ()  # recent observation ids
 
 
-def initial_state(rule_id: str | None, subject: str) -> AlertState:
-    return AlertState(fingerprint=fingerprint(rule_id, subject), rule_id=rule_id, subject=subject)
+def initial_state(rule_id: str | None, subject: str, labels: Mapping[str, str] | None = None) -> AlertState:
+    """A fingerprint's first state; a manual alert's `labels` are part of its identity (schemas.alerts.identity)."""
+    return AlertState(fingerprint=fingerprint(rule_id, subject, labels), rule_id=rule_id, subject=subject)
 
 
 def evaluate(rule: AlertRule, state: AlertState, observation: Observation, now: datetime) -> Step:

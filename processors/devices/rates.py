@@ -1,8 +1,10 @@
 """Interface rates from two consecutive counter samples (shared DOMAIN.md "SNMP polling"). Pure: no I/O, no clock.
 
-delta-t is the device's own sysUpTime (1/100 s, itself wrapping at 2^32). A counter that went down wrapped if the
-value fits the counter's width and the rate the wrap implies is at most the interface speed; otherwise the counter
-was reset and the interval yields no rate. sysUpTime going down (and not by wrapping) means the device rebooted.
+delta-t is the device's own sysUpTime (1/100 s, itself wrapping at 2^32), or the poller's clock for an agent without
+sysUpTime (the sample's `poller_clock`; a reboot cannot then be told from a reset, which gives no rate either). A
+counter that went down wrapped if the value fits the counter's width and the rate the wrap implies is at most the
+interface speed; otherwise the counter was reset and the interval yields no rate. sysUpTime going down (and not by
+wrapping) means the device rebooted.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class NoRate(StrEnum):
 class CounterSample:
     """One interface at one poll, with what the maths needs of the device-wide poll."""
 
-    uptime_ticks: int
+    uptime_ticks: int | None  # None: the agent has no sysUpTime, time by sampled_at (the poller's clock)
     sampled_at: datetime
     counter_bits: int  # width of the octet counters: 64 (ifHC*) or 32
     speed_mbps: int | None  # ifHighSpeed; 0 or None = unknown
@@ -61,7 +63,11 @@ class InterfaceRates:
 
 
 def interval_seconds(previous: CounterSample, current: CounterSample) -> float | NoRate:
-    """Seconds between the samples by the device's clock; a sysUpTime wrap is told from a reboot by the wall clock."""
+    """Seconds between the samples by the device's clock; a sysUpTime wrap is told from a reboot by the wall clock.
+    Without sysUpTime in either sample, by the poller's clock."""
+    if previous.uptime_ticks is None or current.uptime_ticks is None:
+        wall_s = (current.sampled_at - previous.sampled_at).total_seconds()
+        return wall_s if wall_s > 0 else NoRate.zero_interval
     ticks = current.uptime_ticks - previous.uptime_ticks
     if ticks < 0:
         wrapped = ticks + UPTIME_MODULUS

@@ -131,7 +131,8 @@ class AlertResolveRequested(AlertCommand):
 
 
 class AlertRaiseRequested(AlertCommand):
-    """A manual or system-wide alert (no rule); refused while one is already firing for the same subject."""
+    """A manual or system-wide alert (no rule), identified by its subject and labels (its fingerprint); refused while
+    one with the same subject and labels is firing."""
 
     subject: NAME
     severity: Severity

@@ -4,18 +4,20 @@ clears, and the definition events on alerts.rules."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from schemas.analytics.series import check_matcher
-from schemas.envelope import Payload
+from schemas.envelope import JsonFloat, JsonInt, Payload, json_number
 from schemas.images.health import HEALTH_KINDS, HealthKind
 
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 Labels = dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]]
 Scalar = str | int | float | bool | None
+# bounds before the validator: on `X | None`, or after it, the document would lose them or misspell them
+Seconds = Annotated[int, Field(ge=1), BeforeValidator(json_number)]
 ResolveReason = Literal["cleared", "auto_resolved", "rule_deleted", "manual"]
 
 
@@ -40,18 +42,29 @@ class CylinderAlertEvent(StrEnum):
     RetestDueSoon = "RetestDueSoon"
 
 
-class MetricThreshold(Payload):
+def _kind_required(schema: dict[str, Any]) -> None:
+    # `kind` has a default (so code can build params without it) but the discriminated union needs it in the JSON
+    schema["required"] = [*schema.get("required", []), "kind"]
+
+
+class Params(Payload):
+    """The base of a rule's params: the document says what the server requires, `kind` included."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_required)
+
+
+class MetricThreshold(Params):
     """High side: raise above `raise_above`, clear below `clear_below`; low side: raise_below / clear_above.
     Between the two thresholds the alert keeps its state (hysteresis). No clear threshold: it equals the raise one."""
 
     kind: Literal["metric_threshold"] = "metric_threshold"
     metric: Metric
-    raise_above: float | None = None
-    clear_below: float | None = None
-    raise_below: float | None = None
-    clear_above: float | None = None
-    for_s: int = Field(default=0, ge=0, le=86_400)
-    keep_firing_for_s: int = Field(default=0, ge=0, le=86_400)
+    raise_above: JsonFloat | None = None
+    clear_below: JsonFloat | None = None
+    raise_below: JsonFloat | None = None
+    clear_above: JsonFloat | None = None
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _one_side(self) -> MetricThreshold:
@@ -69,41 +82,41 @@ class MetricThreshold(Payload):
         return self
 
 
-class DeviceUnreachable(Payload):
+class DeviceUnreachable(Params):
     kind: Literal["device_unreachable"] = "device_unreachable"
-    for_s: int = Field(default=0, ge=0, le=86_400)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
-class CameraDown(Payload):
+class CameraDown(Params):
     kind: Literal["camera_down"] = "camera_down"
-    for_s: int = Field(default=0, ge=0, le=86_400)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
-class CameraImage(Payload):
+class CameraImage(Params):
     """Raised by CameraImageDegraded of one of `kinds`, cleared by CameraImageRecovered of that kind: one alert per
     camera and kind (black or blank, frozen, out of focus or covered, moved)."""
 
     kind: Literal["camera_image"] = "camera_image"
     kinds: tuple[HealthKind, ...] = Field(default=HEALTH_KINDS, min_length=1)
-    for_s: int = Field(default=0, ge=0, le=86_400)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
-class IngressOverLimit(Payload):
+class IngressOverLimit(Params):
     """Raised by IngressLimitExceeded for a node; resolved by a clear event type or after auto_resolve_s."""
 
     kind: Literal["ingress_over_limit"] = "ingress_over_limit"
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: int | None = Field(default=86_400, ge=1)
+    auto_resolve_s: Seconds | None = 86_400
 
 
-class CylinderEvents(Payload):
+class CylinderEvents(Params):
     kind: Literal["cylinder"] = "cylinder"
     event_types: tuple[CylinderAlertEvent, ...] = Field(min_length=1)
     clear_event_types: tuple[NAME, ...] = ()
-    auto_resolve_s: int | None = Field(default=None, ge=1)
+    auto_resolve_s: Seconds | None = None
 
 
-class GenericEvent(Payload):
+class GenericEvent(Params):
     """Any event type whose payload fields equal `match` raises; `clear_event_type` (+ `clear_match`) resolves."""
 
     kind: Literal["generic"] = "generic"
@@ -111,18 +124,18 @@ class GenericEvent(Payload):
     match: dict[NAME, Scalar] = Field(default_factory=dict)
     clear_event_type: NAME | None = None
     clear_match: dict[NAME, Scalar] = Field(default_factory=dict)
-    auto_resolve_s: int | None = Field(default=None, ge=1)
+    auto_resolve_s: Seconds | None = None
 
 
-class AnomalyRule(Payload):
+class AnomalyRule(Params):
     """A dynamic threshold: raised when a series matching `series` (`*` one key segment, `**` any) is flagged by its
     detector (AnomalyDetected) with a score of at least `min_score`, held for `for_s`; cleared by AnomalyCleared."""
 
     kind: Literal["anomaly"] = "anomaly"
     series: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_matcher)]
-    min_score: float = Field(default=0.5, ge=0, le=1)
-    for_s: int = Field(default=0, ge=0, le=86_400)
-    keep_firing_for_s: int = Field(default=0, ge=0, le=86_400)
+    min_score: JsonFloat = Field(default=0.5, ge=0, le=1)
+    for_s: JsonInt = Field(default=0, ge=0, le=86_400)
+    keep_firing_for_s: JsonInt = Field(default=0, ge=0, le=86_400)
 
 
 RuleParams = Annotated[
@@ -135,9 +148,9 @@ RuleParams = Annotated[
 class FlapPolicy(Payload):
     """More than `max_changes` raise/resolve changes within `window_s` is flapping; stable after `stable_s` quiet."""
 
-    max_changes: int = Field(default=4, ge=2, le=100)
-    window_s: int = Field(default=900, ge=1)
-    stable_s: int = Field(default=900, ge=1)
+    max_changes: JsonInt = Field(default=4, ge=2, le=100)
+    window_s: JsonInt = Field(default=900, ge=1)
+    stable_s: JsonInt = Field(default=900, ge=1)
 
 
 class AlertRule(Payload):

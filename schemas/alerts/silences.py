@@ -18,10 +18,10 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import re2
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from schemas.alerts.rules import LABEL_NAME, NAME
 from schemas.envelope import Payload
@@ -59,13 +59,15 @@ def pattern(text: str) -> Any:
     options.max_mem = 1 << 20
     return re2.compile(text, options)
 
+ZONES: list[JsonValue] = [*sorted(available_timezones())]  # the names this server's zone database knows
+
 
 class Recurrence(Payload):
     """A wall-clock window in `timezone`, every day or on `weekdays` (0 Monday .. 6 Sunday); `end` <= `start`
     means the window runs past midnight. Its weekday is the one it starts on."""
 
     every: Literal["daily", "weekly"]
-    timezone: str = Field(min_length=1, max_length=64)
+    timezone: str = Field(min_length=1, max_length=64, json_schema_extra={"enum": ZONES})
     start: time
     end: time
     weekdays: tuple[Annotated[int, Field(ge=0, le=6)], ...] = ()

@@ -9,6 +9,9 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import Payload
 
+# rtsp:// or rtsps:// (any case), a host, no credentials: what _no_credentials and rtsp_url_without_credentials take
+RTSP_URL = r"^[Rr][Tt][Ss][Pp][Ss]?://[^/@?#\[\]\s\x00]+(?:[/?#][^\s\x00]*)?$"
+
 
 class CameraStreamChecked(Payload):
     """A probe (RTSP OPTIONS + DESCRIBE) of one camera stream ran: what answered, how fast, and what it streams."""

@@ -45,7 +45,8 @@ class InterfaceCounters(Payload):
     """One interface's row of ifTable/ifXTable as sampled; None where the agent gave no value (or the walk was cut)."""
 
     if_index: int = Field(ge=1, le=2**31 - 1)
-    name: str | None = Field(default=None, max_length=255, description="ifName")
+    name: str | None = Field(default=None, max_length=255,
+                             description="ifName, or ifDescr where the agent has no ifName")
     alias: str | None = Field(default=None, max_length=255, description="ifAlias")
     in_octets: int | None = Field(default=None, ge=0, le=COUNTER64_MAX)
     out_octets: int | None = Field(default=None, ge=0, le=COUNTER64_MAX)
@@ -61,11 +62,16 @@ class InterfaceCounters(Payload):
 
 
 class InterfaceCountersSampled(Payload):
-    """One poll of a device's interface counters. `hc` says whether the octets are 64-bit (ifHC*) or 32-bit."""
+    """One poll of a device's interface counters. `hc` says whether the octets are 64-bit (ifHC*) or 32-bit.
+    An agent without sysUpTime (DOMAIN.md: real agents are partial) has `sys_uptime_ticks` None and `poller_clock`
+    set: rates between its samples are timed by the poller's clock (`sampled_at`)."""
 
     device_id: str = DEVICE_ID
     sampled_at: datetime
-    sys_uptime_ticks: int = Field(ge=0, le=2**32 - 1, description="sysUpTime in 1/100 s, wraps at 2^32")
+    sys_uptime_ticks: int | None = Field(ge=0, le=2**32 - 1, description="sysUpTime in 1/100 s, wraps at 2^32; "
+                                                                         "None when the agent has none")
+    poller_clock: bool = Field(default=False, description="the agent has no sysUpTime: rates are timed by the "
+                                                          "poller's clock (sampled_at), not the device's")
     hc: bool
     interfaces: tuple[InterfaceCounters, ...]
     partial: bool = Field(default=False, description="the deadline cut the walk: some rows or columns are missing")
@@ -171,7 +177,9 @@ def canonical_ip(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from e
 
 
-IpAddress = Annotated[str, Field(min_length=2, max_length=45), AfterValidator(canonical_ip)]
+IP_FORMATS = {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}  # what canonical_ip takes, as the document says it
+IpAddress = Annotated[str, Field(min_length=2, max_length=45, json_schema_extra=IP_FORMATS),
+                      AfterValidator(canonical_ip)]
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[\w.:/-]+$")]
 AUTH_PROTOCOLS = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 PRIV_PROTOCOLS = Literal["none", "DES", "AES-128", "AES-192", "AES-256"]

@@ -7,9 +7,9 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator
 
-from schemas.envelope import Payload
+from schemas.envelope import NO_NUL, JsonFloat, Payload
 
 SPLIT_UPPER_MHZ = {"sub": 42.0, "mid": 85.0, "high": 204.0}
 SHA256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -38,18 +38,18 @@ class InstallPhase(StrEnum):
 class IngressReading(Payload):
     """The fields a technician records for one ingress measurement."""
 
-    customer_name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=400)
+    customer_name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    address: str = Field(min_length=1, max_length=400, pattern=NO_NUL)
     node_id: str = Field(pattern=NODE_ID.pattern)
-    level_dbmv: float = Field(ge=-100, le=100, description="ingress level in dBmV")
+    level_dbmv: JsonFloat = Field(ge=-100, le=100, description="ingress level in dBmV")
     split_plan: SplitPlan
-    freq_start_mhz: float = Field(ge=5, le=204)
-    freq_end_mhz: float = Field(ge=5, le=204)
+    freq_start_mhz: JsonFloat = Field(ge=5, le=204)
+    freq_end_mhz: JsonFloat = Field(ge=5, le=204)
     test_point: TestPoint
-    home_connected: bool
+    home_connected: StrictBool
     install_phase: InstallPhase
-    technician: str = Field(min_length=1, max_length=100)
-    notes: str = Field(default="", max_length=4000)
+    technician: str = Field(min_length=1, max_length=100, pattern=NO_NUL)
+    notes: str = Field(default="", max_length=4000, pattern=NO_NUL)
     attachments: tuple[SHA256, ...] = Field(default=(), max_length=20)
 
     @field_validator("freq_end_mhz")

@@ -1,4 +1,4 @@
-"""pysnmp/pyasn1 as the reference SNMPv2c encoder in tests of our own codec (producers/snmp/ber.py)."""
+"""pysnmp/pyasn1 as the reference SNMPv2c encoder in tests of our own codec (producers/devices/snmp/ber.py)."""
 
 from __future__ import annotations
 

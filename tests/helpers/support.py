@@ -172,7 +172,7 @@ def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = (
                 if not stack.components["api"].alive():
                     raise AssertionError("api exited:\n" + stack.components["api"].log()[-3000:])
                 return httpx.get(f"{stack.api_url}/healthz", timeout=1).status_code == 200
-            wait_until(healthy, timeout=60, what="the API to answer /healthz")
+            wait_until(healthy, timeout=180, what="the API to answer /healthz")  # slow on a loaded 2-core box
             stack.admin = ensure_admin(backbone)
             assert stack.admin_token
         yield stack

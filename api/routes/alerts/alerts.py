@@ -11,13 +11,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer, SettingsDep
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
-from api.paging import newest_first, time_cursor
+from api.paging import Cursor, newest_first, time_cursor
 from api.problems import Problem
 from api.routes.alerts.reads import ALERT_COLUMNS, AlertOut, Consistent, load_alert, outcome, to_alert
 from api.text import Text
@@ -63,14 +64,14 @@ class Filter(BaseModel):
     subject: Text | None = Field(default=None, max_length=200)
     device: Text | None = Field(default=None, max_length=200, description="the alert's device label (or subject)")
     rule: Text | None = Field(default=None, max_length=200)
-    raised_from: AwareDatetime | None = None
-    raised_to: AwareDatetime | None = None
+    raised_from: Instant | None = None
+    raised_to: Instant | None = None
 
 
 class AcknowledgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Text = Field(default="", max_length=2000)
-    until: AwareDatetime | None = Field(default=None, description="when the acknowledgement expires; 24 h by default")
+    until: Instant | None = Field(default=None, description="when the acknowledgement expires; 24 h by default")
 
 
 class AcknowledgeAllIn(AcknowledgeIn):
@@ -166,10 +167,10 @@ async def list_alerts(
     rule: Annotated[str | None, Query(max_length=200)] = None,
     fingerprint_: Annotated[str | None, Query(alias="fingerprint", pattern=r"^[0-9a-f]{32}$")] = None,
     silenced: bool | None = None,
-    raised_from: datetime | None = None,
-    raised_to: datetime | None = None,
+    raised_from: Instant | None = None,
+    raised_to: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor | None = None,
 ) -> AlertPage:
     """Newest first."""
     f = Filter.model_construct(severity=severity, subject=subject, device=device, rule=rule, raised_from=raised_from,
@@ -216,9 +217,10 @@ async def summary(conn: DbConn) -> Summary:
              responses={201: {"model": AlertOut, "description": "with ?wait=true: the raised alert"}})
 async def raise_alert(body: ManualAlertIn, request: Request, response: Response, pool: Pool, producer: Producer,
                       principal: CurrentPrincipal, settings: SettingsDep, wait: bool = False) -> Accepted | AlertOut:
-    """A manual or system-wide alert (subject 'system'). One manual alert per subject fires at a time; another
-    while it fires is refused (409 with ?wait=true)."""
-    fp = fingerprint(None, body.subject)
+    """A manual or system-wide alert (subject 'system'), identified by its subject and labels: alerts with other
+    labels are other alerts, both firing; the same subject and labels again while it fires is refused (409 with
+    ?wait=true)."""
+    fp = fingerprint(None, body.subject, body.labels)
     event = commands.raise_manual(AlertRaiseRequested(
         fingerprint=fp, at=utc_now(), by=principal.name, subject=body.subject, severity=body.severity,
         summary=body.summary, labels=body.labels), actor=principal.actor, correlation_id=request.state.request_id)

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.commands import Accepted, ReadBack, Versioned, check_version, if_match_version, saved
+from api.commands import Accepted, IfMatch, ReadBack, RequiredIfMatch, Versioned, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -93,7 +93,7 @@ async def get_rule(rule_id: RuleId, pool: Pool, response: Response) -> RuleOut:
             responses={200: {"description": "with ?wait=true: the rule as stored"}})
 async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response: Response, pool: Pool,
                       producer: Producer, settings: SettingsDep, principal: CurrentPrincipal,
-                      if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
+                      if_match: RequiredIfMatch, wait: bool = False) -> Accepted | RuleOut:
     seen = if_match_version(if_match, required=True)
     row = await RULES.current(pool, rule_id)
     check_version(row["version"], seen, "rule")
@@ -107,7 +107,7 @@ async def update_rule(rule_id: RuleId, body: RuleIn, request: Request, response:
                responses={200: {"description": "with ?wait=true: deleted"}})
 async def delete_rule(rule_id: RuleId, request: Request, response: Response, pool: Pool, producer: Producer,
                       settings: SettingsDep, principal: CurrentPrincipal,
-                      if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | RuleOut:
+                      if_match: IfMatch = None, wait: bool = False) -> Accepted | RuleOut:
     """Delete the rule; its firing alerts resolve (reason rule_deleted)."""
     seen = if_match_version(if_match, required=False)
     row = await RULES.current(pool, rule_id)

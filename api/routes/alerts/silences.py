@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -33,8 +34,8 @@ class SilenceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     matchers: list[Matcher] = Field(min_length=1, max_length=20,
                                     description="label, op (=, !=, =~, !~), value; all must match")
-    starts_at: AwareDatetime | None = Field(default=None, description="now by default")
-    ends_at: AwareDatetime = Field(description="mandatory: every silence ends")
+    starts_at: Instant | None = Field(default=None, description="now by default")
+    ends_at: Instant = Field(description="mandatory: every silence ends")
     recurrence: Recurrence | None = None
     mode: Literal["mute", "skip_evaluation"] = "mute"
     comment: Text = Field(default="", max_length=2000)

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from api.commands import Accepted, emit
 from api.consistency import Span, wait_decided
 from api.deps import DbConn, Producer, consistent_with
+from api.fields import Instant
 from api.identity.principal import CurrentPrincipal
 from api.paging import decode_cursor, encode_cursor
 from api.problems import Problem
@@ -81,8 +82,8 @@ async def submit(series: str, body: PointsIn, request: Request, response: Respon
 
 @router.get("/series/{series:path}/scores", response_model=ScoresPage, dependencies=[Consistent])
 async def scores(series: str, conn: DbConn,
-                 from_: Annotated[datetime | None, Query(alias="from", description="default: 2 days ago")] = None,
-                 to: Annotated[datetime | None, Query(description="default: now")] = None,
+                 from_: Annotated[Instant | None, Query(alias="from", description="default: 2 days ago")] = None,
+                 to: Annotated[Instant | None, Query(description="default: now")] = None,
                  cursor: Annotated[str | None, Query(max_length=200)] = None,
                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> ScoresPage:
     """Every kept point of the series in [from, to) with its score, oldest first (raw points are kept

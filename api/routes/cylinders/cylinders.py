@@ -13,8 +13,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn
+from api.fields import Day, Instant
 from api.filters import Where
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.cylinders.deps import Consistent
 from api.routes.images.subjects import subject_images, version_at
@@ -75,8 +76,8 @@ class CustomerBalance(BaseModel):
 async def list_cylinders(
     conn: DbConn, status: CylinderStatus | None = None,
     holder: Annotated[str | None, Query(max_length=200)] = None,
-    overdue: bool | None = None, retest_due_before: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Annotated[str | None, Query(max_length=200)] = None,
+    overdue: bool | None = None, retest_due_before: Day | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: Cursor | None = None,
 ) -> CylinderPage:
     where = Where()
     where.when(status.value if status else None, "status = %s")
@@ -170,7 +171,7 @@ async def customers(conn: DbConn) -> list[CustomerBalance]:
 
 @router.get("/api/customers/{customer}/balance", response_model=Balance, dependencies=[Consistent])
 async def balance(customer: Annotated[str, Path(max_length=200)], conn: DbConn,
-                  as_of: Annotated[datetime | None, Query(description="a past moment; now by default")] = None
+                  as_of: Annotated[Instant | None, Query(description="a past moment; now by default")] = None
                   ) -> Balance:
     """Which cylinders the customer held at that moment, from the shipment history (time travel)."""
     moment = as_of or utc_now()

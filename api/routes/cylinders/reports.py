@@ -1,16 +1,19 @@
 """Admin reports over a date range: refill turnaround, days at customers, weekly trend, worker activity, rejected
-scans and lost candidates. Dates are UTC days; `to` is inclusive. All figures come from the cylinder read models."""
+scans and lost candidates. Days and weeks are those of the time zone `tz` (IANA, UTC by default); `to` is inclusive.
+All figures come from the cylinder read models."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from api.deps import DbConn
+from api.fields import Day, Zone
 from api.problems import Problem
 from api.routes.cylinders.deps import Consistent
 
@@ -36,12 +39,14 @@ FROM shipments
 WHERE (returned_at >= %(start)s AND returned_at < %(end)s) OR (returned_at IS NULL AND shipped_at < %(end)s)"""
 WEEKLY = """
 SELECT w.week::date AS week,
-       (SELECT count(*) FROM shipments WHERE shipped_at >= w.week AND shipped_at < w.week + interval '1 week'
+       (SELECT count(*) FROM shipments WHERE shipped_at >= w.starts AND shipped_at < w.ends
           AND shipped_at >= %(start)s AND shipped_at < %(end)s) AS shipped,
-       (SELECT count(*) FROM shipments WHERE returned_at >= w.week AND returned_at < w.week + interval '1 week'
+       (SELECT count(*) FROM shipments WHERE returned_at >= w.starts AND returned_at < w.ends
           AND returned_at >= %(start)s AND returned_at < %(end)s) AS returned
-FROM generate_series(date_trunc('week', %(start)s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', %(end)s - interval '1 us',
-                     interval '1 week') AS w(week)
+FROM (SELECT local AS week, local AT TIME ZONE %(tz)s AS starts,
+             (local + interval '1 week') AT TIME ZONE %(tz)s AS ends  -- local Mondays, so DST weeks are 167 or 169 h
+      FROM generate_series(date_trunc('week', %(start)s AT TIME ZONE %(tz)s),
+                           (%(end)s - interval '1 us') AT TIME ZONE %(tz)s, interval '1 week') AS g(local)) AS w
 ORDER BY w.week"""
 WORKERS = """
 SELECT s.worker, count(DISTINCT s.client_scan_id) AS scans, count(DISTINCT r.event_id) AS rejected,
@@ -93,7 +98,7 @@ class DaysAtCustomer(BaseModel):
 
 
 class Week(BaseModel):
-    week: date = Field(description="Monday of the ISO week (UTC)")
+    week: date = Field(description="Monday of the ISO week (in the report's time zone)")
     shipped: int
     returned: int
 
@@ -138,6 +143,7 @@ class LostCandidates(BaseModel):
 class Reports(BaseModel):
     start: date = Field(alias="from")
     to: date
+    tz: str = Field(description="the time zone of the days and weeks")
     refill_turnaround: Turnaround
     days_at_customer: DaysAtCustomer
     shipments_per_week: list[Week]
@@ -149,19 +155,20 @@ class Reports(BaseModel):
 @router.get("/reports", response_model=Reports, response_model_by_alias=True, dependencies=[Consistent])
 async def reports(
     conn: DbConn,
-    start: Annotated[date | None, Query(alias="from", description="first day (UTC); default 29 days before `to`")]
-    = None,
-    to: Annotated[date | None, Query(description="last day, inclusive (UTC); default today")] = None,
+    start: Annotated[Day | None, Query(alias="from", description="first day; default 29 days before `to`")] = None,
+    to: Annotated[Day | None, Query(description="last day, inclusive; default today (in `tz`)")] = None,
+    tz: Annotated[Zone, Query(description="IANA time zone of the days and weeks")] = "UTC",
 ) -> Reports:
     """Fleet reports over a date range: refills, stays at customers, weekly shipments, workers, rejections, losses."""
-    to = to or datetime.now(UTC).date()
+    zone = ZoneInfo(tz)
+    to = to or datetime.now(zone).date()
     start = start or to - timedelta(days=29)
     if start > to:
         raise Problem(400, "`from` must not be after `to`.")
     if (to - start).days >= MAX_DAYS:
         raise Problem(400, f"A report covers at most {MAX_DAYS} days.")
-    window = {"start": datetime.combine(start, time(), UTC),
-              "end": datetime.combine(to + timedelta(days=1), time(), UTC), "listed": LISTED}
+    window = {"start": datetime.combine(start, time(), zone), "tz": tz, "listed": LISTED,
+              "end": datetime.combine(to + timedelta(days=1), time(), zone)}
     async with conn.cursor(row_factory=dict_row) as cur:
         turnaround = Turnaround(**await one(cur, TURNAROUND, window))
         stays = await all_rows(cur, STAYS, window)
@@ -179,7 +186,7 @@ async def reports(
     lost = LostCandidates(count=lost_rows[0]["total"] if lost_rows else 0,
                           latest=[LostCandidate(**{k: v for k, v in r.items() if k != "total"}) for r in lost_rows])
     return Reports.model_validate({
-        "from": start, "to": to, "refill_turnaround": turnaround, "days_at_customer": days_at_customer(stays),
+        "from": start, "to": to, "tz": tz, "refill_turnaround": turnaround, "days_at_customer": days_at_customer(stays),
         "shipments_per_week": weeks, "worker_activity": workers, "rejected_scans": rejected, "lost_candidates": lost})
 
 

@@ -4,15 +4,16 @@ ScanRecorded events; the processor decides what they mean. ?wait=true returns ea
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import psycopg
 from fastapi import APIRouter, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.commands import emit
 from api.consistency import poll
 from api.deps import Pool, Producer, SettingsDep
+from api.fields import Day, Instant, Int
 from api.identity.principal import CurrentPrincipal, Principal
 from api.problems import Problem
 from api.text import Text
@@ -43,8 +44,8 @@ class ScanIn(BaseModel):
     action: ScanAction
     counterparty: Text | None = Field(default=None, max_length=200, description="customer or refill station")
     location: Text | None = Field(default=None, max_length=200)
-    scanned_at: AwareDatetime
-    retest_due: date | None = None
+    scanned_at: Instant
+    retest_due: Day | None = None
 
     @field_validator("qr_code")
     @classmethod
@@ -71,8 +72,8 @@ class CodesIn(BaseModel):
 
 class NewCylinders(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    count: int = Field(ge=1, le=500)
-    retest_due: date | None = None
+    count: Int = Field(ge=1, le=500)
+    retest_due: Day | None = None
     location: Text | None = Field(default=None, max_length=200)
 
 

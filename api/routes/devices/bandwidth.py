@@ -6,7 +6,7 @@ minutes from raw points), and the busiest interfaces. Every rate interval is a p
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -14,6 +14,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from api.deps import DbConn, SettingsDep
+from api.fields import Instant
 from api.problems import Problem
 from api.routes.analytics.buckets import Bucket, buckets
 from api.routes.devices.deps import Consistent
@@ -54,8 +55,8 @@ def stats(bucket: Bucket | None) -> Stats | None:
             dependencies=[Consistent])
 async def bandwidth(device_id: uuid.UUID, if_index: Annotated[int, Path(ge=1, le=2**31 - 1)], conn: DbConn,
                     settings: SettingsDep,
-                    from_: Annotated[datetime | None, Query(alias="from", description="default: `to` - 1 h")] = None,
-                    to: Annotated[datetime | None, Query(description="default: now")] = None,
+                    from_: Annotated[Instant | None, Query(alias="from", description="default: `to` - 1 h")] = None,
+                    to: Annotated[Instant | None, Query(description="default: now")] = None,
                     step: Literal["1m", "5m", "1h"] = "1m") -> BandwidthOut:
     """Rates of one interface in buckets of `step`: bits/s in and out, and utilisation of the busier direction.
     When the range starts before `step`'s level is kept (OPSLEDGER_RETENTION_*), the answer comes from the next

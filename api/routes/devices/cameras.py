@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
-from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version, saved
+from api.commands import (
+    Accepted,
+    IfMatch,
+    ReadBack,
+    RequiredIfMatch,
+    Versioned,
+    check_version,
+    emit,
+    if_match_version,
+    saved,
+)
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -117,7 +127,7 @@ async def get_camera(camera_id: uuid.UUID, pool: Pool, response: Response) -> Ca
             responses={200: {"description": "with ?wait=true: the camera as stored"}})
 async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, response: Response, pool: Pool,
                         producer: Producer, settings: SettingsDep, principal: CurrentPrincipal, box: Box,
-                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
+                        if_match: RequiredIfMatch, wait: bool = False) -> Accepted | CameraOut:
     """Replace a camera's registration; with no username and password the stored login (if any) is kept."""
     seen = if_match_version(if_match, required=True)
     row = await CAMERAS.current(pool, camera_id)
@@ -142,7 +152,7 @@ async def update_camera(camera_id: uuid.UUID, body: CameraIn, request: Request, 
                responses={200: {"description": "with ?wait=true: removed"}})
 async def remove_camera(camera_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
                         settings: SettingsDep, principal: CurrentPrincipal,
-                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | CameraOut:
+                        if_match: IfMatch = None, wait: bool = False) -> Accepted | CameraOut:
     seen = if_match_version(if_match, required=False)
     row = await CAMERAS.current(pool, camera_id)
     check_version(row["version"], seen, "camera")

@@ -8,10 +8,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from psycopg.rows import dict_row
 
-from api.commands import Accepted, ReadBack, Versioned, check_version, emit, if_match_version, saved
+from api.commands import (
+    Accepted,
+    IfMatch,
+    ReadBack,
+    RequiredIfMatch,
+    Versioned,
+    check_version,
+    emit,
+    if_match_version,
+    saved,
+)
 from api.deps import DbConn, Pool, Producer, SettingsDep
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
@@ -130,7 +140,7 @@ async def stored_secrets(pool: Pool, box: SecretBox, device_id: str, version: in
             responses={200: {"description": "with ?wait=true: the device as stored"}})
 async def update_device(device_id: uuid.UUID, body: DeviceIn, request: Request, response: Response, pool: Pool,
                         producer: Producer, settings: SettingsDep, principal: CurrentPrincipal, box: Box,
-                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | DeviceOut:
+                        if_match: RequiredIfMatch, wait: bool = False) -> Accepted | DeviceOut:
     """Replace a device's registration. SNMP secrets left out are kept, unless the SNMP version or user changes."""
     seen = if_match_version(if_match, required=True)
     row = await DEVICES.current(pool, device_id)
@@ -162,7 +172,7 @@ async def update_device(device_id: uuid.UUID, body: DeviceIn, request: Request, 
                responses={200: {"description": "with ?wait=true: removed"}})
 async def remove_device(device_id: uuid.UUID, request: Request, response: Response, pool: Pool, producer: Producer,
                         settings: SettingsDep, principal: CurrentPrincipal,
-                        if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | DeviceOut:
+                        if_match: IfMatch = None, wait: bool = False) -> Accepted | DeviceOut:
     """Remove a device from the registry; its stored secrets are deleted once the removal is recorded."""
     seen = if_match_version(if_match, required=False)
     row = await DEVICES.current(pool, device_id)

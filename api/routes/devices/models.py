@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from api.fields import Int
 from api.text import Secret, Text
-from schemas.devices.cameras import rtsp_url_without_credentials
+from schemas.devices.cameras import RTSP_URL, rtsp_url_without_credentials
 from schemas.devices.events import AUTH_PROTOCOLS, PRIV_PROTOCOLS, DeviceSpec, DeviceType, IpAddress, Tag
 
 SECRET_QUERY_KEYS = {"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"}
@@ -30,9 +31,10 @@ class SnmpV3In(BaseModel):
     version: Literal["3"]
     user: Text = Field(min_length=1, max_length=100)
     auth_protocol: AUTH_PROTOCOLS = "none"
-    auth_key: Secret | None = Field(default=None, description="8+ characters; omitted on update: keep the stored keys")
+    auth_key: Secret | None = Field(default=None, min_length=8,
+                                    description="8+ characters; omitted on update: keep the stored keys")
     priv_protocol: PRIV_PROTOCOLS = "none"
-    priv_key: Secret | None = None
+    priv_key: Secret | None = Field(default=None, min_length=8)
     context_name: Text = Field(default="", max_length=100)
 
     @field_validator("auth_key", "priv_key")
@@ -54,12 +56,12 @@ class DeviceIn(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
     device_type: DeviceType
     management_ip: IpAddress
-    snmp_port: int = Field(default=161, ge=1, le=65535)
+    snmp_port: Int = Field(default=161, ge=1, le=65535)
     vendor: Text | None = Field(default=None, max_length=100)
     model: Text | None = Field(default=None, max_length=100)
     site: Text | None = Field(default=None, max_length=100)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    polling_interval_s: int = Field(default=60, ge=5, le=86_400)
+    polling_interval_s: Int = Field(default=60, ge=5, le=86_400)
     snmp: Annotated[SnmpV2cIn | SnmpV3In, Field(discriminator="version")]
 
 
@@ -198,10 +200,11 @@ def split_camera_url(url: str) -> tuple[str, str | None]:
 class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=200)
-    url: Text = Field(min_length=8, max_length=2000, description="rtsp:// or rtsps://, credentials apart")
+    url: str = Field(min_length=8, max_length=2000, pattern=RTSP_URL,
+                     description="rtsp:// or rtsps://, credentials apart")
     location: Text | None = Field(default=None, max_length=200)
-    probe_interval_s: int = Field(default=60, ge=5, le=86_400)
-    snapshot_interval_s: int | None = Field(default=None, ge=10, le=86_400,
+    probe_interval_s: Int = Field(default=60, ge=5, le=86_400)
+    snapshot_interval_s: Int | None = Field(default=None, ge=10, le=86_400,
                                             description="the pollers grab a frame this often for image health")
     username: Text | None = Field(default=None, min_length=1, max_length=200)
     password: Secret | None = Field(default=None, description="omitted on update: keep the stored one")
@@ -256,7 +259,7 @@ class DiscoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cidr: str = Field(min_length=3, max_length=50,
                       description="e.g. 10.0.0.0/24; bounded by OPSLEDGER_DISCOVERY_MAX_HOSTS")
-    port: int = Field(default=161, ge=1, le=65535)
+    port: Int = Field(default=161, ge=1, le=65535)
     credentials: list[Annotated[SnmpV2cIn | SnmpV3In, Field(discriminator="version")]] = Field(
         min_length=1, max_length=5, description="tried in order at each address")
 

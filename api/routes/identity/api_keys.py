@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.deps import Pool
+from api.fields import Int
 from api.identity import store
 from api.identity.principal import CurrentPrincipal
 from api.identity.rules import SCOPES
 from api.problems import Problem
 from api.text import Text
+from schemas.envelope import json_number
 
 router = APIRouter(prefix="/api/auth/api-keys", tags=["auth"])
 Scope = Annotated[str, Field(pattern="^(" + "|".join(SCOPES) + ")$")]
@@ -24,12 +26,13 @@ class NewKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=len(SCOPES))
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    # bounds before the validator, inside the optional: so the document keeps them
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), BeforeValidator(json_number)] | None = None
 
 
 class Rotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    overlap_seconds: int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600,
+    overlap_seconds: Int = Field(default=24 * 3600, ge=0, le=30 * 24 * 3600,
                                  description="how long the old key keeps working")
 
 

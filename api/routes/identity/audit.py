@@ -12,8 +12,9 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from api.deps import DbConn, consistent_with
+from api.fields import Instant
 from api.filters import Where
-from api.paging import newest_first, time_cursor
+from api.paging import Cursor, newest_first, time_cursor
 from schemas.topics import AUDIT
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -46,10 +47,10 @@ async def audit_log(
     actor: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=200, description="substring, e.g. '/api/ingress'")] = None,
     outcome: Literal["succeeded", "refused", "denied", "failed"] | None = None,
-    occurred_from: datetime | None = None,
-    occurred_to: datetime | None = None,
+    occurred_from: Instant | None = None,
+    occurred_to: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor | None = None,
 ) -> AuditPage:
     where = Where()
     where.when(actor, "actor = %s")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Pool, SettingsDep
+from api.fields import Flag
 from api.identity import sessions, store
 from api.identity.limits import too_many
 from api.identity.passwords import hash_password, verify_password
@@ -60,7 +61,7 @@ class LogoutRequest(BaseModel):
 class UserChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role | None = None
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class UserOut(BaseModel):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.deps import DbConn, consistent_with
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.paging import newest_first, time_cursor
@@ -72,8 +72,8 @@ def near_filter(where: Where, near: str) -> None:
 async def list_images(
     conn: DbConn, principal: CurrentPrincipal,
     subject_type: SubjectType | None = None, subject_id: Annotated[str | None, Query(max_length=100)] = None,
-    uploaded_from: datetime | None = None, uploaded_to: datetime | None = None,
-    taken_from: datetime | None = None, taken_to: datetime | None = None,
+    uploaded_from: Instant | None = None, uploaded_to: Instant | None = None,
+    taken_from: Instant | None = None, taken_to: Instant | None = None,
     make: Annotated[str | None, Query(max_length=200)] = None,
     model: Annotated[str | None, Query(max_length=200)] = None,
     has_gps: bool | None = None, near: Annotated[str | None, Query(max_length=100, description="lat,lon,km")] = None,

@@ -7,17 +7,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from psycopg import sql
 from psycopg.rows import dict_row
 from pydantic import Field
 
-from api.commands import Accepted, ReadBack, check_version, if_match_version, saved
+from api.commands import Accepted, IfMatch, ReadBack, RequiredIfMatch, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep, consistent_with
+from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
 from api.identity.rules import EDITS_ALL_READINGS, SEES_ALL_READINGS
-from api.paging import decode_cursor, encode_cursor
+from api.paging import Cursor, decode_cursor, encode_cursor
 from api.problems import Problem
 from api.routes.images.subjects import subject_images, version_at
 from api.routes.ingress.models import HistoryEntry, IngressPage, IngressReadingOut, LimitVerdict
@@ -129,14 +130,14 @@ async def list_readings(
     split_plan: SplitPlan | None = None,
     level_min: Annotated[float | None, Query(ge=-100, le=100)] = None,
     level_max: Annotated[float | None, Query(ge=-100, le=100)] = None,
-    submitted_from: datetime | None = None,
-    submitted_to: datetime | None = None,
+    submitted_from: Instant | None = None,
+    submitted_to: Instant | None = None,
     customer: Annotated[str | None, Query(max_length=200, description="substring of the customer name")] = None,
     exceeded: bool | None = None,
     sort: Literal["submitted_at", "level_dbmv"] = "submitted_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor | None = None,
 ) -> IngressPage:
     where = Where("NOT r.retracted")
     where.when(own_only(principal, SEES_ALL_READINGS), "r.submitted_by = %s")
@@ -189,7 +190,7 @@ async def get_reading(reading_id: uuid.UUID, conn: DbConn, response: Response,
             responses={201: {"model": IngressReadingOut}})
 async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Request, response: Response,
                   pool: Pool, settings: SettingsDep, producer: Producer, principal: CurrentPrincipal,
-                  if_match: Annotated[str | None, Header()] = None, wait: bool = False) -> Accepted | IngressReadingOut:
+                  if_match: RequiredIfMatch, wait: bool = False) -> Accepted | IngressReadingOut:
     seen = if_match_version(if_match, required=True)
     async with pool.connection() as conn:
         current = await load(conn, reading_id, principal, EDITS_ALL_READINGS)
@@ -202,7 +203,7 @@ async def correct(reading_id: uuid.UUID, body: IngressReadingIn, request: Reques
 @router.delete("/{reading_id}", response_model=Accepted | IngressReadingOut, status_code=202,
                responses={200: {"model": IngressReadingOut, "description": "with ?wait=true: the retracted reading"}})
 async def retract(reading_id: uuid.UUID, request: Request, response: Response, pool: Pool, settings: SettingsDep,
-                  producer: Producer, principal: CurrentPrincipal, if_match: Annotated[str | None, Header()] = None,
+                  producer: Producer, principal: CurrentPrincipal, if_match: IfMatch = None,
                   reason: Annotated[str, Query(max_length=1000)] = "",
                   wait: bool = False) -> Accepted | IngressReadingOut:
     seen = if_match_version(if_match, required=False)

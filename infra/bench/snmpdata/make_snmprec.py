@@ -27,6 +27,9 @@ SWITCH_SPEED_MBPS = 1000
 FASTWRAP_OCTETS_PER_S = 1_000_000_000  # a 32-bit counter at 8 Gb/s wraps every 4.29 s
 FASTWRAP_SPEED_MBPS = 10_000
 REBOOT_PERIOD_S = 6  # the "rebooting" agent's sysUpTime and counters restart every 6 s
+WINXP_WLAN = 65539  # the recorded Windows XP host's wireless interface (ifIndex 65539, 54 Mb/s)
+WINXP_WLAN_IN_OCTETS_PER_S = 250_000  # 2 Mb/s in, 1 Mb/s out, in the copy without sysUpTime
+WINXP_WLAN_OUT_OCTETS_PER_S = 125_000
 
 
 def switch_in_octets_per_s(port: int) -> int:
@@ -178,6 +181,22 @@ def lldp_c() -> list[tuple[str, str, str]]:
     return _lldp_switch(LLDP_C[0], [(1, LLDP_PHONE[1], "eth0", LLDP_PHONE[0])])
 
 
+def winxp_no_uptime() -> list[tuple[str, str, str]]:
+    """The recording of a real Windows XP host (winxp.snmprec, README.md) without sysUpTime, its wireless
+    interface's octets made live (from the recorded values, at known rates): an agent that answers but omits
+    sysUpTime, whose rates must be timed by the poller's clock."""
+    rows = []
+    for line in (HERE / "winxp.snmprec").read_text().splitlines():
+        oid, tag, value = line.split("|", 2)
+        if oid == f"{SYSTEM}.3.0":
+            continue
+        for column, rate in ((10, WINXP_WLAN_IN_OCTETS_PER_S), (16, WINXP_WLAN_OUT_OCTETS_PER_S)):
+            if oid == f"{IF_ENTRY}.{column}.{WINXP_WLAN}":
+                tag, value = _numeric(65, rate, int(value), extra=",wrap=1")
+        rows.append((oid, tag, value))
+    return rows
+
+
 def _oid_key(row: tuple[str, str, str]) -> tuple[int, ...]:
     return tuple(int(part) for part in row[0].split("."))
 
@@ -188,5 +207,5 @@ def write(name: str, rows: list[tuple[str, str, str]]) -> None:
 
 
 if __name__ == "__main__":
-    for builder in (switch48, legacy32, fastwrap32, reboots, slow48, lldp_a, lldp_b, lldp_c):
+    for builder in (switch48, legacy32, fastwrap32, reboots, slow48, lldp_a, lldp_b, lldp_c, winxp_no_uptime):
         write(builder.__name__, builder())

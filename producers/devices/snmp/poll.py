@@ -100,8 +100,10 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         return unreachable(str(e), 1)
     except Exception as e:  # pysnmp raises PySnmpError and plain errors for bad addresses and malformed answers
         return unreachable(f"{type(e).__name__}: {e}", 1)
-    if isinstance(system.get(SYS_UPTIME), EXCEPTION_VALUES) or SYS_UPTIME not in system:
-        return unreachable("the agent has no sysUpTime", session.requests)
+    # an agent that answers is reachable; one without sysUpTime (DOMAIN.md: real agents are partial) is timed by
+    # our clock instead, and its sample says so
+    uptime = system.get(SYS_UPTIME)
+    uptime_ticks = None if uptime is None or isinstance(uptime, EXCEPTION_VALUES) else int(uptime)
     sampled_at, response_ms = clock(), elapsed() * 1000
 
     walk = Walk()
@@ -129,7 +131,8 @@ async def poll_device(engine: SnmpEngine, target: Target, creds: Credentials, *,
         device_id=target.device_id, at=sampled_at, sys_name=text(SYS_NAME), sys_descr=text(SYS_DESCR),
         sys_object_id="" if object_id is None or isinstance(object_id, EXCEPTION_VALUES) else oid_text(object_id))
     sample = InterfaceCountersSampled(
-        device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=int(system[SYS_UPTIME]), hc=hc,
+        device_id=target.device_id, sampled_at=sampled_at, sys_uptime_ticks=uptime_ticks,
+        poller_clock=uptime_ticks is None, hc=hc,
         interfaces=counters(walk.columns, walk.row_uptimes), partial=not walk.complete,
         poll_ms=round(elapsed() * 1000, 1))
     neighbours = await walk_neighbours(session, target.device_id, sampled_at, max_repetitions, deadline) \

@@ -44,6 +44,8 @@ COMMON_COLUMNS: dict[str, Oid] = {
     "out_errors": (*IF_ENTRY, 20),
 }
 HC_COLUMNS: dict[str, Oid] = {"in_octets": (*IFX_ENTRY, 6), "out_octets": (*IFX_ENTRY, 10)}
+# walked only when some row has no ifName (an agent without ifXTable): the interface is then named by ifDescr
+DESCR_COLUMN: dict[str, Oid] = {"descr": (*IF_ENTRY, 2)}
 # the 32-bit octets, plus ifSpeed: an agent without ifHighSpeed still says how fast a 32-bit counter may wrap
 LEGACY_COLUMNS: dict[str, Oid] = {
     "in_octets": (*IF_ENTRY, 10),
@@ -59,7 +61,7 @@ LLDP_COLUMNS: dict[str, Oid] = {
     "local_port_id": LLDP_LOC_PORT_ID,
 }
 EXCEPTION_VALUES = (EndOfMibView, NoSuchObject, NoSuchInstance, ber.VarBindException)
-TEXT_COLUMNS = {"name", "alias"}
+TEXT_COLUMNS = {"name", "alias", "descr"}
 MAX_RESPONSE_VARBINDS = 250  # keeps a GETBULK answer under typical agents' message size with 11 columns
 
 
@@ -128,13 +130,16 @@ async def walk_columns(session: Session, wanted: dict[str, Oid], max_repetitions
 
 
 def counters(columns: dict[str, dict[int, Any]], row_uptimes: dict[int, int]) -> tuple[InterfaceCounters, ...]:
-    indexes = sorted({index for rows in columns.values() for index in rows if 1 <= index <= 2**31 - 1})
+    indexes = sorted(interface_indexes(columns))
     interfaces = []
     for index in indexes:
         row: dict[str, Any] = {"uptime_ticks": row_uptimes.get(index)}
         for name, rows in columns.items():
             if index in rows:
                 row[name] = text_of(rows[index]) if name in TEXT_COLUMNS else int(rows[index])
+        descr = row.pop("descr", None)
+        if not row.get("name") and descr:
+            row["name"] = descr
         speed_bps = row.pop("speed_bps", None)
         if not row.get("high_speed_mbps") and speed_bps is not None and speed_bps < 2**32 - 1:
             row["high_speed_mbps"] = speed_bps // 1_000_000
@@ -150,16 +155,26 @@ def hc_usable(columns: dict[str, dict[int, Any]]) -> bool:
 
 
 async def walk_interfaces(session: Session, prefer_hc: bool, max_repetitions: int, walk: Walk) -> bool:
-    """Walk the interface columns into `walk`; returns whether the octets are 64-bit."""
+    """Walk the interface columns into `walk`; returns whether the octets are 64-bit. Rows without an ifName get
+    their ifDescr (one more walk, only on agents that need it)."""
     await walk_columns(session, COMMON_COLUMNS | (HC_COLUMNS if prefer_hc else LEGACY_COLUMNS), max_repetitions, walk)
-    if not prefer_hc or hc_usable(walk.columns):
-        return prefer_hc
-    for name in HC_COLUMNS:
-        walk.columns.pop(name, None)
-    walk.row_uptimes.clear()
-    walk.complete = False
-    await walk_columns(session, LEGACY_COLUMNS, max_repetitions, walk)
-    return False
+    hc = prefer_hc
+    if prefer_hc and not hc_usable(walk.columns):
+        for name in HC_COLUMNS:
+            walk.columns.pop(name, None)
+        walk.row_uptimes.clear()
+        walk.complete = False
+        await walk_columns(session, LEGACY_COLUMNS, max_repetitions, walk)
+        hc = False
+    names = walk.columns.get("name", {})
+    if any(not text_of(names[index]) if index in names else True for index in interface_indexes(walk.columns)):
+        walk.complete = False
+        await walk_columns(session, DESCR_COLUMN, max_repetitions, walk)
+    return hc
+
+
+def interface_indexes(columns: dict[str, dict[int, Any]]) -> set[int]:
+    return {index for rows in columns.values() for index in rows if 1 <= index <= 2**31 - 1}
 
 
 def _identifier(value: Any) -> str:

@@ -146,11 +146,8 @@ def test_manual_alerts_acknowledge_all_and_summary(api: httpx.Client) -> None:
         assert (made.json()["rule_id"], made.json()["status"]) == (None, "firing")
         raised.append(made.json())
     duplicate = api.post("/api/alerts/", params={"wait": "true"}, json={
-        "subject": f"{device}/ge-0/0/1", "severity": "critical", "summary": "again"})
-    assert duplicate.status_code == 409, duplicate.text
-    system = api.post("/api/alerts/", params={"wait": "true"}, json={"severity": "info",
-                                                                      "summary": f"maintenance {device}"})
-    assert system.status_code in (201, 409)  # one system-wide manual alert at a time
+        "subject": f"{device}/ge-0/0/1", "severity": "critical", "summary": "again", "labels": {"device": device}})
+    assert duplicate.status_code == 409, duplicate.text  # the same subject and labels: the alert already firing
 
     middle = api.get("/api/alerts/summary").json()
     assert middle["by_severity"]["critical"]["firing"] == before["by_severity"]["critical"]["firing"] + 3
@@ -173,6 +170,26 @@ def test_manual_alerts_acknowledge_all_and_summary(api: httpx.Client) -> None:
     assert done.status_code == 200 and done.json()["resolve_reason"] == "manual"
     assert api.get("/api/alerts/", params={"device": device, "state": "resolved"}).json()["items"][0][
         "alert_id"] == raised[0]["alert_id"]
+
+
+def test_two_system_wide_incidents_with_different_labels_both_fire(api: httpx.Client) -> None:
+    """A manual alert is identified by its subject and its whole label set (DOMAIN.md), as Alertmanager dedups."""
+    run = secrets.token_hex(4)
+
+    def system_alert(incident: str, summary: str) -> httpx.Response:
+        return api.post("/api/alerts/", params={"wait": "true"}, json={
+            "severity": "critical", "summary": summary, "labels": {"incident": incident, "run": run}})
+
+    power, cooling = system_alert("power", "UPS on battery"), system_alert("cooling", "CRAC 2 failed")
+    assert (power.status_code, cooling.status_code) == (201, 201), (power.text, cooling.text)
+    assert power.json()["alert_id"] != cooling.json()["alert_id"]
+    assert power.json()["subject"] == cooling.json()["subject"] == "system"
+    again = system_alert("power", "UPS still on battery")
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM), again.text
+    firing = alerts_of(api, subject="system", state="firing")
+    assert {power.json()["alert_id"], cooling.json()["alert_id"]} <= {a["alert_id"] for a in firing}
+    for made in (power, cooling):
+        assert api.post(f"/api/alerts/{made.json()['alert_id']}/resolve", params={"wait": "true"}).status_code == 200
 
 
 def test_rules_crud_with_versions(api: httpx.Client) -> None:

@@ -116,10 +116,38 @@ def test_a_day_of_scans_from_several_workers_shows_in_the_reports(stack: Stack, 
     assert after["shipments_per_week"][-1]["shipped"] == before["shipments_per_week"][-1]["shipped"] + 1
 
 
+def test_report_days_and_weeks_follow_the_given_time_zone(stack: Stack, api: httpx.Client) -> None:
+    """`tz` (IANA) sets the day and week boundaries: 22:00 on Sunday 5 March in New York is 03:00 UTC on Monday."""
+    night = Handheld(stack, "worker")
+    codes = [new_code() for _ in range(2)]
+    sunday_night = datetime(2023, 3, 6, 3, 0, tzinfo=UTC)  # 2023-03-05 22:00 EST, a Sunday
+    added = api.post("/api/scans", params={"wait": "true"}, json={"scans": [
+        {"client_scan_id": f"add-{c}", "qr_code": c, "action": "add", "scanned_at": "2023-03-01T00:00:00Z",
+         "retest_due": "2030-01-01"} for c in codes]})
+    assert added.status_code == 200, added.text
+    night.scan("ship", codes, sunday_night, f"Night {secrets.token_hex(3)}")
+    sunday, monday = date(2023, 3, 5), date(2023, 3, 6)
+
+    def scans_by(params: dict[str, str]) -> int:
+        answer = api.get("/api/admin/reports", params=params)
+        assert answer.status_code == 200, answer.text
+        return sum(w["scans"] for w in answer.json()["worker_activity"] if w["worker"] == night.name)
+
+    assert scans_by({"from": str(sunday), "to": str(sunday), "tz": "America/New_York"}) == 2
+    assert scans_by({"from": str(sunday), "to": str(sunday)}) == 0  # UTC by default: that is Monday
+    assert scans_by({"from": str(monday), "to": str(monday), "tz": "UTC"}) == 2
+    weeks = api.get("/api/admin/reports", params={"from": "2023-02-27", "to": "2023-03-12",
+                                                  "tz": "America/New_York"}).json()["shipments_per_week"]
+    assert [w["week"] for w in weeks] == ["2023-02-27", "2023-03-06"]  # Mondays, local
+    assert weeks[0]["shipped"] >= 2  # Sunday night, local: the week that began on 27 February
+
+
 @pytest.mark.parametrize("params, detail", [
     ({"from": "2024-03-02", "to": "2024-03-01"}, "must not be after"),
     ({"from": "2019-01-01", "to": "2024-01-01"}, "at most"),
     ({"from": "yesterday"}, "from"),
+    ({"to": "0"}, "to"),  # once read as 1970-01-01
+    ({"tz": "Mars/Olympus_Mons"}, "tz"),
 ])
 def test_a_bad_report_range_is_a_problem(api: httpx.Client, params: dict[str, str], detail: str) -> None:
     answer = api.get("/api/admin/reports", params=params)

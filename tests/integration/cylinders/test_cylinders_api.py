@@ -147,6 +147,30 @@ def test_inventory_and_the_shipment_log(api: httpx.Client, worker: httpx.Client)
     assert worker.get("/api/admin/inventory").status_code == 403
 
 
+def test_the_shipments_csv_is_the_whole_filtered_export_in_one_answer(api: httpx.Client, worker: httpx.Client) -> None:
+    """No paging in CSV (a "next page" link once dropped every filter but the cursor): the filters apply, every
+    matching row comes in one streamed answer, whatever `limit` says."""
+    codes = add_cylinders(api, 7)
+    ours, theirs = f"Ridge {secrets.token_hex(3)}", f"Other {secrets.token_hex(3)}"
+    for n, code in enumerate(codes[:5]):
+        assert scan(worker, code, "ship", T0 + timedelta(hours=n), ours)["outcome"] == "CylinderShipped"
+    for code in codes[5:]:
+        assert scan(worker, code, "ship", T0, theirs)["outcome"] == "CylinderShipped"
+    assert scan(worker, codes[0], "return", T0 + timedelta(days=1), ours)["outcome"] == "CylinderReturned"
+
+    answer = api.get("/api/admin/shipments", params={"customer": ours, "open_only": "true", "format": "csv",
+                                                     "limit": 2})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv"), answer.text
+    assert "link" not in answer.headers
+    rows = answer.text.strip().splitlines()
+    assert rows[0].startswith("qr_code,customer,")
+    assert [row.split(",")[0] for row in rows[1:]] == list(reversed(codes[1:5]))  # open ones only, newest first
+    window = api.get("/api/admin/shipments", params={
+        "customer": ours, "format": "csv", "shipped_from": (T0 + timedelta(hours=1)).isoformat(),
+        "shipped_to": (T0 + timedelta(hours=3)).isoformat()})
+    assert [row.split(",")[0] for row in window.text.strip().splitlines()[1:]] == [codes[2], codes[1]]
+
+
 def test_a_label_sheet_holds_every_code_as_a_readable_qr(api: httpx.Client) -> None:
     import xml.etree.ElementTree as ET
 

@@ -1,13 +1,14 @@
 """The poller against real SNMP agents (snmpsim serving infra/bench/snmpdata), v2c and v3.
 
-SNMPv2c tests that are cheap run twice: through the fast path (producers/snmp/ber.py, v2c.py) and through pysnmp.
+SNMPv2c tests that are cheap run twice: through the fast path (producers/devices/snmp/ber.py, v2c.py) and through
+pysnmp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import AuthProtocol, PrivProtocol, V2cCredentials, V3Credentials
 from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.scheduler import Device, Policy, Scheduler
-from producers.devices.snmp.session import Target, close_engine
+from producers.devices.snmp.session import Target
 from schemas.devices.events import DeviceIdentified, DeviceReachable, InterfaceCountersSampled, OperStatus
 
 pytestmark = pytest.mark.integration
@@ -49,18 +50,6 @@ def slow_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     """Its own process: snmpsim's delay module sleeps, which would stall every other agent in the same process."""
     with running_agent(["slow48"], workdir=tmp_path_factory.mktemp("snmpsim-slow")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def engine() -> AsyncIterator[SnmpEngine]:
-    snmp_engine = SnmpEngine()
-    yield snmp_engine
-    close_engine(snmp_engine)
-
-
-@pytest.fixture(params=[True, False], ids=["fast-v2c", "pysnmp-v2c"])
-def fast_v2c(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
 
 
 def v2c_target(agent: Agent, community: str, **kwargs: float) -> tuple[Target, V2cCredentials]:
@@ -241,7 +230,7 @@ def test_fixtures_are_regenerated_from_their_script() -> None:
     from infra.bench.snmpdata import make_snmprec
 
     for builder in (make_snmprec.switch48, make_snmprec.legacy32, make_snmprec.fastwrap32, make_snmprec.reboots,
-                    make_snmprec.slow48):
+                    make_snmprec.slow48, make_snmprec.winxp_no_uptime):
         rows = sorted(builder(), key=make_snmprec._oid_key)
         expected = "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in rows)
         assert (Path(make_snmprec.__file__).parent / f"{builder.__name__}.snmprec").read_text() == expected

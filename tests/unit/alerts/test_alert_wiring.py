@@ -147,3 +147,27 @@ def test_requests_that_do_not_fit_are_refused_not_dropped() -> None:
     assert isinstance(events[0], AlertRaised) and events[0].rule_id is None
     _, again = decide_command(book, firing, command(manual))
     assert isinstance(again[0], AlertCommandRefused)
+
+
+def test_two_system_wide_incidents_with_different_labels_are_two_alerts() -> None:
+    """Dedup by the whole identifying label set (DOMAIN.md): the API keys a manual request by the fingerprint of its
+    subject and labels, and the processor decides each fingerprint's state on its own."""
+    book = RuleBook()
+
+    def request(labels: dict[str, str]) -> Envelope:
+        return command(AlertRaiseRequested(fingerprint=fingerprint(None, "system", labels), at=T0, by="m.chen",
+                                           subject="system", severity=Severity.critical, summary="incident",
+                                           labels=labels))
+
+    power, cooling = request({"incident": "power"}), request({"incident": "cooling"})
+    assert power.data.fingerprint != cooling.data.fingerprint  # type: ignore[attr-defined]
+    power_state, [power_raised] = decide_command(book, None, power)
+    cooling_state, [cooling_raised] = decide_command(book, None, cooling)
+    assert isinstance(power_raised, AlertRaised) and isinstance(cooling_raised, AlertRaised)
+    assert power_raised.alert_id != cooling_raised.alert_id
+    assert (power_raised.fingerprint, cooling_raised.fingerprint) == (power.data.fingerprint,  # type: ignore[attr-defined]
+                                                                       cooling.data.fingerprint)  # type: ignore[attr-defined]
+    _, [again] = decide_command(book, power_state, request({"incident": "power"}))  # the same labels: the same alert
+    assert isinstance(again, AlertCommandRefused)
+    assert fingerprint(None, "system", {"a": "1", "b": "2"}) == fingerprint(None, "system", {"b": "2", "a": "1"})
+    assert fingerprint(None, "system", {}) == fingerprint(None, "system")  # alerts raised before labels counted

@@ -287,8 +287,9 @@ def test_alert_ids_are_derived_from_the_fingerprint_and_the_raise_number() -> No
 
 def test_fingerprints_separate_rules_subjects_and_manual_alerts() -> None:
     prints = {fingerprint("a", "b:c"), fingerprint("a:b", "c"), fingerprint("a", "bc"), fingerprint(None, "a"),
-              fingerprint("x", "a")}
-    assert len(prints) == 5 and all(len(p) == 32 for p in prints)
+              fingerprint("x", "a"), fingerprint(None, "a", {"k": "v"}), fingerprint(None, "a", {"k": "w"}),
+              fingerprint(None, "a", {"k": "v", "l": "v"}), fingerprint(None, "a", {"kv": ""})}
+    assert len(prints) == 9 and all(len(p) == 32 for p in prints)
 
 
 def test_evaluate_refuses_the_state_of_another_fingerprint() -> None:

@@ -164,3 +164,13 @@ def test_uptime_going_down_within_a_normal_poll_interval_always_means_no_rate(
 def test_the_same_sysuptime_twice_gives_no_rate(bits: int, value: int, uptime: int) -> None:
     same = sample(uptime, value % 2**bits, bits=bits)
     assert interface_rates(same, same) is NoRate.zero_interval
+
+
+def test_without_sysuptime_the_interval_is_the_pollers_clock() -> None:
+    previous = replace(sample(0, 10**6, seconds=0), uptime_ticks=None)
+    current = replace(sample(0, 10**6 + 2_500_000, seconds=10), uptime_ticks=None)
+    found = rates(previous, current)
+    assert found.interval_s == 10 and found.in_bps == 2_000_000
+    assert interface_rates(previous, replace(current, sampled_at=previous.sampled_at)) is NoRate.zero_interval
+    lower = replace(current, in_octets=10)  # no uptime to tell a reboot from a wrap: a reset, no rate
+    assert interface_rates(previous, lower) is NoRate.counter_reset
