@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -27,6 +28,11 @@ def snapshot(database_url: str) -> dict[str, list[tuple[object, ...]]]:
         return {name: conn.execute(query).fetchall() for name, query in TABLES.items()}  # type: ignore[arg-type]
 
 
+def grabbed_before(row: tuple[object, ...], taken: datetime) -> bool:
+    """Whether a camera's latest snapshot (its second column is the time) is older than `taken`."""
+    return isinstance(row[1], datetime) and row[1] <= taken
+
+
 def settled(api: httpx.Client) -> bool:
     lag, status = lags(api), api.get("/api/images/status").json()
     return lag.get("processors") == 0 and lag.get("images") == 0 and status["counts"]["pending"] == 0
@@ -40,6 +46,7 @@ def test_the_rebuilt_images_projection_equals_the_live_one(stack: Stack, api: ht
         answer = api.post("/api/images", files={"file": ("x.jpg", data, "image/jpeg")}, timeout=30)
         assert answer.status_code == 202, answer.text
     wait_until(lambda: settled(api), timeout=90, what="the processor and the images projection to settle")
+    taken = datetime.now(UTC)
     before = snapshot(stack.backbone.database_url)
     assert len(before["images"]) >= 4 and before["image_duplicates"]
 
@@ -50,6 +57,10 @@ def test_the_rebuilt_images_projection_equals_the_live_one(stack: Stack, api: ht
 
     after = snapshot(stack.backbone.database_url)
     for table in TABLES:
+        if table == "camera_snapshots":  # other tests' cameras keep being grabbed by the pollers meanwhile
+            moved_on = {row[0] for row in after[table] if not grabbed_before(row, taken)}
+            before[table] = [row for row in before[table] if row[0] not in moved_on]
+            after[table] = [row for row in after[table] if row[0] not in moved_on]
         assert after[table] == before[table], f"{table} differs after the rebuild"
     again = api.post("/api/images", params={"wait": "true"}, timeout=30,
                      files={"file": ("y.jpg", camera_jpeg(160, 120, seed=uuid.uuid4().int % 100_000), "image/jpeg")})
