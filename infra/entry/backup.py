@@ -42,6 +42,9 @@ SOURCES = {
     "event_archive": "the event log, the source of truth",
     "users": "identity: credentials are not events",
     "api_keys": "identity",
+    "sessions": "identity: sign-ins, their absolute ends and revocations",
+    "oidc_identities": "identity: external accounts (issuer, subject) and their users",
+    "password_resets": "identity: one-time reset tokens an admin issued (hashed)",
     "refresh_tokens": "identity: refresh-token families",
     "revoked_access_tokens": "identity: logged-out access tokens until they expire",
     "device_secrets": "device and camera secrets, Fernet-encrypted (the key is not in the backup)",
@@ -53,7 +56,13 @@ SOURCES = {
     "notification_attempts": "the notifier's journal",
     "notification_silences": "the notifier's journal",
     "outbox": "commands accepted but not yet in the log",
+    "archive_restored": "archive partitions brought back from exported files, and until when they stay",
 }
+# short-lived state a restored stack does without: logins in flight, replay protection of signed ML requests (past
+# their clock tolerance by then), the outbox relay's pause flag (set afresh at start)
+TRANSIENT = {"oidc_pending": "external logins in flight", "oidc_login_codes": "one-time login codes (a minute)",
+             "request_signatures": "signed requests seen within the clock tolerance",
+             "outbox_control": "the relay's pause flag"}
 # rows of a table that is otherwise derived: the notifier's own positions go with its journal
 PARTS = {"projection_offsets": "SELECT * FROM projection_offsets WHERE projection LIKE 'notify-%'"}
 # every other table is rebuilt or recreated: read models (projections.catalog), the other projections' positions,
