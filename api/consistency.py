@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 from psycopg_pool import AsyncConnectionPool
 
 from api.problems import Problem
@@ -108,7 +109,11 @@ class LogEnds:
                 pause = self.fetched_at + ENDS_REFRESH_S - time.monotonic()
                 if pause > 0:  # asked too recently: wait for the next question rather than refuse a fresh token
                     await asyncio.sleep(pause)
-                ends = await self.fetch(self.topics)
+                try:
+                    ends = await self.fetch(self.topics)
+                except (KafkaError, OSError, TimeoutError) as e:  # the broker is away: say so, not 500
+                    raise Problem(503, "The event log is unavailable right now, so the consistency token cannot be "
+                                       "checked; retry shortly.", headers={"Retry-After": "2"}) from e
                 self.ends = {(tp.topic, tp.partition): end for tp, end in ends.items()}
                 self.fetched_at = time.monotonic()
         for s in spans:

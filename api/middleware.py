@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import orjson
+import psycopg
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -97,6 +98,12 @@ class Gate:
         except Problem as refused:
             await _refuse(send, scope["path"], scope.get("state", {}).get("request_id", ""), refused.status,
                           refused.title, refused.detail, refused.headers)
+            return
+        except psycopg.OperationalError as e:  # the identity store is away (outside the app's problem handlers)
+            log.warning("database.unavailable", error=str(e)[:300])
+            await _refuse(send, scope["path"], scope.get("state", {}).get("request_id", ""), 503,
+                          "Database unavailable", "PostgreSQL (the identity store) is unavailable right now; "
+                          "nothing was recorded. Retry shortly.", {"Retry-After": "2"})
             return
         await self.app(scope, receive, send)
 

@@ -63,10 +63,17 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+def hold_repeated_records(logger: logging.Logger) -> None:
+    """RepeatFilter on every handler of `logger` (the root logger, also after Faust's worker replaced its
+    handlers)."""
+    for handler in logger.handlers:
+        if not any(isinstance(f, RepeatFilter) for f in handler.filters):
+            handler.addFilter(RepeatFilter())
+
+
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RepeatFilter())
+    hold_repeated_records(logging.getLogger())
     for noisy in ("aiokafka", "faust", "mode", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     structlog.configure(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import signal
 from collections.abc import Sequence
@@ -148,9 +149,15 @@ def run_processors(settings: Settings) -> None:
         # before the Worker makes its loop: a uvloop policy, so the worker's loop and the aiokafka consumer
         # thread's are uvloop loops (every loop turn Faust takes per message is cheaper; BENCHMARKS.md issue 11)
         mode.loop.use("uvloop")
-    from faust import Worker
+    import faust
 
+    from infra.logs import hold_repeated_records
     from processors.app import create_app
+
+    class Worker(faust.Worker):
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            hold_repeated_records(logger)  # Faust's handlers replace ours: a broker outage is not 60 lines a second
 
     app = create_app(settings)
     tune_gc()

@@ -20,8 +20,9 @@ def start_up(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env.update(OPSLEDGER_DATA_DIR=str(data_dir), OPSLEDGER_API_PORT=str(port), PYTHONUNBUFFERED="1",
                OPSLEDGER_DEMO_ADMIN_PASSWORD=ADMIN_PASSWORD)
     log = open(data_dir.parent / f"up-{port}.log", "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "up"], env=env, cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    # the living demo would keep adding events (and load): the drills compare histories and wait for quiet
+    proc = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", "up", "--no-live-demo"], env=env, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200, timeout=90,
                what="opsledger up to be ready")
     return proc
