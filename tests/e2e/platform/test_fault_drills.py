@@ -26,7 +26,7 @@ import psycopg
 
 from infra.entry.embedded import free_port
 from tests.helpers.factories import reading_body
-from tests.helpers.support import ROOT, wait_until
+from tests.helpers.support import ROOT, lags, wait_until
 from tests.helpers.up import (
     alive,
     everything,
@@ -98,9 +98,12 @@ def database_url(data_dir: Path) -> str:
 
 def check_promises(api: httpx.Client, writer: Writer, data_dir: Path) -> None:
     """Nothing acknowledged is lost, each event shows once, each verdict came, the read models equal a rebuild."""
-    wait_until(lambda: settled(api), timeout=90, what="the stack to settle")
+    try:
+        wait_until(lambda: settled(api), timeout=90, what="the stack to settle")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; lags: {lags(api)}") from e
     events = everything(api)["events"]
-    ids = [e[3] for e in events]
+    ids = [e[3] for e in events if e[3] is not None]  # Faust's changelog records carry no event id
     assert len(ids) == len(set(ids)), "an event is shown twice"
     missing = set(writer.acknowledged) - set(ids)
     assert not missing, f"{len(missing)} of {len(writer.acknowledged)} acknowledged readings lost"
