@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import Annotated
 
+import structlog
 import typer
 
 from infra.bench.cli import bench_app
@@ -148,9 +149,16 @@ def pollers() -> None:
 def projections(names: Annotated[list[str] | None, typer.Argument(help="projections to run; all by default")] = None
                 ) -> None:
     """Run projections (all, or the ones named)."""
+    import psycopg
+    from aiokafka.errors import KafkaError
+
     from infra.entry.components import run_projections
 
-    asyncio.run(run_projections(command_settings(), names or []))
+    try:
+        asyncio.run(run_projections(command_settings(), names or []))
+    except (psycopg.OperationalError, KafkaError) as e:  # the backbone went away: one line, the supervisor restarts us
+        structlog.get_logger("projections").error("projections.backbone_lost", error=f"{type(e).__name__}: {e}"[:300])
+        raise typer.Exit(1) from None
 
 
 @app.command()

