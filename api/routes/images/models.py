@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.commands import Accepted
 from api.identity.principal import Principal
@@ -61,7 +61,10 @@ class ImageOut(BaseModel):
     width: int | None  # as displayed
     height: int | None
     orientation: int | None  # as stored
-    taken_at: datetime | None  # with its offset when the camera wrote one, else camera-local time (no offset)
+    # ISO 8601: with its offset when the camera wrote one (RFC 3339), else the camera's local wall time without an
+    # offset, which is not an RFC 3339 date-time: declared as text so the document says what is sent
+    taken_at: str | None = Field(description="when the picture was taken: ISO 8601 with the camera's offset when it "
+                                             "recorded one, else camera-local time without an offset")
     make: str | None
     model: str | None
     lens_model: str | None
@@ -111,9 +114,11 @@ class ImagesStatus(BaseModel):
 def image_out(row: dict[str, Any], principal: Principal) -> ImageOut:
     base = f"/api/images/{row['image_id']}"
     fields = {k: v for k, v in row.items() if k in ImageOut.model_fields}
-    fields["taken_at"] = row["taken_local"]  # camera-local wall time, with the camera's offset when it wrote one
+    local = row["taken_local"]  # camera-local wall time, with the camera's offset when it wrote one
+    fields["taken_at"] = local.isoformat() if local is not None else None
     if row["taken_at"] is not None and row["taken_offset_min"] is not None:
-        fields["taken_at"] = row["taken_at"].astimezone(timezone(timedelta(minutes=row["taken_offset_min"])))
+        offset = timezone(timedelta(minutes=row["taken_offset_min"]))
+        fields["taken_at"] = row["taken_at"].astimezone(offset).isoformat()
     fields["notes"] = row["notes"] or []
     fields["thumbnails"] = {str(s): f"{base}/thumbnail?size={s}" for s in (128, 512) if row[f"thumb_{s}"]}
     fields["original"] = f"{base}/original" if row["status"] == "analysed" else None

@@ -20,6 +20,7 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 from infra.bench.snmpdata.make_snmprec import WINXP_WLAN, WINXP_WLAN_IN_OCTETS_PER_S, WINXP_WLAN_OUT_OCTETS_PER_S
 from infra.bench.snmpsim import Agent, running_agent
 from processors.devices.rates import rates_between
+from producers.devices.outbound import Outbound
 from producers.devices.snmp.credentials import V2cCredentials
 from producers.devices.snmp.poll import PollResult, poll_device
 from producers.devices.snmp.session import Target
@@ -40,7 +41,8 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
 
 
 async def poll(engine: SnmpEngine, agent: Agent, community: str, fast_v2c: bool = True) -> PollResult:
-    return await poll_device(engine, Target(community, agent.host, agent.port), V2cCredentials(community),
+    return await poll_device(engine, Target(community, agent.host, agent.port, outbound=Outbound.of("127.0.0.0/8")),
+                             V2cCredentials(community),
                              deadline_s=10, fast_v2c=fast_v2c)
 
 

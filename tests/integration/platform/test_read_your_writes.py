@@ -30,13 +30,15 @@ def test_wait_true_returns_the_created_resource(api: httpx.Client) -> None:
     assert created.headers["ETag"] == '"1"'
 
 
-def test_a_token_nobody_will_reach_times_out_as_504_problem(api: httpx.Client) -> None:
+def test_a_token_past_the_end_of_the_log_is_a_400_problem_at_once(api: httpx.Client) -> None:
+    """A position the log has not reached is a forged token (issue 15): refused, not waited for until the timeout."""
     import base64
 
     token = base64.urlsafe_b64encode(b"ingress.readings:0:999999999").decode().rstrip("=")
     got = api.get("/api/ingress", params={"after": token}, timeout=30)
-    assert got.status_code == 504
+    assert got.status_code == 400
     assert got.headers["content-type"].startswith("application/problem+json")
+    assert got.elapsed.total_seconds() < 5
 
 
 def test_a_garbled_token_is_a_400_problem(api: httpx.Client) -> None:
