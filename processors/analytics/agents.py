@@ -158,8 +158,14 @@ class AnalyticsAgents:
             tp = TopicPartition(*source)
             consumer.assign([tp])
             consumer.seek(tp, start)
+            idle = 0
             while await consumer.position(tp) < until:
                 fetched = await consumer.getmany(tp, timeout_ms=200, max_records=2000)
+                idle = 0 if fetched.get(tp) else idle + 1
+                if idle >= 25:  # ~5 s without a record below `until` (a log restored shorter): never stall the stream
+                    log.warning("analytics.catch_up_gap", topic=source[0], partition=source[1],
+                                position=await consumer.position(tp), until=until)
+                    break
                 for message in fetched.get(tp, []):
                     if message.offset >= until:
                         break

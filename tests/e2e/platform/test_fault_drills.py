@@ -96,12 +96,26 @@ def database_url(data_dir: Path) -> str:
     return start_database(data_dir / "pg", keep_running=True).url  # a handle on the running server
 
 
+def topic_lags(data_dir: Path) -> dict[str, int]:
+    """The processors' uncommitted records per input topic (to say which one does not settle)."""
+    import asyncio
+
+    from infra.entry.components import read_stack_file
+    from infra.kafka import group_lag
+    from infra.topics import PROCESSOR_INPUTS
+
+    running = read_stack_file(data_dir) or {}
+    bootstrap = running.get("kafka_bootstrap_servers", "")
+    found = {topic: asyncio.run(group_lag(bootstrap, "opsledger-processors", [topic])) for topic in PROCESSOR_INPUTS}
+    return {topic: lag for topic, lag in found.items() if lag}
+
+
 def check_promises(api: httpx.Client, writer: Writer, data_dir: Path) -> None:
     """Nothing acknowledged is lost, each event shows once, each verdict came, the read models equal a rebuild."""
     try:
         wait_until(lambda: settled(api), timeout=90, what="the stack to settle")
     except AssertionError as e:
-        raise AssertionError(f"{e}; lags: {lags(api)}") from e
+        raise AssertionError(f"{e}; lags: {lags(api)}; processor lag by topic: {topic_lags(data_dir)}") from e
     events = everything(api)["events"]
     ids = [e[3] for e in events if e[3] is not None]  # Faust's changelog records carry no event id
     assert len(ids) == len(set(ids)), "an event is shown twice"
