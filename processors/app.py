@@ -21,7 +21,14 @@ from processors.analytics import agents as analytics
 from processors.codec import CODEC_NAME
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
-from processors.faust_patches import pace_fetches, use_eager_drain, use_exact_highwaters, use_fetch_max_wait
+from processors.faust_patches import (
+    pace_fetches,
+    use_eager_drain,
+    use_exact_highwaters,
+    use_fenced_acks,
+    use_fetch_max_wait,
+    use_seek_before_resume,
+)
 from processors.images import agents as images
 from processors.ingress import agents as ingress
 from schemas import topics
@@ -62,6 +69,8 @@ def create_app(settings: Settings) -> faust.App:
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
     if settings.faust_eager_drain:
         use_eager_drain()
+    use_fenced_acks(app)
+    use_seek_before_resume()
     wire(app, settings)
     return app
 

@@ -66,6 +66,82 @@ def pace_fetches(app: Any, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.
             fetcher._fetch_max_wait_ms = wait
 
 
+def use_fenced_acks(app: Any) -> None:
+    """An event still in an agent when its partition is revoked is acked after the rebalance, into the *new*
+    assignment's bookkeeping: Faust (`Consumer.ack`) takes any offset at or above the committed one, and
+    `Consumer._new_offset` commits the first consecutive run of acked offsets without asking whether it starts at
+    the committed offset. So a batch a `take_events` agent still held at the revocation (offsets 700-800, say) was
+    committed as soon as it finished, and the records between the committed offset and it (505-699), which the new
+    assignment had not read yet, were skipped: at-least-once broken. (Found reading Faust while chasing the seek
+    race of use_seek_before_resume; a restart makes it likely, when the dead member's session expiry rebalances the
+    group.) Faust's `stream_wait_empty` would hold every rebalance until the slowest agent finished its buffer;
+    this fences the stale acks instead.
+
+    An ack counts only for a message of the current consumer generation, and not while a rebalance is revoking
+    the generation it belongs to (from `on_rebalance_start`, the first thing the rebalance listener calls, until
+    the app hears of the new assignment). Faust's own streams ack what they skip during a rebalance ("otherwise the
+    lag would increase"), so those are fenced too. A fenced message is marked acked (its agent is done with it) but
+    its offset is not recorded: the new assignment reads it again from the committed offset."""
+    from faust.transport import consumer as faust_consumer
+
+    fence: dict[str, int | None] = {"revoking": None}
+    start, assigned = app.on_rebalance_start, app._on_partitions_assigned
+
+    def on_rebalance_start() -> None:
+        fence["revoking"] = app.consumer_generation_id
+        start()
+
+    async def on_partitions_assigned(*args: Any, **kwargs: Any) -> Any:
+        fence["revoking"] = None  # app.consumer_generation_id is the new assignment's by now
+        return await assigned(*args, **kwargs)
+
+    app.on_rebalance_start = on_rebalance_start
+    app._on_partitions_assigned = on_partitions_assigned  # read when Faust builds its consumer, after this
+    original = faust_consumer.Consumer.ack
+
+    def ack(self: Any, message: Any) -> bool:
+        if self.app is app and not message.acked and self.app.topics.acks_enabled_for(message.topic) and stale(
+                message.generation_id, app.consumer_generation_id, fence["revoking"]):
+            message.acked = True
+            self._unacked_messages.discard(message)
+            FENCED["acks"] += 1
+            return False
+        return original(self, message)
+
+    faust_consumer.Consumer.ack = ack  # type: ignore[method-assign]
+
+
+def use_seek_before_resume() -> bool:
+    """Faust ends a table recovery by resuming the stream partitions and only then seeking them back to their
+    committed offsets, while the fetcher already runs: records delivered across that seek were taken for a gap,
+    acked and committed unhandled (processors/faust_recovery.py has the whole story). Seek first, then resume.
+    Installed only over the exact method the copy was made from (a source hash): on any other Faust it logs an error,
+    leaves Faust alone and returns False."""
+    from faust.tables import recovery as faust_recovery
+
+    from processors import faust_recovery as ours
+
+    if faust_recovery.Recovery._resume_streams is ours._resume_streams:
+        return True
+    if ours.original_fingerprint() != ours.ORIGINAL_SHA256:
+        structlog.get_logger(__name__).error(
+            "faust.seek_before_resume.refused", reason="Faust's Recovery._resume_streams is not the one the patch "
+            "copies; stock recovery in use (re-copy processors/faust_recovery.py and update ORIGINAL_SHA256)")
+        return False
+    faust_recovery.Recovery._resume_streams = ours._resume_streams  # type: ignore[method-assign]
+    return True
+
+
+def stale(generation: int | None, current: int, revoking: int | None) -> bool:
+    """An event of this consumer generation can no longer be acked: a rebalance replaced its generation, or is
+    revoking it now."""
+    return generation != current or generation == revoking
+
+
+#: Acks use_fenced_acks left out: of events whose partition a rebalance took while they were in an agent.
+FENCED = {"acks": 0}
+
+
 def use_eager_drain() -> bool:
     """Faust's drain loop hands every fetched message over through mode's `wait_first(callback(message),
     suspend_flow.wait())`: four tasks created and three cancelled per message (~20-30 µs of CPU), only so that a
@@ -87,3 +163,5 @@ def use_eager_drain() -> bool:
     faust_consumer.Consumer._drain_messages = faust_drain._drain_messages  # type: ignore[method-assign]
     structlog.get_logger(__name__).info("faust.eager_drain.installed")
     return True
+
+

@@ -1,0 +1,121 @@
+"""processors.faust_recovery and processors.faust_patches.use_fenced_acks: what a rebalance or a recovery may
+commit. The recovery seeks the stream partitions back to their committed offsets before it resumes them; an ack
+of an event whose generation a rebalance revoked is not recorded (its record is read again)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from faust.tables.recovery import Recovery
+from faust.types import TP
+from faust.types.tuples import Message
+
+from processors import faust_recovery
+from processors.faust_patches import FENCED, stale, use_fenced_acks, use_seek_before_resume
+
+
+class Calls:
+    """Stands in for the app, consumer and tables that Recovery._resume_streams drives, recording what it did."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.consumer_generation_id = 7
+        self.conf = type("Conf", (), {"broker_request_timeout": 5.0})()
+
+    def record(self, name: str, result: Any = None) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return result
+        return call
+
+
+def resumed(assignment: set[TP]) -> list[str]:
+    calls = Calls()
+    consumer = type("Consumer", (), {})()
+    consumer.assignment = lambda: assignment
+    consumer.resume_partitions = calls.record("resume_partitions")
+    consumer.resume_flow = calls.record("resume_flow")
+
+    async def perform_seek() -> None:
+        calls.calls.append("perform_seek")
+
+    async def nothing(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    consumer.perform_seek = perform_seek
+    app = calls
+    app.consumer = consumer  # type: ignore[attr-defined]
+    app.on_rebalance_complete = type("Signal", (), {"send": staticmethod(nothing)})()  # type: ignore[attr-defined]
+    app.flow_control = type("Flow", (), {"resume": staticmethod(calls.record("flow_control.resume"))})()  # type: ignore[attr-defined]
+    app._fetcher = type("Fetcher", (), {"maybe_start": staticmethod(nothing)})()  # type: ignore[attr-defined]
+    app.on_rebalance_end = calls.record("on_rebalance_end")  # type: ignore[attr-defined]
+    recovery = type("Recovery", (), {})()
+    recovery.app = app
+    recovery.log = type("Log", (), {"info": staticmethod(lambda *a: None), "dev": staticmethod(lambda *a: None),
+                                    "warning": staticmethod(lambda *a: None)})()
+    recovery._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")
+    recovery.completed = asyncio.Event()
+
+    async def wait(coro: Any, timeout: float) -> Any:
+        return await coro
+
+    recovery._wait = wait
+    recovery.tables = type("Tables", (), {"on_actives_ready": staticmethod(lambda: None),
+                                          "on_standbys_ready": staticmethod(lambda: None)})()
+    asyncio.run(faust_recovery._resume_streams(recovery, generation_id=7))
+    return calls.calls
+
+
+def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
+    calls = resumed({TP("ingress.readings", 0), TP("app-table-changelog", 0)})
+    assert calls.index("perform_seek") < calls.index("resume_partitions") < calls.index("resume_flow")
+
+
+def test_the_copy_is_installed_over_the_faust_it_was_made_from() -> None:
+    assert faust_recovery.original_fingerprint() == faust_recovery.ORIGINAL_SHA256 or \
+        Recovery._resume_streams is faust_recovery._resume_streams
+    assert use_seek_before_resume()
+    assert Recovery._resume_streams is faust_recovery._resume_streams
+    assert use_seek_before_resume()  # twice is once
+
+
+def test_an_event_is_stale_once_its_generation_is_revoked_or_replaced() -> None:
+    assert not stale(3, current=3, revoking=None)
+    assert stale(3, current=3, revoking=3)  # a rebalance is revoking generation 3
+    assert stale(3, current=4, revoking=None)  # generation 4 was assigned since
+    assert not stale(4, current=4, revoking=3)
+
+
+def test_an_ack_after_the_revocation_began_is_not_recorded_and_one_after_the_new_assignment_is() -> None:
+    async def run() -> None:
+        app = faust.App("fenced-acks-test", broker="kafka://127.0.0.1:9", store="memory://")
+
+        async def assigned(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        app._on_partitions_assigned = assigned  # type: ignore[method-assign]  # Faust's needs a real assignment
+        use_fenced_acks(app)
+        consumer, tp = app.consumer, TP("ingress.readings", 0)
+        app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
+
+        def message(offset: int, generation: int) -> Message:
+            return Message("ingress.readings", 0, offset, 0.0, 0, None, b"k", b"v", None, tp=tp,
+                           generation_id=generation)
+
+        app.consumer_generation_id = 3
+        assert consumer.ack(message(5, 3))
+        before = FENCED["acks"]
+        app.on_rebalance_start()  # the rebalance listener's first call
+        held = message(6, 3)
+        assert not consumer.ack(held)
+        assert held.acked  # its agent is done with it, but its offset is not recorded
+        app.consumer_generation_id = 4
+        await app._on_partitions_assigned(set())
+        assert not consumer.ack(message(7, 3))  # still of the revoked generation
+        assert consumer.ack(message(6, 4))  # read again by the new assignment
+        assert sorted(consumer._acked[tp]) == [5, 6]  # type: ignore[attr-defined]
+        assert FENCED["acks"] == before + 2
+
+    asyncio.run(run())
