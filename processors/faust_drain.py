@@ -22,8 +22,6 @@ This loop keeps exactly that, and only removes the tasks from the case where not
   (the usual case) no task was created. If it suspends, the rest of it (from the very await it stopped at) is
   given to a task through `wait_first(..., suspend_flow.wait())` exactly as Faust does, so a later
   rebalance/stop/crash still cancels it.
-The loop also leaves out what is left of a fetch after a seek sent the partition back (`Rewinds`, below): Faust's
-gap tracking took the next record of such a fetch for a gap and acked the offsets in between, unhandled.
 Nothing else changed: read offsets, gap tracking, commit_every, the yield every 100 messages, error handling.
 
 Python 3.12's `asyncio.eager_task_factory` would give the same effect for every task in the process; this keeps
@@ -49,8 +47,7 @@ ORIGINAL_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93
 #: How often the slow paths ran (rare, so counting costs the fast path nothing): `suspended` = message handed
 #: to Faust's own wait_first because flow was suspended; `waited` = callback suspended and went to a task;
 #: `abandoned` = of those, cancelled because suspend_flow (a rebalance or stop) or the consumer's stop came first.
-#: `stale` = records left out because a seek sent their partition back while their fetch was being iterated.
-STATS = {"suspended": 0, "waited": 0, "abandoned": 0, "stale": 0}
+STATS = {"suspended": 0, "waited": 0, "abandoned": 0}
 
 
 def original_fingerprint() -> str:
@@ -109,31 +106,6 @@ async def deliver(consumer: Any, coro: Coroutine[Any, Any, Any], suspend_flow: a
         STATS["abandoned"] += 1
 
 
-class Rewinds:
-    """Which fetched records a seek made stale. `Consumer.perform_seek` (run by table recovery, and by the fetcher
-    when flow stopped) puts a partition's read offset back to its committed offset while the drain loop may still be
-    iterating records fetched before: the next of those (514, say, after a seek to 476 when 513 was the last
-    delivered) is far above the read offset, and Faust acks the offsets in between as a gap (`Consumer._add_gap`,
-    meant for compacted and transaction-marker offsets) although no agent handled them. Such a record is left out:
-    the consumer was seeked, so it is fetched again, after the ones below it. A record is stale when, in the same
-    consumer generation, it lies above the last offset delivered from its partition while the read offset is below
-    that offset (records fetched again after the seek lie at or below it)."""
-
-    __slots__ = ("last",)
-
-    def __init__(self) -> None:
-        self.last: dict[Any, tuple[int, int]] = {}  # partition -> (generation, highest offset delivered)
-
-    def stale(self, tp: Any, offset: int, read_offset: int | None, generation: int) -> bool:
-        seen = self.last.get(tp)
-        return (seen is not None and seen[0] == generation and offset > seen[1]
-                and (-1 if read_offset is None else read_offset) < seen[1])
-
-    def delivered(self, tp: Any, offset: int, generation: int) -> None:
-        seen = self.last.get(tp)
-        self.last[tp] = (generation, offset if seen is None or seen[0] != generation else max(offset, seen[1]))
-
-
 async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no cover
     # Copied from faust-streaming 0.15.3 faust/transport/consumer.py; the only change is marked CHANGED.
     callback = self.callback
@@ -150,8 +122,6 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
     acks_enabled_for = self.app.topics.acks_enabled_for
     suspend_flow = self.suspend_flow  # CHANGED (localized)
     suspended = suspend_flow.is_set  # CHANGED (localized)
-    app = self.app  # CHANGED (localized)
-    rewinds = Rewinds()  # CHANGED
 
     yield_every = 100
     num_since_yield = 0
@@ -174,10 +144,6 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
 
                     offset = message.offset
                     r_offset = get_read_offset(tp)
-                    generation = app.consumer_generation_id  # CHANGED: the rest of a fetch a seek made stale
-                    if rewinds.stale(tp, offset, r_offset, generation):  # CHANGED
-                        STATS["stale"] += 1  # CHANGED
-                        continue  # CHANGED
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
                         # We have a gap in income messages
@@ -196,7 +162,6 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
                         else:
                             await deliver(self, callback(message), suspend_flow)
                         set_read_offset(tp, offset)
-                        rewinds.delivered(tp, offset, generation)  # CHANGED
                     else:
                         self.log.dev(
                             "DROPPED MESSAGE ROFF %r: k=%r v=%r",

@@ -145,39 +145,3 @@ def test_another_faust_is_left_alone_and_said_so(monkeypatch: pytest.MonkeyPatch
         assert use_eager_drain() is False
     assert Consumer.__dict__["_drain_messages"] is original
     assert [(e["event"], e["log_level"]) for e in logs] == [("faust.eager_drain.refused", "error")]
-
-
-def drained(records: list[tuple[str, int]], seeks: dict[int, tuple[str, int]], generation: int = 1) -> list[int]:
-    """Offsets the drain loop's Rewinds let through, with a seek (partition -> offset) made before record i."""
-    rewinds, read_offset, out = faust_drain.Rewinds(), {}, []
-    for i, (tp, offset) in enumerate(records):
-        if i in seeks:
-            read_offset[seeks[i][0]] = seeks[i][1]
-        if rewinds.stale(tp, offset, read_offset.get(tp), generation):
-            continue
-        if offset >= read_offset.get(tp, -1):
-            out.append(offset)
-            read_offset[tp] = offset
-            rewinds.delivered(tp, offset, generation)
-    return out
-
-
-def test_after_a_seek_back_the_rest_of_the_earlier_fetch_is_left_out_and_fetched_again() -> None:
-    earlier = [("p", o) for o in range(476, 520)]  # delivered 476-513, then the seek back to 476
-    again = [("p", o) for o in range(476, 530)]  # the consumer fetches from 476 again
-    out = drained(earlier + again, {38: ("p", 476)})
-    assert out == list(range(476, 514)) + list(range(476, 530))  # nothing above 513 before 476-513 came again
-
-
-def test_other_partitions_and_a_seek_forward_are_left_alone() -> None:
-    records = [("p", 1), ("q", 1), ("p", 2), ("q", 2), ("q", 3), ("p", 3)]
-    assert drained(records, {3: ("p", 2)}) == [1, 1, 2, 2, 3, 3]  # p seeked to where it was: nothing stale
-    assert drained(records, {3: ("p", 1)}) == [1, 1, 2, 2, 3]  # p seeked back: its 3 comes again later; q goes on
-    assert drained([("p", o) for o in range(10)], {5: ("p", 8)}) == [0, 1, 2, 3, 4, 8, 9]
-
-
-def test_a_new_generation_starts_afresh() -> None:
-    rewinds = faust_drain.Rewinds()
-    rewinds.delivered("p", 900, generation=1)
-    assert rewinds.stale("p", 901, 476, generation=1)
-    assert not rewinds.stale("p", 1000, 476, generation=2)  # reassigned: another member may have committed past 900
