@@ -15,8 +15,13 @@ not handled yet were committed, and lost if the worker died before handling them
 (tests/integration/platform/test_faust_drain.py: readings committed without a verdict after a restart); on a
 power-loss restart the same race left the processors stalled with a lag that never went down.
 
-Seeking first, while the stream partitions are still paused, leaves the drain loop nothing of theirs to iterate
-across the seek: they are resumed at their committed offsets. Nothing else changed.
+The copy stops the flow for the seek (the drain loop stops iterating what it fetched, and fetches nothing more until
+the flow resumes a few lines further down, as Faust already did) and resumes the stream partitions after it: nothing
+fetched is delivered across the seek, so read offsets only go back with the consumer's positions, and the records
+are fetched again from the committed offsets. (A first try that only left out, in the drain loop, the records above
+the read offset after a seek stalled the processors: `perform_seek` seeks partition by partition over several round
+trips and updates the read offsets only at the end, so records fetched *again* in between looked stale too.)
+Nothing else changed.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ async def _resume_streams(self: Any, generation_id: int = 0) -> None:  # pragma:
         self.log.warning("Recovery rebalancing again")
         return
     if assignment:
-        # CHANGED: the seek came after resume_partitions
+        # CHANGED: the seek came after resume_partitions, and the flow was not stopped for it
+        consumer.stop_flow()
         self.log.info("Seek stream partitions to committed offsets.")
         await self._wait(
             consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout

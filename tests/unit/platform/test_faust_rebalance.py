@@ -1,5 +1,6 @@
 """processors.faust_recovery and processors.faust_patches.use_fenced_acks: what a rebalance or a recovery may
-commit. The recovery seeks the stream partitions back to their committed offsets before it resumes them; an ack
+commit. The recovery seeks the stream partitions back to their committed offsets with the flow stopped, and resumes
+them after; an ack
 of an event whose generation a rebalance revoked is not recorded (its record is read again)."""
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def resumed(assignment: set[TP]) -> list[str]:
     consumer.assignment = lambda: assignment
     consumer.resume_partitions = calls.record("resume_partitions")
     consumer.resume_flow = calls.record("resume_flow")
+    consumer.stop_flow = calls.record("stop_flow")
 
     async def perform_seek() -> None:
         calls.calls.append("perform_seek")
@@ -68,9 +70,10 @@ def resumed(assignment: set[TP]) -> list[str]:
     return calls.calls
 
 
-def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
+def test_the_recovery_seeks_the_stream_partitions_with_the_flow_stopped_and_resumes_them_after() -> None:
     calls = resumed({TP("ingress.readings", 0), TP("app-table-changelog", 0)})
-    assert calls.index("perform_seek") < calls.index("resume_partitions") < calls.index("resume_flow")
+    assert calls.index("stop_flow") < calls.index("perform_seek") < calls.index("resume_partitions") \
+        < calls.index("resume_flow")
 
 
 def test_the_copy_is_installed_over_the_faust_it_was_made_from() -> None:
