@@ -145,3 +145,21 @@ def test_another_faust_is_left_alone_and_said_so(monkeypatch: pytest.MonkeyPatch
         assert use_eager_drain() is False
     assert Consumer.__dict__["_drain_messages"] is original
     assert [(e["event"], e["log_level"]) for e in logs] == [("faust.eager_drain.refused", "error")]
+
+
+def test_a_jump_above_a_read_offset_a_seek_sent_back_is_sought_again_not_acked_as_a_gap() -> None:
+    rewinds = faust_drain.Rewinds()
+    for offset in range(884, 1003):
+        rewinds.delivered("p", offset, generation=2)
+    assert not rewinds.seek_back("p", 1002, generation=2)  # read offset where delivery left it: a real gap
+    assert rewinds.seek_back("p", 884, generation=2)  # perform_seek sent it back to the committed 884
+    assert not rewinds.seek_back("p", 884, generation=2)  # the same jump right after seeking there: a real gap
+    rewinds.delivered("p", 884, generation=2)  # fetched again from 884
+    assert rewinds.seek_back("p", 884, generation=2)  # a later seek back there is sought again
+
+
+def test_a_new_generation_starts_afresh() -> None:
+    rewinds = faust_drain.Rewinds()
+    rewinds.delivered("p", 900, generation=1)
+    assert not rewinds.seek_back("p", 476, generation=2)  # reassigned: another member may have moved it
+    assert not rewinds.seek_back("q", 476, generation=1)  # nothing delivered from q
