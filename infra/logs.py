@@ -75,7 +75,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
     hold_repeated_records(logging.getLogger())
     for noisy in ("aiokafka", "faust", "mode", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.INFO if noisy in ("faust", "mode", "aiokafka") else max(logging.WARNING, logging.getLevelName(level.upper())))  # DIAG
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
