@@ -93,7 +93,8 @@ def wire(app: faust.App, settings: Settings) -> None:
                        checks=app.topic(check_topic(settings.processor_id), key_type=bytes, value_serializer="json"),
                        deadletter=deadletter, router=router)
     ingress.register(app, settings, readings=topic(app, topics.INGRESS_READINGS),
-                     evaluations=topic(app, topics.INGRESS_EVALUATIONS), deadletter=deadletter, router=router)
+                     evaluations=topic(app, topics.INGRESS_EVALUATIONS), points=topic(app, topics.ANALYTICS_POINTS),
+                     deadletter=deadletter, router=router)
     devices.register(app, settings, samples=topic(app, topics.DEVICE_SAMPLES), derived=topic(app, topics.DEVICE_RATES),
                      deadletter=deadletter, router=router)
     images.register(app, settings, uploads=topic(app, topics.IMAGE_UPLOADS), analyses=topic(app, topics.IMAGE_ANALYSES),
@@ -105,7 +106,7 @@ def wire(app: faust.App, settings: Settings) -> None:
                        events=topic(app, topics.ALERT_EVENTS))
     derived = (topics.ANALYTICS_POINTS, topics.ANALYTICS_SCORES, topics.ANALYTICS_ROLLUPS, topics.ANALYTICS_ANOMALIES)
     analytics.register(app, settings, sources=topic(app, *ANALYTICS_SOURCES),
-                       readings=topic(app, topics.INGRESS_READINGS), commands=topic(app, topics.ANALYTICS_COMMANDS),
+                       commands=topic(app, topics.ANALYTICS_COMMANDS),
                        requests=app.topic(analytics_requests_topic(settings.processor_id), key_type=bytes,
                                           value_serializer="json"),
                        outputs={name: topic(app, name) for name in derived})

@@ -80,8 +80,11 @@ def use_fenced_acks(app: Any) -> None:
     An ack counts only for a message of the current consumer generation, and not while a rebalance is revoking
     the generation it belongs to (from `on_rebalance_start`, the first thing the rebalance listener calls, until
     the app hears of the new assignment). Faust's own streams ack what they skip during a rebalance ("otherwise the
-    lag would increase"), so those are fenced too. A fenced message is marked acked (its agent is done with it) but
-    its offset is not recorded: the new assignment reads it again from the committed offset."""
+    lag would increase"): when flow control is suspended (a revocation, a stop, before the first recovery ends) they
+    skip every event taken from their buffers and ack it unhandled, so no ack counts while flow control is suspended
+    either. A fenced message is marked acked (its agent is done with it) but its offset is not recorded: it is read
+    again from the committed offset (every resume of flow control is followed by a seek to the committed offsets:
+    the end of a recovery, a new assignment)."""
     from faust.transport import consumer as faust_consumer
 
     fence: dict[str, int | None] = {"revoking": None}
@@ -100,8 +103,9 @@ def use_fenced_acks(app: Any) -> None:
     original = faust_consumer.Consumer.ack
 
     def ack(self: Any, message: Any) -> bool:
-        if self.app is app and not message.acked and self.app.topics.acks_enabled_for(message.topic) and stale(
-                message.generation_id, app.consumer_generation_id, fence["revoking"]):
+        if self.app is app and not message.acked and self.app.topics.acks_enabled_for(message.topic) and (
+                stale(message.generation_id, app.consumer_generation_id, fence["revoking"])
+                or not app.flow_control.is_active()):
             message.acked = True
             self._unacked_messages.discard(message)
             FENCED["acks"] += 1

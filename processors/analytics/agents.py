@@ -7,7 +7,8 @@ table's changelog partition is the input's. The working states live in the table
 fold without touching the changelog; checkpoints are written to the changelog every few inputs of a series
 (processors/analytics/checkpoints.py), and after a restart the agent first reads each partition again from its
 mark, so the states continue exactly where an uninterrupted run would be (and derived ids repeat, so what was sent
-twice is harmless). `ingress-points` turns ingress readings into points per node; `capacity-requests` and
+twice is harmless). Ingress readings become points per node in the `ingress-limits` agent (the one agent on
+`ingress.readings`: processors.analytics.points.reading_point); `capacity-requests` and
 `analytics-requests` answer a request for forecasts now, each worker for the series it holds.
 """
 
@@ -32,12 +33,11 @@ from processors.analytics.derive import capacity_event, derived
 from processors.analytics.machine import Capacity, SeriesState, fold, new_state
 from processors.analytics.points import by_series, points_of
 from processors.codec import DecodeFailure
-from schemas.analytics.events import CapacityForecastRequested, MetricPoint, MetricPointsSubmitted
+from schemas.analytics.events import CapacityForecastRequested, MetricPointsSubmitted
 from schemas.analytics.params import Params
-from schemas.analytics.series import ingress_series, interface_of
+from schemas.analytics.series import interface_of
 from schemas.catalog import REGISTRY
 from schemas.envelope import Envelope, Payload, derived_event_id
-from schemas.ingress.events import IngressReadingSubmitted
 from schemas.registry import EventDecodeError
 
 log = structlog.get_logger(__name__)
@@ -185,17 +185,6 @@ class AnalyticsAgents:
             self.ready.discard((tp.topic, tp.partition))
             self.checkpoints.forget((tp.topic, tp.partition))
 
-    async def ingress_points(self, stream: Any) -> None:
-        """Agent `ingress-points`: a submitted reading is a point of its node's ingress level series."""
-        async for event in stream.events():
-            value = event.value
-            if isinstance(value, DecodeFailure) or not isinstance(value.data, IngressReadingSubmitted):
-                continue
-            reading = value.data.reading
-            points = MetricPointsSubmitted(series=ingress_series(reading.node_id),
-                                           points=(MetricPoint(t=value.occurred_at, value=reading.level_dbmv),))
-            await self.send(points, value, str(value.data.reading_id))
-
     async def fan_out(self, stream: Any) -> None:
         """Agent `capacity-requests`: one copy of each request to every partition of the internal topic."""
         async for event in stream.events():
@@ -230,11 +219,10 @@ class AnalyticsAgents:
                 await asyncio.sleep(0)  # a forecast takes milliseconds: let the other agents run between them
 
 
-def register(app: faust.App, settings: Settings, *, sources: Any, readings: Any, commands: Any, requests: Any,
+def register(app: faust.App, settings: Settings, *, sources: Any, commands: Any, requests: Any,
              outputs: dict[str, Any]) -> AnalyticsAgents:
     agents = AnalyticsAgents(app, settings, outputs=outputs, requests=requests)
     app.agent(sources, name="analytics")(agents.analyse)
-    app.agent(readings, name="ingress-points")(agents.ingress_points)
     app.agent(commands, name="capacity-requests")(agents.fan_out)
     app.agent(requests, name="analytics-requests")(agents.answer)
     app.on_partitions_revoked.connect(agents.on_revoked)  # type: ignore[arg-type]  # faust types it narrowly

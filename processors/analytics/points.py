@@ -10,13 +10,31 @@ from __future__ import annotations
 
 import math
 
-from schemas.analytics.events import MetricPointsSubmitted
-from schemas.analytics.series import camera_series, device_series, interface_series, valid_key
+from schemas.analytics.events import MetricPoint, MetricPointsSubmitted
+from schemas.analytics.series import camera_series, device_series, ingress_series, interface_series, valid_key
+from schemas.catalog import REGISTRY
 from schemas.devices.cameras import CameraStreamChecked
 from schemas.devices.events import DeviceReachable, InterfaceRateComputed
-from schemas.envelope import Payload
+from schemas.envelope import Envelope, Payload, derived_event_id
+from schemas.ingress.events import IngressReadingSubmitted
 
 Point = tuple[str, float, float]
+SOURCE = "processors.analytics"
+
+
+def reading_point(event: Envelope) -> Envelope | None:
+    """A submitted ingress reading as a point of its node's ingress level series (a MetricPointsSubmitted for
+    `analytics.points`, its id derived from the reading's event, so a redelivery repeats it); None for other events.
+    Sent by the `ingress-limits` agent, the one agent reading `ingress.readings` (processors/ingress/agents.py)."""
+    if not isinstance(event.data, IngressReadingSubmitted):
+        return None
+    reading = event.data.reading
+    payload = MetricPointsSubmitted(series=ingress_series(reading.node_id),
+                                    points=(MetricPoint(t=event.occurred_at, value=reading.level_dbmv),))
+    name = REGISTRY.of(MetricPointsSubmitted).name
+    return REGISTRY.event(payload, event_id=derived_event_id(event.event_id, f"{name}:{event.data.reading_id}"),
+                          occurred_at=event.occurred_at, source=SOURCE, subject=payload.series,
+                          causation_id=event.event_id, correlation_id=event.correlation_id)
 
 
 def points_of(data: Payload) -> list[Point]:

@@ -9,6 +9,7 @@ import structlog
 
 from infra.settings import Settings
 from processors.alerts.routing import AlertRouter
+from processors.analytics.points import reading_point
 from processors.ingress.machine import decide, parse_limits
 from processors.streams import dead_letter, refused, written_ms
 
@@ -16,8 +17,11 @@ log = structlog.get_logger(__name__)
 SOURCE = "processors.ingress"
 
 
-def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: Any, deadletter: Any,
+def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: Any, points: Any, deadletter: Any,
              router: AlertRouter) -> None:
+    """One agent on `ingress.readings` (a second agent on the same topic shares each record's acks with it, and
+    Faust could commit a reading only one of them had handled): it judges each reading and hands its level to
+    analytics as a point."""
     lines = parse_limits(settings.ingress_limits)
 
     @app.agent(readings, name="ingress-limits")
@@ -32,3 +36,5 @@ def register(app: faust.App, settings: Settings, *, readings: Any, evaluations: 
                 for derived in decide(lines, event.value, SOURCE):
                     await evaluations.send(key=derived.subject.encode(), value=derived)
                     await router.route(derived)
+                if (point := reading_point(event.value)) is not None:
+                    await points.send(key=point.subject.encode(), value=point)
