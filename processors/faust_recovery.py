@@ -1,4 +1,4 @@
-"""Faust's `Recovery._resume_streams` with the seek before the resume (installed by
+"""Faust's `Recovery._resume_streams` with the seek, flow stopped, before the resume (installed by
 processors.faust_patches.use_seek_before_resume).
 
 faust-streaming 0.15.3 ends a table recovery (`faust/tables/recovery.py`) with
@@ -12,16 +12,15 @@ each partition's read offset back to the committed one, and the drain loop, stil
 fetched, takes the next of them (514, say, after a seek to 476) for a gap 477-513: Faust acks a gap's offsets
 (`Consumer._add_gap`, meant for compacted and transaction-marker offsets) and commits them. Records the agents had
 not handled yet were committed, and lost if the worker died before handling them
-(tests/integration/platform/test_faust_drain.py: readings committed without a verdict after a restart); on a
-power-loss restart the same race left the processors stalled with a lag that never went down.
+(tests/integration/platform/test_faust_drain.py: readings committed without a verdict after a restart).
 
-The copy stops the flow for the seek (the drain loop stops iterating what it fetched, and fetches nothing more until
-the flow resumes a few lines further down, as Faust already did) and resumes the stream partitions after it: nothing
-fetched is delivered across the seek, so read offsets only go back with the consumer's positions, and the records
-are fetched again from the committed offsets. (A first try that only left out, in the drain loop, the records above
-the read offset after a seek stalled the processors: `perform_seek` seeks partition by partition over several round
-trips and updates the read offsets only at the end, so records fetched *again* in between looked stale too.)
-Nothing else changed.
+The copy stops the flow for the seek (Faust's fetch loop stops iterating what it fetched, and fetches nothing more
+until the flow resumes a few lines further down, as Faust already did) and resumes the stream partitions after it,
+which closes most of that window. A drain loop suspended in the middle of a fetch across the whole seek can still
+come back to records fetched before it: processors.faust_drain.Rewinds seeks those partitions again instead of
+acking a gap. (A first try that dropped such records stalled the processors: `perform_seek` seeks partition by
+partition over several round trips and updates the read offsets only at the end, so records fetched *again* in
+between looked stale too, and were never fetched a third time.) Nothing else changed.
 """
 
 from __future__ import annotations
