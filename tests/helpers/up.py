@@ -110,12 +110,15 @@ def named(pids: set[int], word: str) -> set[int]:
 
 
 def kill(pids: set[int]) -> None:
-    """SIGKILL them all at once (a power loss), then wait until none is left."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGKILL them all at once (a power loss), then wait until none is left. All are stopped (SIGSTOP) first: killed
+    one by one, a supervisor still alive could see PostgreSQL die and start a new one, which then outlived the
+    "power loss" half-started and made the next start fail."""
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
     wait_until(lambda: not any(alive(pid) for pid in pids), timeout=30, what="the killed processes to be gone")
 
 
