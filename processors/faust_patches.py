@@ -118,8 +118,7 @@ def use_fenced_acks(app: Any) -> None:
 def use_seek_before_resume() -> bool:
     """Faust ends a table recovery by resuming the stream partitions and only then seeking them back to their
     committed offsets, while the fetcher already runs: records delivered across that seek were taken for a gap,
-    acked and committed unhandled (processors/faust_recovery.py has the whole story). Stop the flow, seek, then
-    resume.
+    acked and committed unhandled (processors/faust_recovery.py has the whole story). Seek, then resume.
     Installed only over the exact method the copy was made from (a source hash): on any other Faust it logs an error,
     leaves Faust alone and returns False."""
     from faust.tables import recovery as faust_recovery
@@ -168,5 +167,6 @@ def use_eager_drain() -> bool:
     faust_consumer.Consumer._drain_messages = faust_drain._drain_messages  # type: ignore[method-assign]
     structlog.get_logger(__name__).info("faust.eager_drain.installed")
     return True
+
 
 

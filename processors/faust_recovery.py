@@ -1,4 +1,4 @@
-"""Faust's `Recovery._resume_streams` with the seek, flow stopped, before the resume (installed by
+"""Faust's `Recovery._resume_streams` with the seek before the resume (installed by
 processors.faust_patches.use_seek_before_resume).
 
 faust-streaming 0.15.3 ends a table recovery (`faust/tables/recovery.py`) with
@@ -14,13 +14,15 @@ fetched, takes the next of them (514, say, after a seek to 476) for a gap 477-51
 not handled yet were committed, and lost if the worker died before handling them
 (tests/integration/platform/test_faust_drain.py: readings committed without a verdict after a restart).
 
-The copy stops the flow for the seek (Faust's fetch loop stops iterating what it fetched, and fetches nothing more
-until the flow resumes a few lines further down, as Faust already did) and resumes the stream partitions after it,
-which closes most of that window. A drain loop suspended in the middle of a fetch across the whole seek can still
-come back to records fetched before it: processors.faust_drain.Rewinds seeks those partitions again instead of
-acking a gap. (A first try that dropped such records stalled the processors: `perform_seek` seeks partition by
-partition over several round trips and updates the read offsets only at the end, so records fetched *again* in
-between looked stale too, and were never fetched a third time.) Nothing else changed.
+The copy seeks first and resumes the stream partitions after it, which narrows that window; a drain loop that still
+comes back to records fetched before the seek (it may be suspended in the middle of a fetch across all the seek's
+round trips) meets processors.faust_drain.Rewinds, which seeks those partitions again instead of acking a gap.
+Two tries that did more were worse, both measured with the fault drills: dropping such records in the drain loop
+stalled the processors (`perform_seek` updates the read offsets only after all its round trips, so records fetched
+*again* in between looked stale too, and were never fetched a third time); and stopping the flow for the seek made
+Faust's fetch loop drop what it held, which no seek fetched again for partitions without a committed offset (a
+group whose offsets a restored broker did not have yet), so the processors stalled after a broker restart.
+Nothing else changed.
 """
 
 from __future__ import annotations
@@ -51,8 +53,7 @@ async def _resume_streams(self: Any, generation_id: int = 0) -> None:  # pragma:
         self.log.warning("Recovery rebalancing again")
         return
     if assignment:
-        # CHANGED: the seek came after resume_partitions, and the flow was not stopped for it
-        consumer.stop_flow()
+        # CHANGED: the seek came after resume_partitions
         self.log.info("Seek stream partitions to committed offsets.")
         await self._wait(
             consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout
