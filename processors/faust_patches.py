@@ -170,3 +170,4 @@ def use_eager_drain() -> bool:
 
 
 
+

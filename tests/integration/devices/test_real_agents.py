@@ -72,16 +72,16 @@ async def test_an_agent_without_sysuptime_is_reachable(engine: SnmpEngine, agent
 async def test_rates_of_an_agent_without_sysuptime_are_timed_by_the_pollers_clock(engine: SnmpEngine,
                                                                                    agent: Agent) -> None:
     first = sampled(await poll(engine, agent, "winxp_no_uptime"))
-    await asyncio.sleep(3)
+    await asyncio.sleep(6)  # the poller's clock is read around each request: its jitter over 6 s stays within 4 %
     second = sampled(await poll(engine, agent, "winxp_no_uptime"))
     assert first.poller_clock and second.poller_clock and first.sys_uptime_ticks is None
     rates = {rate.if_index: rate for rate in rates_between(first, second)}
     assert set(rates) == set(WINXP_NAMES)
     wlan = rates[WINXP_WLAN]
     assert wlan.interval_s == pytest.approx((second.sampled_at - first.sampled_at).total_seconds())
-    assert wlan.in_bps == pytest.approx(WINXP_WLAN_IN_OCTETS_PER_S * 8, rel=0.03)
-    assert wlan.out_bps == pytest.approx(WINXP_WLAN_OUT_OCTETS_PER_S * 8, rel=0.03)
-    assert wlan.in_utilisation == pytest.approx(WINXP_WLAN_IN_OCTETS_PER_S * 8 / 54e6, rel=0.03)
+    assert wlan.in_bps == pytest.approx(WINXP_WLAN_IN_OCTETS_PER_S * 8, rel=0.04)
+    assert wlan.out_bps == pytest.approx(WINXP_WLAN_OUT_OCTETS_PER_S * 8, rel=0.04)
+    assert wlan.in_utilisation == pytest.approx(WINXP_WLAN_IN_OCTETS_PER_S * 8 / 54e6, rel=0.04)
     assert rates[1].in_bps == 0  # the recorded loopback's counters stand still
 
 
