@@ -16,10 +16,10 @@ not handled yet were committed, and lost if the worker died before handling them
 
 The copy seeks first and resumes the stream partitions after it, which narrows that window; a drain loop that still
 comes back to records fetched before the seek (it may be suspended in the middle of a fetch across all the seek's
-round trips) meets processors.faust_drain.Rewinds, which seeks those partitions again instead of acking a gap.
-Two tries that did more were worse, both measured with the fault drills: dropping such records in the drain loop
-stalled the processors (`perform_seek` updates the read offsets only after all its round trips, so records fetched
-*again* in between looked stale too, and were never fetched a third time); and stopping the flow for the seek made
+round trips) meets processors.faust_drain.Rewinds, which starts a gap past the highest offset already delivered
+instead of past the read offset the seek sent back. Tries that did more were worse, each measured with the fault
+drills: dropping such records in the drain loop, or seeking the partition again from it, stalled the processors
+(`perform_seek` updates the read offsets only after all its round trips); and stopping the flow for the seek made
 Faust's fetch loop drop what it held, which no seek fetched again for partitions without a committed offset (a
 group whose offsets a restored broker did not have yet), so the processors stalled after a broker restart.
 Nothing else changed.
