@@ -22,6 +22,10 @@ drills: dropping such records in the drain loop, or seeking the partition again 
 (`perform_seek` updates the read offsets only after all its round trips); and stopping the flow for the seek made
 Faust's fetch loop drop what it held, which no seek fetched again for partitions without a committed offset (a
 group whose offsets a restored broker did not have yet), so the processors stalled after a broker restart.
+And a stream partition without a committed offset (a new group, or one whose offsets a restored broker does not have)
+is sought to its beginning as well, as `auto_offset_reset=earliest` promises: `perform_seek` leaves it where the
+fetcher got to, and Faust's fetch loop drops what it fetched for a partition paused meanwhile (the recovery pauses
+them), so a fresh stack's processors sometimes never saw the first records (the fault drills stalled on it).
 Nothing else changed.
 """
 
@@ -58,6 +62,13 @@ async def _resume_streams(self: Any, generation_id: int = 0) -> None:  # pragma:
         await self._wait(
             consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout
         )
+        # CHANGED: a stream partition without a committed offset goes back to its beginning too (perform_seek
+        # leaves it where the fetcher got to, past any records Faust dropped while the partition was paused)
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            fresh = {tp: 0 for tp in assignment
+                     if not self._is_changelog_tp(tp) and consumer._committed_offset.get(tp) is None}
+            if fresh:
+                await self._wait(consumer.seek_wait(fresh), timeout=self.app.conf.broker_request_timeout)
         self.log.dev("Resume stream partitions")
         consumer.resume_partitions(
             {tp for tp in assignment if not self._is_changelog_tp(tp)}

@@ -23,7 +23,8 @@ class Calls:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.consumer_generation_id = 7
-        self.conf = type("Conf", (), {"broker_request_timeout": 5.0})()
+        self.conf = type("Conf", (), {"broker_request_timeout": 5.0, "consumer_auto_offset_reset": "earliest"})()
+        self.sought: dict[TP, int] = {}
 
     def record(self, name: str, result: Any = None) -> Any:
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -32,7 +33,7 @@ class Calls:
         return call
 
 
-def resumed(assignment: set[TP]) -> list[str]:
+def resumed(assignment: set[TP], committed: dict[TP, int] | None = None) -> Calls:
     calls = Calls()
     consumer = type("Consumer", (), {})()
     consumer.assignment = lambda: assignment
@@ -46,7 +47,13 @@ def resumed(assignment: set[TP]) -> list[str]:
     async def nothing(*args: Any, **kwargs: Any) -> None:
         return None
 
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        calls.calls.append("seek_wait")
+        calls.sought.update(partitions)
+
     consumer.perform_seek = perform_seek
+    consumer.seek_wait = seek_wait
+    consumer._committed_offset = dict(committed or {})
     app = calls
     app.consumer = consumer  # type: ignore[attr-defined]
     app.on_rebalance_complete = type("Signal", (), {"send": staticmethod(nothing)})()  # type: ignore[attr-defined]
@@ -67,13 +74,17 @@ def resumed(assignment: set[TP]) -> list[str]:
     recovery.tables = type("Tables", (), {"on_actives_ready": staticmethod(lambda: None),
                                           "on_standbys_ready": staticmethod(lambda: None)})()
     asyncio.run(faust_recovery._resume_streams(recovery, generation_id=7))
-    return calls.calls
+    return calls
 
 
 def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
-    calls = resumed({TP("ingress.readings", 0), TP("app-table-changelog", 0)})
+    readings, audit, changelog = TP("ingress.readings", 0), TP("audit", 0), TP("app-table-changelog", 0)
+    done = resumed({readings, audit, changelog}, committed={audit: 40})
+    calls = done.calls
     assert calls.index("perform_seek") < calls.index("resume_partitions") < calls.index("resume_flow")
     assert "stop_flow" not in calls  # Faust's fetch loop would drop what it holds
+    # a partition without a committed offset goes back to its beginning (earliest), before the resume
+    assert done.sought == {readings: 0} and calls.index("seek_wait") < calls.index("resume_partitions")
 
 
 def test_the_copy_is_installed_over_the_faust_it_was_made_from() -> None:
