@@ -22,8 +22,7 @@ This loop keeps exactly that, and only removes the tasks from the case where not
   (the usual case) no task was created. If it suspends, the rest of it (from the very await it stopped at) is
   given to a task through `wait_first(..., suspend_flow.wait())` exactly as Faust does, so a later
   rebalance/stop/crash still cancels it.
-One more change (`Rewinds`, below): a gap starts past the highest offset already delivered, not past a read offset
-that a seek sent back below it.
+One more change (`Rewinds`, below): a "gap" above a read offset that a seek sent back is not acked but sought again.
 Nothing else changed: read offsets, gap tracking, commit_every, the yield every 100 messages, error handling.
 
 Python 3.12's `asyncio.eager_task_factory` would give the same effect for every task in the process; this keeps
@@ -49,8 +48,8 @@ ORIGINAL_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93
 #: How often the slow paths ran (rare, so counting costs the fast path nothing): `suspended` = message handed
 #: to Faust's own wait_first because flow was suspended; `waited` = callback suspended and went to a task;
 #: `abandoned` = of those, cancelled because suspend_flow (a rebalance or stop) or the consumer's stop came first.
-#: `rewound` = jumps above a read offset a seek sent back that were not taken for a gap (Rewinds).
-STATS = {"suspended": 0, "waited": 0, "abandoned": 0, "rewound": 0}
+#: `sought` = partitions sought back to their read offset (Rewinds); `stale` = records left out meanwhile.
+STATS = {"suspended": 0, "waited": 0, "abandoned": 0, "sought": 0, "stale": 0}
 
 
 def original_fingerprint() -> str:
@@ -110,35 +109,40 @@ async def deliver(consumer: Any, coro: Coroutine[Any, Any, Any], suspend_flow: a
 
 
 class Rewinds:
-    """Where a gap in a partition's offsets really starts. Faust acks the offsets of a gap (`Consumer._add_gap`:
-    meant for compacted and transaction-marker offsets), counted from the read offset. But `Consumer.perform_seek`
-    (table recovery, and the fetcher when flow stopped) sets a partition's read offset back to its committed offset
-    while the drain loop may still hold, or be suspended in the middle of, records fetched before the seek: the next
-    of those (1003, say, after a seek to 884 when 1002 was the last delivered) looked like a gap 885-1002, which was
-    acked and committed although those records might still be waiting in an agent (lost when the worker died next).
+    """When a jump in a partition's offsets is no gap. Faust acks the offsets of a gap (`Consumer._add_gap`: meant for
+    compacted and transaction-marker offsets). But `Consumer.perform_seek` (table recovery, and the fetcher when flow
+    stopped) sets a partition's read offset back to its committed offset while the drain loop may still hold, or
+    be suspended in the middle of, records fetched before the seek: the next of those (1003, say, after a seek to
+    884) looked like a gap 885-1002, which was acked and committed although no agent handled it (records lost when
+    the worker died next; after a power loss, processors that never caught up). `perform_seek` also seeks partition
+    by partition over several round trips and updates the read offsets only at the end, so records fetched again
+    in between cannot be told from stale ones by their offsets alone.
 
-    Records up to the highest offset delivered from the partition in this consumer generation were all delivered
-    already (and are acked when their agents are done), so a gap starts past that offset, not past a read offset a
-    seek sent back below it. Nothing is skipped and nothing is sought: records fetched again from the committed
-    offset are below the read offset by then, and dropped as Faust drops them. (Two earlier tries, dropping the
-    records fetched before a seek and seeking the partition again from the drain loop, each stalled the processors
-    in the fault drills.)"""
+    So a jump above a read offset that went back below the highest offset this generation delivered from the
+    partition is taken for what it is: the partition is sought to the read offset again (in the consumer's thread,
+    as Faust's own seeks), the rest of that fetch for it is left out, and everything is fetched again from there
+    (a few records twice: at-least-once). A jump seen again at the very offset just sought is a real gap (Faust's
+    handling)."""
 
-    __slots__ = ("highest",)
+    __slots__ = ("highest", "sought")
 
     def __init__(self) -> None:
         self.highest: dict[Any, tuple[int, int]] = {}  # partition -> (generation, highest offset delivered)
+        self.sought: dict[Any, int] = {}  # partition -> the read offset it was last sought back to
 
     def delivered(self, tp: Any, offset: int, generation: int) -> None:
         seen = self.highest.get(tp)
         self.highest[tp] = (generation, offset if seen is None or seen[0] != generation else max(offset, seen[1]))
+        if tp in self.sought and offset >= self.sought[tp]:
+            del self.sought[tp]  # fetched again from there
 
-    def gap_start(self, tp: Any, read_offset: int, generation: int) -> int:
-        """The first offset of a gap that ends before a record fetched above `read_offset + 1`."""
+    def seek_back(self, tp: Any, read_offset: int, generation: int) -> bool:
+        """A jump above `read_offset`: seek back to it (True, and remembered), or take it for a gap (False)."""
         seen = self.highest.get(tp)
-        if seen is not None and seen[0] == generation and read_offset < seen[1]:
-            return seen[1] + 1  # a seek sent the read offset back: what lies below was delivered
-        return read_offset + 1
+        if seen is None or seen[0] != generation or read_offset >= seen[1] or self.sought.get(tp) == read_offset:
+            return False
+        self.sought[tp] = read_offset
+        return True
 
 
 async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no cover
@@ -173,6 +177,7 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
             # never releasing to the event loop
             await self.sleep(0)
             if not self.should_stop:
+                sought_back: set[Any] = set()  # CHANGED: partitions sought back during this fetch
                 async for tp, message in ait:
                     num_since_yield += 1
                     if num_since_yield > yield_every:
@@ -180,6 +185,9 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
                         num_since_yield = 0
 
                     offset = message.offset
+                    if tp in sought_back:  # CHANGED: fetched before this partition was sought back
+                        STATS["stale"] += 1  # CHANGED
+                        continue  # CHANGED
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
@@ -187,12 +195,13 @@ async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no c
                         if gap > 1 and r_offset:
                             acks_enabled = acks_enabled_for(message.topic)
                             if acks_enabled:
-                                # CHANGED: was `await self._add_gap(tp, r_offset + 1, offset)` (Rewinds)
-                                start = rewinds.gap_start(tp, r_offset, app.consumer_generation_id)
-                                if start < offset:
-                                    await self._add_gap(tp, start, offset)
-                                else:
-                                    STATS["rewound"] += 1
+                                # CHANGED: a jump above a read offset a seek sent back is no gap (Rewinds)
+                                if rewinds.seek_back(tp, r_offset, app.consumer_generation_id):
+                                    STATS["sought"] += 1
+                                    sought_back.add(tp)
+                                    await self.seek_wait({tp: r_offset})
+                                    continue
+                                await self._add_gap(tp, r_offset + 1, offset)
                         if commit_every is not None:
                             if self._n_acked >= commit_every:
                                 self._n_acked = 0

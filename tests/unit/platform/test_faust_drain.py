@@ -147,16 +147,19 @@ def test_another_faust_is_left_alone_and_said_so(monkeypatch: pytest.MonkeyPatch
     assert [(e["event"], e["log_level"]) for e in logs] == [("faust.eager_drain.refused", "error")]
 
 
-def test_a_gap_starts_past_what_was_delivered_not_past_a_read_offset_a_seek_sent_back() -> None:
+def test_a_jump_above_a_read_offset_a_seek_sent_back_is_sought_again_not_acked_as_a_gap() -> None:
     rewinds = faust_drain.Rewinds()
     for offset in range(884, 1003):
         rewinds.delivered("p", offset, generation=2)
-    assert rewinds.gap_start("p", 884, generation=2) == 1003  # 885-1002 were delivered before the seek to 884
-    assert rewinds.gap_start("p", 1002, generation=2) == 1003  # no seek: Faust's own gap
-    assert rewinds.gap_start("q", 10, generation=2) == 11  # nothing delivered from q
+    assert not rewinds.seek_back("p", 1002, generation=2)  # read offset where delivery left it: a real gap
+    assert rewinds.seek_back("p", 884, generation=2)  # perform_seek sent it back to the committed 884
+    assert not rewinds.seek_back("p", 884, generation=2)  # the same jump right after seeking there: a real gap
+    rewinds.delivered("p", 884, generation=2)  # fetched again from 884
+    assert rewinds.seek_back("p", 884, generation=2)  # a later seek back there is sought again
 
 
 def test_a_new_generation_starts_afresh() -> None:
     rewinds = faust_drain.Rewinds()
     rewinds.delivered("p", 900, generation=1)
-    assert rewinds.gap_start("p", 476, generation=2) == 477  # reassigned: another member may have moved it
+    assert not rewinds.seek_back("p", 476, generation=2)  # reassigned: another member may have moved it
+    assert not rewinds.seek_back("q", 476, generation=1)  # nothing delivered from q
