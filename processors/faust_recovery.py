@@ -16,10 +16,10 @@ not handled yet were committed, and lost if the worker died before handling them
 
 The copy seeks first and resumes the stream partitions after it, which narrows that window; a drain loop that still
 comes back to records fetched before the seek (it may be suspended in the middle of a fetch across all the seek's
-round trips) meets processors.faust_drain.Rewinds, which starts a gap past the highest offset already delivered
-instead of past the read offset the seek sent back. Tries that did more were worse, each measured with the fault
-drills: dropping such records in the drain loop, or seeking the partition again from it, stalled the processors
-(`perform_seek` updates the read offsets only after all its round trips); and stopping the flow for the seek made
+round trips) meets processors.faust_drain.Rewinds, which seeks that partition again instead of acking a gap.
+Other tries were worse, each measured with the fault drills: dropping such records in the drain loop stalled the
+processors (`perform_seek` updates the read offsets only after all its round trips), starting the gap past the highest
+offset delivered stalled the drain drill in 2 of 3 runs, and stopping the flow for the seek made
 Faust's fetch loop drop what it held, which no seek fetched again for partitions without a committed offset (a
 group whose offsets a restored broker did not have yet), so the processors stalled after a broker restart.
 And a stream partition without a committed offset (a new group, or one whose offsets a restored broker does not have)
