@@ -125,16 +125,7 @@ def use_seek_before_resume() -> bool:
 
     from processors import faust_recovery as ours
 
-    if faust_recovery.Recovery._resume_streams is ours._resume_streams:
-        return True
-    if ours.original_fingerprint() != ours.ORIGINAL_SHA256:
-        structlog.get_logger(__name__).error(
-            "faust.seek_before_resume.refused", reason="Faust's Recovery._resume_streams is not the one the patch "
-            "copies; stock recovery in use (re-copy processors/faust_recovery.py and update ORIGINAL_SHA256)")
-        return False
-    faust_recovery.Recovery._resume_streams = ours._resume_streams  # type: ignore[method-assign]
-    return True
-
+    return install_copy(faust_recovery.Recovery, "_resume_streams", ours, "faust.seek_before_resume")
 
 def stale(generation: int | None, current: int, revoking: int | None) -> bool:
     """An event of this consumer generation can no longer be acked: a rebalance replaced its generation, or is
@@ -157,17 +148,20 @@ def use_eager_drain() -> bool:
 
     from processors import faust_drain
 
-    if faust_consumer.Consumer._drain_messages is faust_drain._drain_messages:
+    return install_copy(faust_consumer.Consumer, "_drain_messages", faust_drain, "faust.eager_drain")
+
+
+def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
+    """Put module `copy`'s annotated copy of `owner.name` in its place, only over the very source it was copied from
+    (`copy.original_fingerprint()` must equal `copy.ORIGINAL_SHA256`); on any other Faust log `<event>.refused` and
+    leave Faust alone. Idempotent."""
+    if getattr(owner, name) is getattr(copy, name):
         return True
-    if faust_drain.original_fingerprint() != faust_drain.ORIGINAL_SHA256:
+    if copy.original_fingerprint() != copy.ORIGINAL_SHA256:
         structlog.get_logger(__name__).error(
-            "faust.eager_drain.refused", reason="Faust's Consumer._drain_messages is not the one the patch copies; "
-            "stock drain in use (re-copy processors/faust_drain.py from the new Faust and update ORIGINAL_SHA256)")
+            f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch copies; Faust's own "
+            f"in use (re-copy {copy.__name__} from the new Faust and update ORIGINAL_SHA256)")
         return False
-    faust_consumer.Consumer._drain_messages = faust_drain._drain_messages  # type: ignore[method-assign]
-    structlog.get_logger(__name__).info("faust.eager_drain.installed")
+    setattr(owner, name, getattr(copy, name))
+    structlog.get_logger(__name__).info(f"{event}.installed")
     return True
-
-
-
-
