@@ -23,7 +23,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
 from infra.entry.embedded import free_port
 from tests.helpers.factories import reading_body
@@ -111,17 +110,12 @@ def topic_lags(data_dir: Path) -> dict[str, int]:
     return {topic: lag for topic, lag in found.items() if lag}
 
 
-def check_promises(api: httpx.Client, writer: Writer, data_dir: Path, *, known_defect: str = "") -> None:
-    """Nothing acknowledged is lost, each event shows once, the read models equal a rebuild, each verdict came.
-    `known_defect`: an open defect, named, that may keep the processors from settling or leave verdicts missing (the
-    test is then reported as xfail with what was seen, instead of failed; every other promise stays strict)."""
+def check_promises(api: httpx.Client, writer: Writer, data_dir: Path) -> None:
+    """Nothing acknowledged is lost, each event shows once, the read models equal a rebuild, each verdict came."""
     try:
         wait_until(lambda: settled(api), timeout=90, what="the stack to settle")
     except AssertionError as e:
-        seen = f"{e}; lags: {lags(api)}; processor lag by topic: {topic_lags(data_dir)}"
-        if known_defect:
-            pytest.xfail(f"{seen}: {known_defect}")
-        raise AssertionError(seen) from e
+        raise AssertionError(f"{e}; lags: {lags(api)}; processor lag by topic: {topic_lags(data_dir)}") from e
     events = everything(api)["events"]
     ids = [e[3] for e in events if e[3] is not None]  # Faust's changelog records carry no event id
     assert len(ids) == len(set(ids)), "an event is shown twice"
@@ -140,8 +134,6 @@ def check_promises(api: httpx.Client, writer: Writer, data_dir: Path, *, known_d
             " ON e.reading_id = h.reading_id AND e.version = h.version WHERE h.type = 'IngressReadingSubmitted'")}
     over = {event_id for event_id, level in writer.acknowledged.items() if level > -20}
     unjudged = over - judged
-    if unjudged and known_defect:
-        pytest.xfail(f"{len(unjudged)} of {len(over)} readings above their limit have no verdict: {known_defect}")
     assert not unjudged, f"{len(unjudged)} readings above their limit have no verdict"
 
 
@@ -156,15 +148,6 @@ def stopped_cleanly(proc: subprocess.Popen[bytes], data_dir: Path) -> None:
     stop_up(proc)
     wait_until(lambda: not any(alive(pid) for pid in started) and not postgres_pids(data_dir), timeout=30,
                what="every process of the stack to be gone")
-
-
-#: Open defect (issue 16). After repeated power losses the processors sometimes (about one run in two on 2026-11-30)
-#: stop consuming some input partitions: the consumer has fetched their records, none reaches an agent, and the lag
-#: stays; or some readings committed before a loss come back without their verdict (13-32 of ~190). The at-least-once
-#: holes this drill found are fixed (processors/faust_recovery.py, faust_drain.Rewinds, use_fenced_acks, one agent
-#: per topic); these are not explained yet. Every other promise (no acknowledged reading lost, none shown twice, read
-#: models equal a rebuild) is checked strictly whenever the stack settles.
-POWER_LOSS_DEFECT = "processors stall or verdicts go missing after repeated power losses (issue 16, open)"
 
 
 def test_power_loss_three_times_loses_no_acknowledged_event(tmp_path: Path) -> None:
@@ -184,7 +167,7 @@ def test_power_loss_three_times_loses_no_acknowledged_event(tmp_path: Path) -> N
     try:
         with signed_in(port) as api:
             assert writer is not None
-            check_promises(api, writer, data_dir, known_defect=POWER_LOSS_DEFECT)
+            check_promises(api, writer, data_dir)
     finally:
         stopped_cleanly(proc, data_dir)
 
