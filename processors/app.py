@@ -27,6 +27,7 @@ from processors.faust_patches import (
     use_exact_highwaters,
     use_fenced_acks,
     use_fetch_max_wait,
+    use_refetch_left_out,
     use_seek_before_resume,
 )
 from processors.images import agents as images
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> faust.App:
         use_eager_drain()
     use_fenced_acks(app)
     use_seek_before_resume()
+    use_refetch_left_out()
     wire(app, settings)
     return app
 

@@ -127,6 +127,19 @@ def use_seek_before_resume() -> bool:
 
     return install_copy(faust_recovery.Recovery, "_resume_streams", ours, "faust.seek_before_resume")
 
+def use_refetch_left_out() -> bool:
+    """Faust's fetch loop drops the records of a partition that left its live set of active partitions between the
+    fetch and the delivery, after aiokafka moved past them: the processors stalled on that partition, or acked the
+    dropped offsets as a gap when more came (processors/faust_fetch.py has the whole story). Fetch them again.
+    Installed only over the exact method the copy was made from (a source hash): on any other Faust it logs an error,
+    leaves Faust alone and returns False."""
+    from faust.transport import consumer as faust_consumer
+
+    from processors import faust_fetch
+
+    return install_copy(faust_consumer.Consumer, "getmany", faust_fetch, "faust.refetch_left_out")
+
+
 def stale(generation: int | None, current: int, revoking: int | None) -> bool:
     """An event of this consumer generation can no longer be acked: a rebalance replaced its generation, or is
     revoking it now."""
