@@ -3,6 +3,8 @@ edges"). Applied by processors.app.create_app before the app starts."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import time
 from typing import Any
 
@@ -117,15 +119,19 @@ def use_fenced_acks(app: Any) -> None:
 
 def use_seek_before_resume() -> bool:
     """Faust ends a table recovery by resuming the stream partitions and only then seeking them back to their
-    committed offsets, while the fetcher already runs: records delivered across that seek were taken for a gap,
-    acked and committed unhandled (processors/faust_recovery.py has the whole story). Seek, then resume.
-    Installed only over the exact method the copy was made from (a source hash): on any other Faust it logs an error,
-    leaves Faust alone and returns False."""
+    committed offsets, while the fetcher already runs: records delivered across that seek were dropped (a stall) or
+    taken for a gap, acked and committed unhandled (processors/faust_recovery.py has the whole story). Seek, then
+    resume; in both endings (`on_recovery_completed` with tables, `_resume_streams` without).
+    Installed only over the exact methods the copies were made from (a source hash): on any other Faust it logs an
+    error, leaves Faust alone and returns False."""
     from faust.tables import recovery as faust_recovery
 
     from processors import faust_recovery as ours
 
-    return install_copy(faust_recovery.Recovery, "_resume_streams", ours, "faust.seek_before_resume")
+    installed = [install_copy(faust_recovery.Recovery, name, ours, "faust.seek_before_resume")
+                 for name in ("on_recovery_completed", "_resume_streams")]  # both, whatever the first says
+    return all(installed)
+
 
 def use_refetch_left_out() -> bool:
     """Faust's fetch loop drops the records of a partition that left its live set of active partitions between the
@@ -166,15 +172,16 @@ def use_eager_drain() -> bool:
 
 def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
     """Put module `copy`'s annotated copy of `owner.name` in its place, only over the very source it was copied from
-    (`copy.original_fingerprint()` must equal `copy.ORIGINAL_SHA256`); on any other Faust log `<event>.refused` and
-    leave Faust alone. Idempotent."""
+    (its sha256 must equal `copy.ORIGINAL_SHA256`, or `copy.ORIGINAL_SHA256[name]` where a module holds several
+    copies); on any other Faust log `<event>.refused` and leave Faust alone. Idempotent."""
     if getattr(owner, name) is getattr(copy, name):
         return True
-    if copy.original_fingerprint() != copy.ORIGINAL_SHA256:
+    pinned = copy.ORIGINAL_SHA256 if isinstance(copy.ORIGINAL_SHA256, str) else copy.ORIGINAL_SHA256[name]
+    if hashlib.sha256(inspect.getsource(getattr(owner, name)).encode()).hexdigest() != pinned:
         structlog.get_logger(__name__).error(
             f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch copies; Faust's own "
             f"in use (re-copy {copy.__name__} from the new Faust and update ORIGINAL_SHA256)")
         return False
     setattr(owner, name, getattr(copy, name))
-    structlog.get_logger(__name__).info(f"{event}.installed")
+    structlog.get_logger(__name__).info(f"{event}.installed", method=f"{owner.__name__}.{name}")
     return True

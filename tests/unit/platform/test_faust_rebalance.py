@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import faust
+import pytest
 from faust.tables.recovery import Recovery
 from faust.types import TP
 from faust.types.tuples import Message
@@ -33,7 +34,7 @@ class Calls:
         return call
 
 
-def resumed(assignment: set[TP], committed: dict[TP, int] | None = None) -> Calls:
+def resumed(assignment: set[TP], committed: dict[TP, int] | None = None, ending: str = "_resume_streams") -> Calls:
     calls = Calls()
     consumer = type("Consumer", (), {})()
     consumer.assignment = lambda: assignment
@@ -72,14 +73,18 @@ def resumed(assignment: set[TP], committed: dict[TP, int] | None = None) -> Call
 
     recovery._wait = wait
     recovery.tables = type("Tables", (), {"on_actives_ready": staticmethod(lambda: None),
-                                          "on_standbys_ready": staticmethod(lambda: None)})()
-    asyncio.run(faust_recovery._resume_streams(recovery, generation_id=7))
+                                          "on_standbys_ready": staticmethod(lambda: None),
+                                          "values": staticmethod(lambda: [])})()
+    recovery._set_recovery_ended = lambda: None
+    app.assignor = type("Assignor", (), {"assigned_standbys": staticmethod(lambda: set())})()  # type: ignore[attr-defined]
+    asyncio.run(getattr(faust_recovery, ending)(recovery, generation_id=7))
     return calls
 
 
-def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None:
+@pytest.mark.parametrize("ending", ["on_recovery_completed", "_resume_streams"])
+def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them(ending: str) -> None:
     readings, audit, changelog = TP("ingress.readings", 0), TP("audit", 0), TP("app-table-changelog", 0)
-    done = resumed({readings, audit, changelog}, committed={audit: 40})
+    done = resumed({readings, audit, changelog}, committed={audit: 40}, ending=ending)
     calls = done.calls
     assert calls.index("perform_seek") < calls.index("resume_partitions") < calls.index("resume_flow")
     assert "stop_flow" not in calls  # Faust's fetch loop would drop what it holds
@@ -87,10 +92,13 @@ def test_the_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> No
     assert done.sought == {readings: 0} and calls.index("seek_wait") < calls.index("resume_partitions")
 
 
-def test_the_copy_is_installed_over_the_faust_it_was_made_from() -> None:
-    assert faust_recovery.original_fingerprint() == faust_recovery.ORIGINAL_SHA256 or \
-        Recovery._resume_streams is faust_recovery._resume_streams
+def test_both_copies_are_installed_over_the_faust_they_were_made_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("on_recovery_completed", "_resume_streams"):
+        monkeypatch.setattr(Recovery, name, getattr(Recovery, name))  # restored after the test
+        assert getattr(Recovery, name) is getattr(faust_recovery, name) or \
+            faust_recovery.original_fingerprint(name) == faust_recovery.ORIGINAL_SHA256[name]
     assert use_seek_before_resume()
+    assert Recovery.on_recovery_completed is faust_recovery.on_recovery_completed  # the ending an app with tables runs
     assert Recovery._resume_streams is faust_recovery._resume_streams
     assert use_seek_before_resume()  # twice is once
 
