@@ -7,9 +7,12 @@ partitions, passing its *live* set of them, and then yields only the records of 
 of a partition that left the set in between (paused by a recovery, or the set momentarily empty, which aiokafka
 reads as "all partitions") is dropped without a trace, and nothing fetches it again unless a seek follows:
 - if nothing more comes on that partition, the processors stall on it: the broker's group lag stays where it is,
-  the position is at the log end, no agent sees a record (the broker-kill and power-loss drills stalled so);
+  the position is at the log end, no agent sees a record;
 - if more comes, the drain loop takes the jump for a gap and acks the dropped offsets (`Consumer._add_gap`), which
-  commits readings no agent handled (the power-loss drill's readings without a verdict).
+  commits records no agent handled.
+The drills see it at every start of the processors: while the recovery holds the stream partitions paused, a fetch
+hands over their records (hundreds, from offset 0 after a broker restart) and Faust drops them; there the seek that
+ends the recovery (processors/faust_recovery.py) sends them back as well, but nothing else would at any other time.
 
 The copy leaves out, per partition, everything from its first left-out record on (so no later record of the fetch
 outruns it), and once the fetch went through, seeks each such partition back to its first left-out record (in the
