@@ -209,9 +209,11 @@ class ProjectionRunner:
                 moved = {tp: o for tp, o in stored.items() if tp in self.positions and o != self.positions[tp]}
                 if moved:  # a replay swapped in new tables and positions: continue from those
                     log.info("projection.positions_moved", projection=self.tracking, partitions=len(moved))
-                    for tp, offset in moved.items():
-                        self.positions[tp] = offset
-                        consumer.seek(tp, offset)
+                    # every partition, moved or not: this batch and the one fetched ahead are dropped, and the
+                    # consumer is already past both (a record of a partition the replay left alone was lost)
+                    for tp, offset in self.positions.items():
+                        self.positions[tp] = moved.get(tp, offset)
+                        consumer.seek(tp, self.positions[tp])
                     return False
             await self._apply_or_isolate(conn, fetched.records)
             async with conn.cursor() as cur:
