@@ -68,7 +68,9 @@ async def back_to_back(client: httpx.AsyncClient, items: list[bytes], clients: i
 async def drive(stack: BenchStack, password: str, rate: float, seconds: float, burst: int,
                 clients: int) -> dict[str, Any]:
     headers = await sign_in(stack, password)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # idle connections are dropped before uvicorn closes them (its keep-alive timeout is 5 s): a reused connection
+    # the server had just closed was an httpx.ReadError
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers, limits=limits) as client:
         await paced(client, bodies(50), 50)  # warm-up
         before, started = stack.cpu_seconds(), time.perf_counter()
@@ -94,7 +96,9 @@ def run_commands_bench(json_only: bool, rate: float = 100.0, seconds: float = 20
     from api.identity.bootstrap import create_user
 
     password = secrets.token_urlsafe(24)
-    with bench_stack("commands", OPSLEDGER_CLIENT_RATE="100000000/minute") as stack:
+    # one signed-in client on one address sends thousands a minute: the per-principal and per-address limits lifted
+    unlimited = {"OPSLEDGER_CLIENT_RATE": "100000000/minute", "OPSLEDGER_ADDRESS_RATE": "100000000/minute"}
+    with bench_stack("commands", **unlimited) as stack:
         asyncio.run(create_user(stack.settings.database_url, "bench-admin", password, "admin"))
         stack.start("processors", "projections", "api")
         stack.wait_ready()
