@@ -8,7 +8,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -30,7 +30,8 @@ def isolated(backbone: Backbone, tmp_path: Path) -> Iterator[Backbone]:
         yield own
 
 
-async def produce(bootstrap: str, rounds: list[list]) -> int:  # type: ignore[type-arg]
+async def produce(bootstrap: str, rounds: list[list],  # type: ignore[type-arg]
+                  hold: Callable[[int], Awaitable[None]]) -> int:
     producer = EventProducer(bootstrap, linger_ms=2)
     await producer.start()
     sent = 0
@@ -40,6 +41,7 @@ async def produce(bootstrap: str, rounds: list[list]) -> int:  # type: ignore[ty
                 await producer.emit_many(events[start:start + 200])
                 sent += len(events[start:start + 200])
                 await asyncio.sleep(0.03)
+                await hold(sent)
     finally:
         await producer.stop()
     return sent
@@ -74,10 +76,17 @@ def test_projection_killed_at_random_points_ends_exactly_right(isolated: Backbon
                 kills.append(applied())
                 projection.start()
 
+    async def hold(sent: int) -> None:
+        """Hold the rest back until the killer has killed the projection once per quarter produced, so at least three
+        kills land mid-stream however fast the projection catches up (a fast run once left only two)."""
+        deadline = time.monotonic() + 60
+        while len(kills) < min(3, sent * 4 // total) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
     try:
-        sent = asyncio.run(produce(isolated.bootstrap, rounds))
+        sent = asyncio.run(produce(isolated.bootstrap, rounds, hold))
     finally:
         producing_done.set()
         thread.join(timeout=180)
