@@ -32,13 +32,13 @@ it to the one hot call on 3.11.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any, cast
 
 from faust.transport import consumer as faust_consumer
 from mode import Service, ServiceT
+
+from processors.faust_patches import fingerprint
 
 #: sha256 of the source of `faust.transport.consumer.Consumer._drain_messages` this copy was made from
 #: (faust-streaming 0.15.3). A different Faust leaves the original in place (processors.faust_patches.use_eager_drain).
@@ -53,8 +53,7 @@ STATS = {"suspended": 0, "waited": 0, "abandoned": 0, "sought": 0, "stale": 0}
 
 
 def original_fingerprint() -> str:
-    source = inspect.getsource(faust_consumer.Consumer._drain_messages)
-    return hashlib.sha256(source.encode()).hexdigest()
+    return fingerprint(faust_consumer.Consumer._drain_messages)
 
 
 class _Rest:

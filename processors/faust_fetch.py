@@ -24,55 +24,31 @@ unacked. Nothing else changed.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from faust.transport import consumer as faust_consumer
 
+from processors.faust_patches import fingerprint
+
 #: sha256 of the source of `faust.transport.consumer.Consumer.getmany` this copy was made from (faust-streaming
 #: 0.15.3). A different Faust leaves the original in place.
 ORIGINAL_SHA256 = "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e"
 
-#: Partitions sought back to a record the fetch left out, and the records left out (rare: counting costs nothing).
-STATS = {"refetched": 0, "left_out": 0}
-
-
 def original_fingerprint() -> str:
-    source = inspect.getsource(faust_consumer.Consumer.getmany)
-    return hashlib.sha256(source.encode()).hexdigest()
+    return fingerprint(faust_consumer.Consumer.getmany)
 
 
-class LeftOut:
-    """The first record of each partition a fetch did not deliver; once one is left out, the rest of that
-    partition's records in the fetch are too."""
-
-    __slots__ = ("first",)
-
-    def __init__(self) -> None:
-        self.first: dict[Any, int] = {}
-
-    def holds(self, tp: Any) -> bool:
-        return tp in self.first
-
-    def leave(self, tp: Any, offset: int) -> None:
-        STATS["left_out"] += 1
-        self.first.setdefault(tp, offset)
-
-    def seeks(self, assigned: set[Any]) -> dict[Any, int]:
-        """Where to seek: partitions still assigned, back to their first left-out record."""
-        return {tp: offset for tp, offset in self.first.items() if tp in assigned}
-
-
-async def refetch(consumer: Any, left_out: LeftOut, generation_id: int) -> None:
-    if not left_out.first or not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
+async def refetch(consumer: Any, left_out: dict[Any, int], generation_id: int) -> None:
+    """Seek each partition still assigned back to its first left-out record (`left_out`), unless flow stopped or
+    the generation changed meanwhile (the rebalance seeks then)."""
+    if not left_out or not consumer.flow_active or consumer.app.consumer_generation_id != generation_id:
         return
-    seeks = left_out.seeks(set(consumer.assignment()))
+    assigned = set(consumer.assignment())
+    seeks = {tp: offset for tp, offset in left_out.items() if tp in assigned}
     if not seeks:
         return
-    STATS["refetched"] += len(seeks)
     structlog.get_logger(__name__).info(
         f"faust.refetch: {sorted((tp.topic, tp.partition, offset) for tp, offset in seeks.items())}")
     try:
@@ -91,7 +67,7 @@ async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]: 
 
     records_it = self.scheduler.iterate(records)
     to_message = self._to_message  # localize
-    left_out = LeftOut()  # CHANGED
+    left_out: dict[Any, int] = {}  # CHANGED: each partition's first record not delivered
     if self.flow_active:
         for tp, record in records_it:
             if not self.flow_active:
@@ -108,13 +84,13 @@ async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]: 
                 active_partitions is None
                 or tp in active_partitions
                 or tp in self._buffered_partitions
-            ) and not left_out.holds(tp):  # CHANGED: nothing after a left-out record
+            ) and tp not in left_out:  # CHANGED: nothing after a left-out record
                 highwater_mark = self.highwater(tp)
                 self.app.monitor.track_tp_end_offset(tp, highwater_mark)
                 # convert timestamp to seconds from int milliseconds.
                 yield tp, to_message(tp, record)
             else:  # CHANGED: was dropped silently
-                left_out.leave(tp, record.offset)
+                left_out.setdefault(tp, record.offset)
         else:  # CHANGED: the fetch went through: fetch again what it left out
             await refetch(self, left_out, generation_id)
     else:

@@ -170,6 +170,11 @@ def use_eager_drain() -> bool:
     return install_copy(faust_consumer.Consumer, "_drain_messages", faust_drain, "faust.eager_drain")
 
 
+def fingerprint(method: Any) -> str:
+    """sha256 of a method's source: what a copy of it is pinned to."""
+    return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()
+
+
 def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
     """Put module `copy`'s annotated copy of `owner.name` in its place, only over the very source it was copied from
     (its sha256 must equal `copy.ORIGINAL_SHA256`, or `copy.ORIGINAL_SHA256[name]` where a module holds several
@@ -177,7 +182,7 @@ def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
     if getattr(owner, name) is getattr(copy, name):
         return True
     pinned = copy.ORIGINAL_SHA256 if isinstance(copy.ORIGINAL_SHA256, str) else copy.ORIGINAL_SHA256[name]
-    if hashlib.sha256(inspect.getsource(getattr(owner, name)).encode()).hexdigest() != pinned:
+    if fingerprint(getattr(owner, name)) != pinned:
         structlog.get_logger(__name__).error(
             f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch copies; Faust's own "
             f"in use (re-copy {copy.__name__} from the new Faust and update ORIGINAL_SHA256)")

@@ -32,11 +32,11 @@ for partitions without a committed offset. Nothing else changed.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 from typing import Any, cast
 
 from faust.tables import recovery as faust_recovery
+
+from processors.faust_patches import fingerprint
 
 #: sha256 of the source of each `faust.tables.recovery.Recovery` method copied here (faust-streaming 0.15.3). A
 #: different Faust leaves the originals in place.
@@ -47,8 +47,7 @@ ORIGINAL_SHA256 = {
 
 
 def original_fingerprint(name: str) -> str:
-    source = inspect.getsource(getattr(faust_recovery.Recovery, name))
-    return hashlib.sha256(source.encode()).hexdigest()
+    return fingerprint(getattr(faust_recovery.Recovery, name))
 
 
 async def seek_stream_partitions(recovery: Any, assignment: set[Any]) -> None:
