@@ -3,13 +3,14 @@
 `analytics` reads the topics that carry points (interface rates, reachability, camera probes, submitted batches) and
 folds each input's points into its series' state (processors/analytics/machine.py, pure), keyed by series in the
 Faust table `analytics`. A series' points always arrive on one partition (the input's key decides it), so the
-table's changelog partition is the input's. The working states live in the table's local store, written at every
-fold without touching the changelog; checkpoints are written to the changelog every few inputs of a series
-(processors/analytics/checkpoints.py), and after a restart the agent first reads each partition again from its
-mark, so the states continue exactly where an uninterrupted run would be (and derived ids repeat, so what was sent
-twice is harmless). Ingress readings become points per node in the `ingress-limits` agent (the one agent on
-`ingress.readings`: processors.analytics.points.reading_point); `capacity-requests` and
-`analytics-requests` answer a request for forecasts now, each worker for the series it holds.
+table's changelog partition is the input's. The working states are kept decoded in memory (`live`) and encoded into
+the table's local store only when a checkpoint is written, a forecast is asked for, or partitions move (the store
+is what Faust refills from the changelog then, so `live` is emptied into it first). Checkpoints are written to the
+changelog every few inputs of a series (processors/analytics/checkpoints.py), and after a restart the agent first
+reads each partition again from its mark, so the states continue exactly where an uninterrupted run would be (and
+derived ids repeat, so what was sent twice is harmless). Ingress readings become points per node in the
+`ingress-limits` agent (the one agent on `ingress.readings`: processors.analytics.points.reading_point);
+`capacity-requests` and `analytics-requests` answer a request for forecasts now, each worker for the series it holds.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class AnalyticsAgents:
         self.ready: set[Source] = set()
         self.due: dict[Source, set[bytes]] = {}
         self.marks: dict[Source, int] = {}
+        self.live: dict[bytes, SeriesState] = {}  # decoded states with folds not yet written to `states`
 
     @property
     def states(self) -> Any:
@@ -98,13 +100,15 @@ class AnalyticsAgents:
         where = f"{source[0]}:{source[1]}"
         for series, points in grouped.items():
             key = series.encode()
-            raw = self.states.get(key)
-            state = SeriesState.decode(raw) if raw else new_state(self.config.grace_s)
+            state = self.live.get(key)
+            if state is None:
+                raw = self.states.get(key)
+                state = SeriesState.decode(raw) if raw else new_state(self.config.grace_s)
             outcome = fold(state, where, offset, points, capacity=series.endswith("/utilisation"),
                            params=self.params, threshold=self.config.capacity_threshold, horizon_h=self.horizon_h)
             if not outcome.folded:
                 continue
-            self.states[key] = state.encode()
+            self.live[key] = state
             outcomes[series] = outcome
             if self.checkpoints.folded(source, key, offset):
                 self.due.setdefault(source, set()).add(key)
@@ -131,6 +135,9 @@ class AnalyticsAgents:
         await self.app.producer.flush()
         for source, keys in self.due.items():
             for key in keys:
+                state = self.live.pop(key, None)  # written: it leaves memory, so `live` holds unwritten folds only
+                if state is not None:
+                    self.states[key] = state.encode()
                 raw = self.states.get(key)
                 if raw is not None:
                     self.table.send_changelog(source[1], key, raw)
@@ -179,8 +186,17 @@ class AnalyticsAgents:
             await consumer.stop()
         log.info("analytics.caught_up", topic=source[0], partition=source[1], records=until - start)
 
+    def store_live(self) -> None:
+        """Encode the decoded working states into the table's local store, and forget them."""
+        for key, state in self.live.items():
+            self.states[key] = state.encode()
+        self.live.clear()
+
     def on_revoked(self, sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
-        """Signal: partitions went elsewhere; when one comes back, it is caught up again."""
+        """Signal: partitions went elsewhere; when one comes back, it is caught up again. The working states go to
+        the store first: Faust's recovery refills the store from the changelog, and a decoded state kept past that
+        would shadow what another worker folded meanwhile."""
+        self.store_live()
         for tp in args[0] if args else kwargs.get("revoked", ()):
             self.ready.discard((tp.topic, tp.partition))
             self.checkpoints.forget((tp.topic, tp.partition))
@@ -201,6 +217,7 @@ class AnalyticsAgents:
         async for event in stream.events():
             body, partition = event.value, event.message.partition
             cause = Cause(uuid.UUID(body["cause"]), body["request_id"], datetime.fromisoformat(body["at"]))
+            self.store_live()
             for key, raw in list(self.states.items()):
                 series = key.decode()
                 interface = interface_of(series) if not is_mark(key) and series.endswith("/utilisation") else None
