@@ -18,7 +18,7 @@ from infra.topics import (
 from processors.alerts import agents as alerts
 from processors.alerts import incidents
 from processors.analytics import agents as analytics
-from processors.codec import CODEC_NAME
+from processors.codec import CODEC_NAME, only_codec
 from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
 from processors.faust_patches import (
@@ -102,8 +102,10 @@ def wire(app: faust.App, settings: Settings) -> None:
     images.register(app, settings, uploads=topic(app, topics.IMAGE_UPLOADS), analyses=topic(app, topics.IMAGE_ANALYSES),
                     snapshots=topic(app, topics.IMAGE_SNAPSHOTS), health=topic(app, topics.IMAGE_HEALTH),
                     deadletter=deadletter)
-    incidents.register(app, settings,
-                       sources=topic(app, topics.ALERT_EVENTS, topics.DEVICE_RATES, topics.DEVICE_SAMPLES),
+    incidents.register(app, settings,  # every rate and sample read for a few rare types: the others left undecoded
+                       sources=app.topic(topics.ALERT_EVENTS, topics.DEVICE_RATES, topics.DEVICE_SAMPLES,
+                                         key_type=bytes, value_serializer=only_codec("facts", incidents.FACT_TYPES),
+                                         internal=False),
                        facts=app.topic(topology, key_type=bytes, value_serializer="json"),
                        events=topic(app, topics.ALERT_EVENTS))
     derived = (topics.ANALYTICS_POINTS, topics.ANALYTICS_SCORES, topics.ANALYTICS_ROLLUPS, topics.ANALYTICS_ANOMALIES)

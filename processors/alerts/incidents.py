@@ -28,6 +28,10 @@ SOURCE = "processors.alerts.rootcause"
 NETWORK = b"network"
 
 
+FACT_TYPES = frozenset(REGISTRY.of(model).name for model in (AlertRaised, AlertResolved, DeviceStatusChanged,
+                                                              DeviceIdentified, TopologyLinkObserved))
+
+
 def fact_of(envelope: Envelope) -> dict[str, Any] | None:
     data = envelope.data
     if isinstance(data, AlertRaised) and data.labels.get("device"):
@@ -54,8 +58,8 @@ class RootCause:
         """Agent `topology-facts`."""
         async for event in stream.events():
             value = event.value
-            if isinstance(value, DecodeFailure):
-                continue
+            if value is None or isinstance(value, DecodeFailure):
+                continue  # another type (FACT_TYPES), or malformed: its topic's projection dead-letters it
             fact = fact_of(value)
             if fact is None:
                 continue
