@@ -21,10 +21,14 @@ from schemas.analytics.events import (
 from schemas.analytics.series import series_id
 
 REAL_MAX = 3.4e38  # what a `real` column holds
+REAL_MIN = 1.2e-38  # below it PostgreSQL refuses a `real` as out of range instead of rounding it to zero
 
 
 def real(value: float | None) -> float | None:
-    return value if value is not None and -REAL_MAX < value < REAL_MAX else None
+    """A figure as a `real` column takes it: beyond its range none, too small for it zero (as float32 rounds)."""
+    if value is None or not -REAL_MAX < value < REAL_MAX:
+        return None
+    return 0.0 if -REAL_MIN < value < REAL_MIN else value
 
 
 @dataclass
@@ -64,10 +68,11 @@ class Rows:
             self._rollups(data, at)
         elif isinstance(data, AnomalyDetected):
             self.anomalies.append((envelope.event_id, series_id(data.series), data.series, envelope.type, data.at,
-                                   data.score, data.value, data.expected, data.lower, data.upper, data.reason))
+                                   real(data.score) or 0.0, data.value, data.expected, data.lower, data.upper,
+                                   data.reason))
         elif isinstance(data, AnomalyCleared):
             self.anomalies.append((envelope.event_id, series_id(data.series), data.series, envelope.type, data.at,
-                                   data.score, data.value, None, None, None, None))
+                                   real(data.score) or 0.0, data.value, None, None, None, None))
         elif isinstance(data, CapacityForecastUpdated):
             points = orjson.dumps([p.model_dump(mode="json") for p in data.points]).decode()
             self.forecasts.append((series_id(data.series), data.series, data.device_id, data.if_index, data.at,
@@ -84,7 +89,7 @@ class Rows:
     def _scored(self, data: MetricPointsScored, at: datetime) -> None:
         for p in data.points:
             key = series_id(p.series)
-            self.points.append((key, p.t, p.value, p.score, real(p.expected), real(p.lower), real(p.upper),
+            self.points.append((key, p.t, p.value, real(p.score), real(p.expected), real(p.lower), real(p.upper),
                                 p.anomaly))
             seen = self.series.get(key)
             if seen is None:
