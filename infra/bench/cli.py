@@ -105,15 +105,32 @@ def bench_commands(rate: Annotated[float, typer.Option(help="commands/s for the 
     run_commands_bench(json_only=json_out, rate=rate, seconds=seconds, burst=burst, clients=clients)
 
 
+@bench_app.command("analytics")
+def bench_analytics(points: Annotated[float, typer.Option(help="points/s offered (3,200: 1,000 switches x 48 ports x 4"
+                                                               " series, polled each minute)")] = 3200.0,
+                    seconds: Annotated[float, typer.Option(help="how long to offer them")] = 60.0,
+                    quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """Interface rates through the real processors and projections: lag while points are offered at a fixed rate,
+    CPU per point of each process, and the bytes each analytics level stores per interface per day."""
+    from infra.bench.analytics import run_analytics_bench
+
+    configure_logging("WARNING")
+    run_analytics_bench(json_only=json_out, points_per_s=points, seconds=10.0 if quick else seconds)
+
+
 @bench_app.command("idle")
 def bench_idle(seconds: Annotated[float, typer.Option(help="how long to measure")] = 60.0,
+               live_demo: Annotated[bool, typer.Option(help="with the living demo moving (its pollers, camera and"
+                                                            " scanners are traffic)")] = False,
                quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """An idle `opsledger up` (demo loaded, no traffic): CPU of every process, in % of one core."""
     from infra.bench.idle import run_idle_bench
 
     configure_logging("WARNING")
-    run_idle_bench(json_only=json_out, seconds=5.0 if quick else seconds, settle_s=5.0 if quick else 20.0)
+    run_idle_bench(json_only=json_out, seconds=5.0 if quick else seconds, settle_s=5.0 if quick else 20.0,
+                   live_demo=live_demo)
 
 
 @bench_app.command("anomaly")
