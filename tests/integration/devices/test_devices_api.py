@@ -236,10 +236,12 @@ def test_lldp_neighbours_give_the_topology_with_links_confirmed_from_both_ends(
     def ours() -> dict[str, Any] | None:
         found = ok(api.get("/api/topology"), 200)
         edges = [e for e in found["edges"] if e["from"] in ids.values()]
+        named = {n["id"] for n in found["nodes"] if n.get("sys_name")}
+        # each poll's identity, samples and links are separate facts: the edges can be read before a sysName
         return {**found, "edges": edges} if len(edges) == 2 and edges[0]["confirmed"] != edges[1]["confirmed"] \
-            else None
+            and set(ids.values()) <= named else None
 
-    topology = wait_until(ours, timeout=30, interval=0.5, what="both LLDP links, one of them confirmed")
+    topology = wait_until(ours, timeout=30, interval=0.5, what="both LLDP links, one confirmed, every switch named")
     edges = {e["confirmed"]: e for e in topology["edges"]}
     confirmed, unconfirmed = edges[True], edges[False]
     # a and b name each other (port Gi1/0/1 of a to Gi1/0/2 of b): one edge, whichever end reported it first

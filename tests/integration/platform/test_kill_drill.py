@@ -76,10 +76,11 @@ def test_projection_killed_at_random_points_ends_exactly_right(isolated: Backbon
                 kills.append(applied())
                 projection.start()
 
+    deadline = time.monotonic() + 180  # for all the holding together
+
     async def hold(sent: int) -> None:
         """Hold the rest back until the killer has killed the projection once per quarter produced, so at least three
         kills land mid-stream however fast the projection catches up (a fast run once left only two)."""
-        deadline = time.monotonic() + 60
         while len(kills) < min(3, sent * 4 // total) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
