@@ -61,14 +61,14 @@ def _answers(host: str, port: int, community: str) -> bool:
             return False
 
 
-def start_agent(data_files: Sequence[str] | Mapping[str, str], *, host: str = "127.0.0.1", port: int | None = None,
-                workdir: Path | None = None, timeout_s: float = 30.0, log_level: str = "info",
+def start_agent(data_files: Sequence[str] | Mapping[str, str | Path], *, host: str = "127.0.0.1",
+                port: int | None = None, workdir: Path | None = None, timeout_s: float = 30.0, log_level: str = "info",
                 own_variations: bool = False) -> Agent:
     """Start snmpsim serving the named fixtures (plus an SNMPv3 user); return once it answers.
 
     `data_files` names fixtures, each served under its own name, or maps community names to fixtures
-    (many simulated devices from one recording). `own_variations` adds our variation modules (snmpdata/variation,
-    e.g. `daily`) to snmpsim's own.
+    (many simulated devices from one recording) or to .snmprec files of the caller's. `own_variations` adds our
+    variation modules (snmpdata/variation, e.g. `daily`) to snmpsim's own.
     """
     communities = dict(data_files) if isinstance(data_files, Mapping) else {name: name for name in data_files}
     root = Path(tempfile.mkdtemp(prefix="snmpsim-", dir=workdir))
@@ -76,7 +76,8 @@ def start_agent(data_files: Sequence[str] | Mapping[str, str], *, host: str = "1
     data_dir.mkdir()
     cache_dir.mkdir()
     for community, fixture in communities.items():
-        shutil.copy(FIXTURES / f"{fixture}.snmprec", data_dir / f"{community}.snmprec")
+        source = fixture if isinstance(fixture, Path) else FIXTURES / f"{fixture}.snmprec"
+        shutil.copy(source, data_dir / f"{community}.snmprec")
     port = port or free_udp_port(host)
     log_path = root / "snmpsim.log"
     command = [
@@ -115,7 +116,7 @@ def stop_agent(agent: Agent) -> None:
 
 
 @contextmanager
-def running_agent(data_files: Sequence[str] | Mapping[str, str], **kwargs: object) -> Iterator[Agent]:
+def running_agent(data_files: Sequence[str] | Mapping[str, str | Path], **kwargs: object) -> Iterator[Agent]:
     agent = start_agent(data_files, **kwargs)  # type: ignore[arg-type]
     try:
         yield agent
