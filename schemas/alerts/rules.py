@@ -15,7 +15,10 @@ from schemas.images.health import HEALTH_KINDS, HealthKind
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 Labels = dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]]
-Scalar = str | int | float | bool | None
+# An integer an event can carry: orjson, and every Kafka client in other languages, stops at 64 bits (a larger
+# number is read as a float instead, as JSON parsers do).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Scalar = str | Int64 | float | bool | None
 # bounds before the validator: on `X | None`, or after it, the document would lose them or misspell them
 Seconds = Annotated[int, Field(ge=1), BeforeValidator(json_number)]
 ResolveReason = Literal["cleared", "auto_resolved", "rule_deleted", "manual"]
@@ -149,8 +152,8 @@ class FlapPolicy(Payload):
     """More than `max_changes` raise/resolve changes within `window_s` is flapping; stable after `stable_s` quiet."""
 
     max_changes: JsonInt = Field(default=4, ge=2, le=100)
-    window_s: JsonInt = Field(default=900, ge=1)
-    stable_s: JsonInt = Field(default=900, ge=1)
+    window_s: JsonInt = Field(default=900, ge=1, le=7 * 86_400)
+    stable_s: JsonInt = Field(default=900, ge=1, le=7 * 86_400)
 
 
 class AlertRule(Payload):
