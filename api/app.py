@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
-from api import consistency, console, metrics
+from api import consistency, console, document, metrics
 from api.consistency import LogEnds
 from api.identity.limits import Limiter
 from api.identity.oidc.accounts import PgPendingStore, relying_party
@@ -122,9 +122,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.add_api_websocket_route("/ws", stream.live_socket)  # on the app, so check_rules sees it in app.routes
     console.install(app)  # the operator console at /, and /docs, /redoc from vendored files
+    document.install(app)  # before anything reads the OpenAPI document
     check_rules(app)
-    app.add_middleware(MethodNotAllowed, known=templates(app))  # innermost: 405 with the whole Allow
-    app.add_middleware(Gate)  # inside CORS, after the request id and the body limit: limits and rules first
+    app.add_middleware(Gate)  # innermost, after the request id and the body limit: limits and rules
+    # 405 with the whole Allow, before the rules: a method the resource does not take is that for every caller (a
+    # viewer's PUT on a read-only path is 405, not 403); inside CORS, so a preflight never reaches it
+    app.add_middleware(MethodNotAllowed, known=templates(app))
     if settings.cors_origin_list:
         app.add_middleware(
             ProblemCORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=False,

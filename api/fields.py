@@ -6,7 +6,9 @@ mode, where that laxness applies, so request fields use these instead:
 - `Instant`: an RFC 3339 date-time (JSON Schema `date-time`): date, time and an offset (`Z` or `±hh:mm`);
 - `Day`: an ISO calendar date, `YYYY-MM-DD` (JSON Schema `date`);
 - `Int`, `Number`, `Flag`: a JSON integer, number (an integer is a number) or boolean, never a string or a boolean
-  standing for a number.
+  standing for a number;
+- `LabelsIn`: alert labels, names of the label pattern only (`additionalProperties: false` beside
+  `patternProperties`, which alone would let a reader of the document send any other name).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Strict
 
+from api.text import Text
+from schemas.alerts.rules import LABEL_NAME
 from schemas.envelope import JsonFloat, JsonInt
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -59,3 +63,5 @@ Int = JsonInt
 Number = JsonFloat
 Flag = Annotated[bool, Strict()]
 Zone = Annotated[str, AfterValidator(_zone), Field(json_schema_extra={"enum": ZONES}, examples=["Europe/Berlin"])]
+LabelsIn = Annotated[dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[Text, Field(max_length=500)]],
+                     Field(json_schema_extra={"additionalProperties": False})]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.commands import Accepted, emit
 from api.deps import DbConn, Pool, Producer, SettingsDep
-from api.fields import Instant
+from api.fields import Instant, LabelsIn
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal
 from api.paging import Cursor, newest_first, time_cursor
@@ -25,7 +25,7 @@ from api.text import Text
 from producers.alerts import commands
 from schemas.alerts.identity import fingerprint
 from schemas.alerts.lifecycle import AlertRaiseRequested
-from schemas.alerts.rules import LABEL_NAME, Severity
+from schemas.alerts.rules import Severity
 from schemas.envelope import Envelope, utc_now
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -90,8 +90,7 @@ class ManualAlertIn(BaseModel):
                           description="what it is about; 'system' for a system-wide alert")
     severity: Severity
     summary: Text = Field(min_length=1, max_length=1000)
-    labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[Text, Field(max_length=500)]] = Field(
-        default_factory=dict, max_length=50)
+    labels: LabelsIn = Field(default_factory=dict, max_length=50)
 
 
 class Summary(BaseModel):

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.commands import Accepted, IfMatch, ReadBack, RequiredIfMatch, Versioned, check_version, if_match_version, saved
 from api.deps import DbConn, Pool, Producer, SettingsDep
+from api.fields import LabelsIn
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
 from api.routes.alerts.reads import TOPICS, Consistent
 from api.text import Text
 from producers.alerts import commands
-from schemas.alerts.rules import LABEL_NAME, AlertRule, FlapPolicy, RuleParams, Severity
+from schemas.alerts.rules import AlertRule, FlapPolicy, RuleParams, Severity
 
 router = APIRouter(prefix="/api/alerts/rules", tags=["alerts"])
 RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -35,8 +36,7 @@ class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Text = Field(min_length=1, max_length=200)
     severity: Severity
-    labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[Text, Field(max_length=500)]] = Field(
-        default_factory=dict, max_length=50)
+    labels: LabelsIn = Field(default_factory=dict, max_length=50)
     params: RuleParams
     flapping: FlapPolicy | None = Field(default_factory=FlapPolicy)
 

@@ -7,12 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from api.fields import Int
 from api.text import Secret, Text
 from schemas.devices.cameras import RTSP_URL, rtsp_url_without_credentials
 from schemas.devices.events import AUTH_PROTOCOLS, PRIV_PROTOCOLS, DeviceSpec, DeviceType, IpAddress, Tag
+from schemas.envelope import json_number
 
 SECRET_QUERY_KEYS = {"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"}
 
@@ -204,8 +205,9 @@ class CameraIn(BaseModel):
                      description="rtsp:// or rtsps://, credentials apart")
     location: Text | None = Field(default=None, max_length=200)
     probe_interval_s: Int = Field(default=60, ge=5, le=86_400)
-    snapshot_interval_s: Int | None = Field(default=None, ge=10, le=86_400,
-                                            description="the pollers grab a frame this often for image health")
+    # the bounds before the JSON-number check: after it, pydantic writes them into the document as `ge`/`le`
+    snapshot_interval_s: Annotated[int, Field(ge=10, le=86_400), BeforeValidator(json_number)] | None = Field(
+        default=None, description="the pollers grab a frame this often for image health")
     username: Text | None = Field(default=None, min_length=1, max_length=200)
     password: Secret | None = Field(default=None, description="omitted on update: keep the stored one")
 

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers.support import Stack
+
 PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -142,3 +144,41 @@ def test_text_fields_declare_that_they_hold_no_nul(openapi: dict[str, Any]) -> N
     reading = openapi["components"]["schemas"]["IngressReadingIn"]["properties"]["customer_name"]
     assert "\x00" not in reading and re.compile(reading["pattern"]).match("Okafor") and not re.compile(
         reading["pattern"]).match("Oka\x00for")
+
+
+def test_optional_headers_are_declared_without_null(openapi: dict[str, Any]) -> None:
+    """A header cannot carry a JSON null: a client following `anyOf [string, null]` sent the text `null` as If-Match
+    (api/document.py)."""
+    nullable = [f"{method} {path} {p['name']}" for path, operations in openapi["paths"].items()
+                for method, operation in operations.items() for p in operation.get("parameters", [])
+                if p["in"] == "header" and any(b.get("type") == "null" for b in p["schema"].get("anyOf", []))]
+    assert not nullable, nullable
+
+
+def test_the_document_speaks_json_schema(openapi: dict[str, Any]) -> None:
+    """Bounds are `minimum`/`maximum` (pydantic wrote `ge`/`le`, which no reader knows, for a bound placed after a
+    validator), and label names are only those of the pattern (patternProperties alone allow any other)."""
+    wrong: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if "type" in node and {"ge", "le", "gt", "lt"} & set(node):
+                wrong.append(f"{where}: {sorted({'ge', 'le', 'gt', 'lt'} & set(node))}")
+            if "patternProperties" in node and node.get("additionalProperties") is not False:
+                wrong.append(f"{where}: patternProperties without additionalProperties false")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(openapi, "")
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/api/ingress/nodes"), ("DELETE", "/api/devices/status"),
+                                              ("POST", "/api/devices/discovered"), ("PATCH", "/api/events")])
+def test_an_undeclared_method_is_405_for_every_role(stack: Stack, method: str, path: str) -> None:
+    """A method a resource does not take is 405 before any rule of the caller's role (a viewer got 403)."""
+    answer = httpx.request(method, f"{stack.api_url}{path}", headers=stack.user("viewer"), timeout=15)
+    assert answer.status_code == 405 and answer.headers["allow"], answer.text

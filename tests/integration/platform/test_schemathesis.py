@@ -1,11 +1,14 @@
 """Schemathesis against the LIVE OpenAPI document of the session stack, once as an admin and once as a viewer.
 
-Every generated request must answer without a 5xx, and every answer must match the schema and the content type
-its operation documents for that status code. Status codes an operation answers but does not list in its
-`responses` are collected on the side (a documentation gap, not a crash) and reported, per role and operation,
-by `test_every_answered_status_is_documented`. Random data never reaches the success paths of operations on
-existing resources, so `test_success_paths_conform` applies the same checks to cases built with real ids, and
-`test_crafted_text_is_refused_without_a_server_error` pins the inputs that produced 5xx answers.
+Every Schemathesis check runs, with the API's status contract in the repository's schemathesis.toml (schema-valid
+data refused only by a rule the schema cannot state; a missing If-Match is 428): no 5xx, every answer matching the
+schema, content type and headers its operation documents, schema-valid data accepted and invalid data refused, a
+missing required header refused, an undeclared method 405 with its Allow, a request without credentials refused.
+Status codes an operation answers but does not list in its `responses` are collected on the side (a documentation
+gap, not a crash) and reported, per role and operation, by `test_every_answered_status_is_documented`. Random data
+never reaches the success paths of operations on existing resources, so `test_success_paths_conform` applies every
+check to cases built with real ids, and `test_crafted_text_is_refused_without_a_server_error` pins the inputs that
+produced 5xx answers.
 
 Bounded for CI on two cores: at most MAX_EXAMPLES fuzzed cases per operation (plus Schemathesis' coverage phase,
 which is deterministic), no Hypothesis deadline, the too-slow health check suppressed; ~35 s for the module.
@@ -19,6 +22,8 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -26,12 +31,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import status_code_conformance
+from schemathesis.config import SchemathesisConfig
 
 from api.identity import sessions
 from api.identity.tokens import issue_access_token
@@ -40,7 +41,10 @@ from tests.helpers.factories import reading_body
 from tests.helpers.support import JWT_SECRET, Stack, bearer
 
 MAX_EXAMPLES = 20
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CONTRACT = Path(__file__).parents[3] / "schemathesis.toml"
+# every check (validate_response's default set, our own below included) but the status code one, which is
+# collected on the side
+ALL_BUT_STATUS = {"excluded_checks": [status_code_conformance]}
 LOGOUT = "/api/auth/logout"
 STREAM = "/api/stream"  # an accepted request never ends; its refusals are tested in test_live_push
 FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
@@ -49,6 +53,21 @@ FUZZ_SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None
 # role -> "METHOD /path" -> {status: one example request}: answered statuses the operation does not document.
 UNDOCUMENTED: dict[str, dict[str, dict[int, str]]] = defaultdict(lambda: defaultdict(dict))
 EXERCISED: dict[str, int] = defaultdict(int)
+
+
+@schemathesis.check
+def schema_valid_data_passes_the_schema(ctx: Any, response: schemathesis.Response, case: schemathesis.Case) -> None:
+    """A 422 to schema-valid data may only come from a rule the schema cannot state (a cross-field check, a
+    custom validator: pydantic's `value_error`, or a route's own refusal, which lists no `errors`); one from the
+    schema's own kind of rule (a type, a pattern, a range, a required field) means the document and the server
+    disagree. schemathesis.toml lets 422 through positive_data_acceptance for the first kind; this refuses the
+    second."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
+        return
+    drift = [e for e in response.json().get("errors") or [] if e.get("type") != "value_error"]
+    if drift:
+        raise AssertionError(f"schema-valid data refused by a rule the document should state: {drift}")
 
 
 @dataclass  # not frozen: the token is minted again as the run goes on
@@ -96,7 +115,8 @@ def caller(stack: Stack, role: str) -> Caller:
 
 @pytest.fixture(scope="module")
 def live_schema(stack: Stack) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json", timeout=15)
+    return schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json", config=SchemathesisConfig.from_path(CONTRACT),
+                                         timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +142,7 @@ def exercise(case: schemathesis.Case, who: Caller) -> None:
             url = str(response.request.url)
             UNDOCUMENTED[who.role][f"{case.operation.method.upper()} {case.operation.path}"].setdefault(
                 response.status_code, f"{response.request.method} {url[:300]} -> {response.text[:300]}")
-    case.validate_response(response, checks=CHECKS, headers=headers)
+    case.validate_response(response, headers=headers, **ALL_BUT_STATUS)
 
 
 @pytest.fixture(autouse=True)
@@ -183,7 +203,7 @@ def test_success_paths_conform(live_schema: schemathesis.BaseSchema, admin: Call
             headers = who or admin.headers
             response = case.call(headers=headers)
             assert response.status_code == expect, f"{response.status_code}: {response.text[:500]}"
-            case.validate_response(response, checks=[*CHECKS, status_code_conformance], headers=headers)
+            case.validate_response(response, headers=headers)  # every check, the status code one too
             return response
         return None
 
@@ -260,5 +280,5 @@ def test_crafted_text_is_refused_without_a_server_error(name: str, live_schema: 
     case = live_schema[path]["POST"].Case(body=body, media_type="application/json")
     headers = admin.fresh_headers() if path == LOGOUT else admin.headers
     response = case.call(headers=headers)
-    case.validate_response(response, checks=CHECKS, headers=headers)
+    case.validate_response(response, headers=headers, **ALL_BUT_STATUS)
     assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
