@@ -14,7 +14,9 @@ from schemas.images.health import HEALTH_KINDS, HealthKind
 
 NAME = Annotated[str, Field(min_length=1, max_length=200)]
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
-Labels = dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]]
+# additionalProperties false: patternProperties alone would let a document's reader send keys of any other name
+Labels = Annotated[dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str, Field(max_length=500)]],
+                   Field(json_schema_extra={"additionalProperties": False})]
 # An integer an event can carry: orjson, and every Kafka client in other languages, stops at 64 bits (a larger
 # number is read as a float instead, as JSON parsers do).
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
