@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -117,6 +118,26 @@ def bench_analytics(points: Annotated[float, typer.Option(help="points/s offered
 
     configure_logging("WARNING")
     run_analytics_bench(json_only=json_out, points_per_s=points, seconds=10.0 if quick else seconds)
+
+
+@bench_app.command("bandwidth-query")
+def bench_bandwidth_query(interfaces: Annotated[int, typer.Option(help="interfaces stored (four series each)")] = 1000,
+                          days: Annotated[int, typer.Option(help="days of 1-minute rollups stored and read")] = 30,
+                          repeats: Annotated[int, typer.Option(help="warm reads")] = 30,
+                          root: Annotated[Path | None, typer.Option(help="a directory an earlier run filled (its"
+                                                                         " path is in the report): read again")] = None,
+                          quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                          json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """One interface's 1-minute bandwidth over the whole stored range, read the API's way while `interfaces`
+    interfaces are stored: cold and warm read times, PostgreSQL's execution time and pages, bytes stored."""
+    import json
+
+    from infra.bench.bandwidth_query import run_bandwidth_query_bench
+
+    configure_logging("WARNING")
+    result = run_bandwidth_query_bench(interfaces=50 if quick else interfaces, days=2 if quick else days,
+                                       repeats=5 if quick else repeats, root=root)
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)
 
 
 @bench_app.command("idle")

@@ -5,8 +5,8 @@ the processor's grace) are computed from the raw points. Shared by the bandwidth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -24,10 +24,9 @@ GROUP BY series_id, bucket ORDER BY series_id, bucket
 """
 
 
-@dataclass(frozen=True)
-class Bucket:
+class Bucket(NamedTuple):  # a tuple: 30 days of 1-minute buckets are 43,200 of them per series
     at: datetime
-    count: int
+    samples: int  # the rollup's count (a tuple has a count() of its own)
     min: float
     max: float
     sum: float
@@ -35,7 +34,7 @@ class Bucket:
 
     @property
     def mean(self) -> float:
-        return self.sum / self.count
+        return self.sum / self.samples
 
 
 def choose(levels: Sequence[Level], width_s: int, start: datetime, now: datetime) -> Level:
@@ -51,10 +50,11 @@ async def buckets(conn: psycopg.AsyncConnection, levels: Sequence[Level], ids: S
     """Per series, its buckets in [start, end) at the level chosen for `width_s`, and that level."""
     level = choose(levels, width_s, start, now)
     found: dict[int, dict[datetime, Bucket]] = {i: {} for i in ids}
-    rows = await (await conn.execute(ROLLED.format(table=sql.Identifier(level.table)),
-                                     (list(ids), start, end))).fetchall()
-    for series, at, *figures in rows:
-        found[series][at] = Bucket(at, *figures)
+    async with conn.cursor(binary=True) as cur:  # binary: half the time of reading the rows as text
+        await cur.execute(ROLLED.format(table=sql.Identifier(level.table)), (list(ids), start, end))
+        rows = await cur.fetchall()
+    for series, at, samples, low, high, total, p95 in rows:
+        found[series][at] = Bucket(at, samples, low, high, total, p95)
     closed_until = max((max(b) + timedelta(seconds=level.width_s) for b in found.values() if b), default=start)
     raw = next(lv for lv in levels if not lv.width_s)
     # the part not closed yet comes from the raw points, as far back as they are kept (a range reaching back past

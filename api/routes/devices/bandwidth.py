@@ -78,7 +78,7 @@ async def bandwidth(device_id: uuid.UUID, if_index: Annotated[int, Path(ge=1, le
     level, by_series = await buckets(conn, levels(settings.retention), list(ids.values()), step_s, start, end,
                                      utc_now())
     inbound, outbound, busier = (by_series[ids[m]] for m in METRICS)
-    points = [BandwidthPoint(at=at, samples=inbound[at].count, in_bps=stats(inbound[at]),  # type: ignore[arg-type]
+    points = [BandwidthPoint(at=at, samples=inbound[at].samples, in_bps=stats(inbound[at]),  # type: ignore[arg-type]
                              out_bps=stats(outbound[at]), utilisation=stats(busier.get(at)))  # type: ignore[arg-type]
               for at in sorted(inbound) if at in outbound]
     return BandwidthOut(device_id=device_id, if_index=if_index, step_s=level.width_s, points=points)
