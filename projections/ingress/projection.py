@@ -7,15 +7,15 @@ Every reading event names the version it creates, so duplicates and stale correc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from projections.records import Record, Tables
+from projections.staging import columns, copy_into_stage
 from schemas.envelope import Envelope
 from schemas.ingress.events import (
     IngressLimitExceeded,
@@ -38,8 +38,6 @@ VERSION, SUBMITTED_AT, SUBMITTED_BY, UPDATED_AT, RETRACTED, LAST_EVENT = (
 HISTORY_COLUMNS = ("event_id", "reading_id", "version", "type", "occurred_at", "actor", "applied", "envelope")
 
 LOAD_HEADS = sql.SQL("SELECT id, version, retracted FROM {readings} WHERE id = ANY(%s)")
-STAGE = sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table}) ON COMMIT DELETE ROWS")
-COPY_STAGE = sql.SQL("COPY {stage} ({cols}) FROM STDIN")
 MERGE_READINGS = sql.SQL(
     "INSERT INTO {readings} ({cols}) SELECT {cols} FROM ingress_stage ON CONFLICT (id) DO UPDATE SET {updates}"
 )
@@ -53,10 +51,6 @@ INSERT_EXCEEDED = sql.SQL(
     "INSERT INTO {exceeded} (reading_id, version, limit_dbmv, exceeded_by_db, limit_rule, event_id)"
     " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (reading_id, version) DO NOTHING"
 )
-
-
-def _columns(names: Sequence[str]) -> sql.Composable:
-    return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
 # a correction keeps the first submission's time and author
@@ -157,25 +151,14 @@ class IngressProjection:
         async with conn.cursor() as cur:
             if rows:
                 await copy_into_stage(cur, "ingress_stage", readings, ROW_COLUMNS, rows.values())
-                await cur.execute(MERGE_READINGS.format(readings=readings, cols=_columns(ROW_COLUMNS),
+                await cur.execute(MERGE_READINGS.format(readings=readings, cols=columns(ROW_COLUMNS),
                                                         updates=READING_UPDATES))
             if retractions:
                 await cur.executemany(RETRACT.format(readings=readings),
                                       [(v, at, eid, rid) for rid, (v, at, eid) in retractions.items()])
             if history:
                 await copy_into_stage(cur, "ingress_history_stage", history_table, HISTORY_COLUMNS, history)
-                await cur.execute(MERGE_HISTORY.format(history=history_table, cols=_columns(HISTORY_COLUMNS)))
+                await cur.execute(MERGE_HISTORY.format(history=history_table, cols=columns(HISTORY_COLUMNS)))
             if exceeded:
                 await cur.executemany(INSERT_EXCEEDED.format(exceeded=tables["ingress_limit_exceeded"]), exceeded)
 
-
-async def copy_into_stage(cur: psycopg.AsyncCursor[Any], stage: str, like: sql.Identifier, columns: Sequence[str],
-                          rows: Iterable[Sequence[object]]) -> None:
-    """COPY rows into a transaction-scoped temp table shaped like `like`, to merge them with one statement. Emptied
-    first: when the runner isolates a poison record it applies record by record in savepoints of ONE transaction,
-    and rows staged by the records before would be merged again (stale rows, or one id twice)."""
-    await cur.execute(STAGE.format(stage=sql.Identifier(stage), table=like))
-    await cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(stage)))
-    async with cur.copy(COPY_STAGE.format(stage=sql.Identifier(stage), cols=_columns(columns))) as copy:
-        for row in rows:
-            await copy.write_row(row)
