@@ -26,6 +26,18 @@ def bench_pipeline(events: Annotated[int, typer.Option(help="events for the thro
     run_pipeline_bench(events=10_000 if quick else events, json_only=json_out, fresh_seconds=3.0 if quick else 10.0)
 
 
+@bench_app.command("replay")
+def bench_replay(events: Annotated[int, typer.Option(help="readings in the log (and their verdicts)")] = 100_000,
+                 runs: Annotated[int, typer.Option(help="replays of the same log")] = 3,
+                 quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """`opsledger replay ingress` alone on a filled log, several times: records/s and PostgreSQL's CPU."""
+    from infra.bench.replay import run_replay_bench
+
+    configure_logging("WARNING")
+    run_replay_bench(events=5_000 if quick else events, runs=1 if quick else runs, json_only=json_out)
+
+
 @bench_app.command("scans")
 def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each scanned through one full cycle")] = 5000,
                 quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,

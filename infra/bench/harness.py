@@ -62,7 +62,8 @@ class BenchStack:
         postmaster and its children: other runs on the machine have servers of the same user) and this client."""
         found = {name: _cpu(pid) for name, pid in self.pids.items()}
         children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == self.postmaster]
-        found["postgres"] = _cpu(self.postmaster) + sum(_cpu(pid) for pid in children)
+        found["postgres"] = (_cpu(self.postmaster) + _reaped_cpu(self.postmaster)  # with its exited backends
+                             + sum(_cpu(pid) for pid in children))
         found["bench client"] = time.process_time()
         return found
 
@@ -184,6 +185,15 @@ def _cpu(pid: int) -> float:
     except OSError:  # gone since it was listed
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _reaped_cpu(pid: int) -> float:
+    """CPU seconds of the children a process has waited for (a PostgreSQL backend whose connection closed)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def _parent(proc: Path) -> int | None:
