@@ -4,11 +4,14 @@ INSERT … SELECT … ON CONFLICT statement.
 The COPY is binary, typed from the stage table's own columns (looked up once per stage and column list): PostgreSQL
 reads uuids, timestamps and numbers as they are instead of parsing their text, and the client sends them without
 formatting them (the text form was a fifth of a replay's CPU). A `json` column is sent as its text (its binary form
-is the text); a stage with a column whose binary form the client cannot write as given (`jsonb`) copies as text."""
+is the text); a stage with a column whose binary form the client cannot write as given (`jsonb`) copies as text. A
+`timestamptz` without an offset is read as UTC (the binary form needs one; the text form left it to the server's
+zone: UTC in the compose deployment, the machine's zone for the embedded server), as the platform reads times."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -19,7 +22,7 @@ COPY_STAGE = sql.SQL("COPY {stage} ({cols}) FROM STDIN")
 COPY_STAGE_BINARY = sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)")
 COLUMN_TYPES = ("SELECT attname, atttypid::int FROM pg_attribute"
                 " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped")
-JSON, TEXT, JSONB = 114, 25, 3802
+JSON, TEXT, JSONB, TIMESTAMPTZ = 114, 25, 3802, 1184
 _types: dict[tuple[str, tuple[str, ...]], list[int] | None] = {}  # (stage, columns) -> oids to copy with, or text
 
 
@@ -59,5 +62,10 @@ async def copy_into_stage(cur: psycopg.AsyncCursor[Any], stage: str, like: sql.I
     async with cur.copy(query.format(stage=sql.Identifier(stage), cols=columns(names))) as copy:
         if oids is not None:
             copy.set_types(oids)
+        zoned = [i for i, oid in enumerate(oids or ()) if oid == TIMESTAMPTZ]
         for row in rows:
+            for i in zoned:  # a time without an offset is UTC (it failed the batch into the dead letters)
+                at = row[i]
+                if at is not None and at.tzinfo is None:  # type: ignore[attr-defined]
+                    row = [*row[:i], at.replace(tzinfo=UTC), *row[i + 1:]]  # type: ignore[attr-defined]
             await copy.write_row(row)
