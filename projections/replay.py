@@ -3,6 +3,11 @@
 The fresh tables load with only their primary and unique indexes (the fold's ON CONFLICT needs them); the others are
 built once at the end, and every index gets its live name back at the swap.
 
+A projection whose fold is partition-local (`partition_local = True`: every record it folds together shares a Kafka
+key, so a partition number holds all of them in each of its topics) rebuilds in several processes at once, each
+reading a share of the partition numbers into the same fresh tables; the rebuild is CPU-bound in Python, so that is
+how it uses more than one core.
+
 The live projection keeps serving while the rebuild runs. The swap takes the live projection's batch lock,
 brings the rebuild up to (at least) the live positions, renames the tables and hands the rebuild's
 positions to the live projection, all in one transaction; the live runner notices and continues from there.
@@ -11,7 +16,9 @@ positions to the live projection, all in one transaction; the live runner notice
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import multiprocessing
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -108,24 +115,57 @@ async def rename_indexes(conn: psycopg.AsyncConnection, table: str, live: list[t
                                                                              sql.Identifier(wanted)))
 
 
+def rebuild_runner(projection: Projection, bootstrap: str, database_url: str,
+                   partitions: frozenset[int] | None = None) -> ProjectionRunner:
+    tables = {t: sql.Identifier(t + REBUILD_SUFFIX) for t in projection.tables}
+    return ProjectionRunner(projection, bootstrap=bootstrap, database_url=database_url, deadletters=DropDeadLetters(),
+                            tracking=tracking_name(projection), tables=tables, max_records=20_000, fetch_wait_ms=20,
+                            partitions=partitions)
+
+
+def shares_of(projection: Projection, ends: Mapping[TopicPartition, int], workers: int) -> list[frozenset[int]]:
+    """The partition numbers each worker rebuilds: one share of all unless the fold is partition-local and every
+    topic has the same partitions (then a key's records are under one number in every topic)."""
+    numbers = {tp.partition for tp in ends}
+    per_topic = {topic: {tp.partition for tp in ends if tp.topic == topic} for topic in projection.topics}
+    if workers < 2 or not getattr(projection, "partition_local", False) or any(
+            found != numbers for found in per_topic.values()):
+        return [frozenset(numbers)]
+    ordered = sorted(numbers)
+    return [frozenset(ordered[i::workers]) for i in range(min(workers, len(ordered)))]
+
+
+def replay_share(projection: Projection, bootstrap: str, database_url: str, share: frozenset[int],
+                 until: dict[TopicPartition, int]) -> int:
+    """A worker process: rebuild `share`'s partitions up to `until`; the records it applied."""
+    runner = rebuild_runner(projection, bootstrap, database_url, share)
+    asyncio.run(runner.run(asyncio.Event(), until=until))
+    return runner.applied
+
+
 async def replay(projection: Projection, *, bootstrap: str, database_url: str,
-                 on_progress: Callable[[int, int], None] = lambda done, total: None) -> ReplayResult:
+                 on_progress: Callable[[int, int], None] = lambda done, total: None, workers: int = 1,
+                 worker_setup: Callable[[], None] | None = None) -> ReplayResult:
+    """Rebuild and swap. `workers` > 1 rebuilds a partition-local projection in that many processes (each first
+    runs `worker_setup`: logging, the collector)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await prepare_tables(conn, projection)
-    tables = {t: sql.Identifier(t + REBUILD_SUFFIX) for t in projection.tables}
-    runner = ProjectionRunner(projection, bootstrap=bootstrap, database_url=database_url,
-                              deadletters=DropDeadLetters(), tracking=tracking_name(projection), tables=tables,
-                              max_records=20_000, fetch_wait_ms=20)
+    runner = rebuild_runner(projection, bootstrap, database_url)
     ends = await end_offsets(bootstrap, projection.topics)
     total = sum(ends.values())
+    shares = shares_of(projection, ends, workers)
     stop = asyncio.Event()
-    progress = asyncio.create_task(_report(runner, total, on_progress, stop))
+    progress = asyncio.create_task(_report(runner, total, on_progress, stop, database_url, len(shares) > 1))
     try:
-        await runner.run(stop, until=ends)
+        if len(shares) == 1:
+            await runner.run(stop, until=ends)
+        else:
+            runner.applied = await _in_processes(projection, shares, ends, bootstrap, database_url, worker_setup)
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await finish_tables(conn, projection)
+            runner.positions = await load_offsets(conn, tracking_name(projection))  # the workers' too
         await swap(projection, runner, bootstrap=bootstrap, database_url=database_url)
     finally:
         stop.set()
@@ -134,11 +174,28 @@ async def replay(projection: Projection, *, bootstrap: str, database_url: str,
     return ReplayResult(runner.applied, loop.time() - started)
 
 
+async def _in_processes(projection: Projection, shares: list[frozenset[int]], ends: Mapping[TopicPartition, int],
+                        bootstrap: str, database_url: str, setup: Callable[[], None] | None) -> int:
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn"), initializer=setup) as pool:
+        jobs = [loop.run_in_executor(pool, replay_share, projection, bootstrap, database_url, share,
+                                     {tp: end for tp, end in ends.items() if tp.partition in share})
+                for share in shares]
+        return sum(await asyncio.gather(*jobs))
+
+
 async def _report(runner: ProjectionRunner, total: int, on_progress: Callable[[int, int], None],
-                  stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        on_progress(sum(runner.positions.values()), total)
-        await asyncio.sleep(0.2)
+                  stop: asyncio.Event, database_url: str, stored: bool) -> None:
+    """Progress: the runner's positions, or, while worker processes rebuild, the positions they stored."""
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True) if stored else None
+    try:
+        while not stop.is_set():
+            positions = runner.positions if conn is None else await load_offsets(conn, tracking_name(runner.projection))
+            on_progress(sum(positions.values()), total)
+            await asyncio.sleep(0.2 if conn is None else 0.5)
+    finally:
+        if conn is not None:
+            await conn.close()
 
 
 async def swap(projection: Projection, runner: ProjectionRunner, *, bootstrap: str, database_url: str) -> None:

@@ -63,7 +63,7 @@ class ProjectionRunner:
     def __init__(self, projection: Projection, *, bootstrap: str, database_url: str, deadletters: RawSender,
                  tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000,
                  fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0, doorbell: Doorbell | None = None,
-                 rings: bool = False) -> None:
+                 rings: bool = False, partitions: frozenset[int] | None = None) -> None:
         self.projection = projection
         self.tracking = tracking or projection.name
         self.tables = tables or live_tables(projection)
@@ -75,6 +75,7 @@ class ProjectionRunner:
         self._idle_fetch_wait_ms = idle_fetch_wait_ms  # and this long once its topics have been quiet (FetchPacing)
         self._doorbell, self._rings = doorbell, rings  # rings: this one reads every topic and tells the others
         self._rung_seen: dict[str, int] = {}
+        self._partitions = partitions  # the partition numbers this runner reads (a parallel replay's share); None: all
         self.applied = 0
         self.positions: dict[TopicPartition, int] = {}
 
@@ -158,7 +159,8 @@ class ProjectionRunner:
         partitions = []
         for topic in self.projection.topics:
             for p in await partitions_of(consumer, topic):
-                partitions.append(TopicPartition(topic, p))
+                if self._partitions is None or p in self._partitions:
+                    partitions.append(TopicPartition(topic, p))
         consumer.assign(partitions)
         for tp in partitions:
             self.positions[tp] = stored.get(tp, 0)

@@ -29,13 +29,14 @@ def bench_pipeline(events: Annotated[int, typer.Option(help="events for the thro
 @bench_app.command("replay")
 def bench_replay(events: Annotated[int, typer.Option(help="readings in the log (and their verdicts)")] = 100_000,
                  runs: Annotated[int, typer.Option(help="replays of the same log")] = 3,
+                 workers: Annotated[int | None, typer.Option(help="the command's --workers (default: its own)")] = None,
                  quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                  json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
     """`opsledger replay ingress` alone on a filled log, several times: records/s and PostgreSQL's CPU."""
     from infra.bench.replay import run_replay_bench
 
     configure_logging("WARNING")
-    run_replay_bench(events=5_000 if quick else events, runs=1 if quick else runs, json_only=json_out)
+    run_replay_bench(events=5_000 if quick else events, runs=1 if quick else runs, json_only=json_out, workers=workers)
 
 
 @bench_app.command("scans")

@@ -6,6 +6,7 @@ the live components are stopped once it has drained, and the command runs `runs`
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import statistics
 from typing import Any
@@ -20,7 +21,7 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def run_replay_bench(events: int, runs: int, json_only: bool) -> dict[str, Any]:
+def run_replay_bench(events: int, runs: int, json_only: bool, workers: int | None = None) -> dict[str, Any]:
     with bench_stack("replay") as stack:
         settings = stack.settings
         stack.start("processors", "projections")
@@ -32,13 +33,14 @@ def run_replay_bench(events: int, runs: int, json_only: bool) -> dict[str, Any]:
         rates, cpu = [], []
         for _ in range(runs):
             before, waited = stack.cpu_seconds(), children_cpu()
-            replayed, seconds = replay_command(stack.env)
+            replayed, seconds = replay_command(stack.env, workers)
             after = stack.cpu_seconds()
             rates.append(replayed / seconds)
             cpu.append({"replay": round(children_cpu() - waited, 2),  # start-up included
                         **{name: round(after[name] - before[name], 2) for name in ("postgres", "broker")}})
         result = {
             "events": events,
+            "workers": workers or os.cpu_count(),
             "replay_events": replayed,
             "replay_eps_runs": [round(r) for r in rates],
             "replay_eps": round(statistics.median(rates)),

@@ -4,6 +4,7 @@ benchmarks in infra.bench.cli."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Annotated
 
@@ -173,7 +174,10 @@ def migrate() -> None:
 
 
 @app.command()
-def replay(projection: str) -> None:
+def replay(projection: str,
+           workers: Annotated[int, typer.Option(help="processes rebuilding at once (a partition-local projection's "
+                                                       "partitions are shared among them)")] = os.cpu_count() or 1,
+           ) -> None:
     """Rebuild PROJECTION from the start of its topics beside the live one, then swap atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -186,7 +190,7 @@ def replay(projection: str) -> None:
     known = all_projections(settings.processor_id)
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
-    from infra.entry.components import tune_gc
+    from infra.entry.components import replay_worker_setup, tune_gc
 
     tune_gc()
     started = time.perf_counter()
@@ -200,7 +204,8 @@ def replay(projection: str) -> None:
                             eps=done / max(1e-6, time.perf_counter() - started))
 
         result = asyncio.run(run_replay(known[projection], bootstrap=settings.kafka_bootstrap_servers,
-                                        database_url=settings.database_url, on_progress=report))
+                                        database_url=settings.database_url, on_progress=report,
+                                        workers=max(1, workers), worker_setup=replay_worker_setup))
     console.print(f"replayed {result.events:,} events in {result.seconds:.2f} s "
                   f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
 

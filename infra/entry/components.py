@@ -15,8 +15,9 @@ import orjson
 import structlog
 
 from infra.kafka import ensure_topics
+from infra.logs import configure_logging
 from infra.producer import EventProducer
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
 from infra.topics import changelog_topics, internal_topics
 from projections.catalog import all_projections
 from projections.doorbell import Doorbell, listen_for_produced
@@ -33,6 +34,12 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
+
+
+def replay_worker_setup() -> None:
+    """A parallel replay's worker process (`opsledger replay --workers`): the command's logging and collector."""
+    configure_logging(get_settings().log_level)
+    tune_gc()
 
 
 def require_backbone(settings: Settings) -> None:

@@ -94,6 +94,9 @@ class IngressProjection:
     topics = (INGRESS_READINGS, INGRESS_EVALUATIONS)
     tables = ("ingress_readings", "ingress_reading_history", "ingress_limit_exceeded")
     decode = True
+    # every event of a reading has the reading's id as its Kafka key (a verdict's merge depends on no other record),
+    # so a replay may rebuild partition numbers in parallel processes
+    partition_local = True
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
         reading_events = [r for r in records if r.event is not None and hasattr(r.event.data, "reading_id")]
