@@ -143,7 +143,7 @@ def replay_command(env: dict[str, str], workers: int | None = None) -> tuple[int
     """`opsledger replay ingress` as an operator runs it: a process of its own, with the CLI's settings (the
     collector tuned as in every component; in the bench's process a replay ran at two thirds of its speed). Its own
     timing: from the rebuild's start to the swap, process start-up left out."""
-    chosen = [] if workers is None else ["--workers", str(workers)]  # None: the command's default (every core)
+    chosen = [] if workers is None else ["--workers", str(workers)]  # None: the command's default
     done = subprocess.run([sys.executable, "-m", "infra.entry.cli", "replay", "ingress", *chosen], env=env,
                           capture_output=True, text=True, timeout=1800, check=True)
     found = REPLAYED.search(ANSI.sub("", done.stderr))  # the CLI's console (stderr) colours its numbers

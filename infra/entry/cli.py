@@ -4,7 +4,6 @@ benchmarks in infra.bench.cli."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Annotated
 
@@ -175,8 +174,9 @@ def migrate() -> None:
 
 @app.command()
 def replay(projection: str,
-           workers: Annotated[int, typer.Option(help="processes rebuilding at once (a partition-local projection's "
-                                                       "partitions are shared among them)")] = os.cpu_count() or 1,
+           workers: Annotated[int | None, typer.Option(
+               help="processes rebuilding at once (a partition-local projection's partitions are shared among them); "
+                    "default: every core once the log holds 50,000 records")] = None,
            ) -> None:
     """Rebuild PROJECTION from the start of its topics beside the live one, then swap atomically."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -205,7 +205,8 @@ def replay(projection: str,
 
         result = asyncio.run(run_replay(known[projection], bootstrap=settings.kafka_bootstrap_servers,
                                         database_url=settings.database_url, on_progress=report,
-                                        workers=max(1, workers), worker_setup=replay_worker_setup))
+                                        workers=None if workers is None else max(1, workers),
+                                        worker_setup=replay_worker_setup))
     console.print(f"replayed {result.events:,} events in {result.seconds:.2f} s "
                   f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
 
