@@ -27,6 +27,7 @@ from processors.faust_patches import (
     use_exact_highwaters,
     use_fenced_acks,
     use_fetch_max_wait,
+    use_quiet_idle,
     use_refetch_left_out,
     use_seek_before_resume,
 )
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> faust.App:
     use_fenced_acks(app)
     use_seek_before_resume()
     use_refetch_left_out()
+    use_quiet_idle()
     wire(app, settings)
     return app
 

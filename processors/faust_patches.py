@@ -170,9 +170,30 @@ def use_eager_drain() -> bool:
     return install_copy(faust_consumer.Consumer, "_drain_messages", faust_drain, "faust.eager_drain")
 
 
+def use_quiet_idle() -> bool:
+    """Two Faust loops that turn an idle processors process's event loop hundreds of times a second
+    (processors/faust_idle.py): `take_events` wakes every batching agent every `within` seconds while nothing comes
+    (the ingress and alert agents 50 times a second), and the livelock check yields through a task per assigned
+    partition. The copies wait for a batch's first event with no timer, and yield once per check. Installed only
+    over the exact methods the copies were made from (a source hash): on any other Faust it logs an error, leaves
+    Faust alone and returns False."""
+    from faust import streams as faust_streams
+    from faust.transport import consumer as faust_consumer
+
+    from processors import faust_idle
+
+    installed = [install_copy(faust_streams.Stream, "take_events", faust_idle, "faust.quiet_idle"),
+                 install_copy(faust_consumer.Consumer, "verify_all_partitions_active", faust_idle, "faust.quiet_idle")]
+    return all(installed)
+
+
 def fingerprint(method: Any) -> str:
     """sha256 of a method's source: what a copy of it is pinned to."""
     return hashlib.sha256(inspect.getsource(method).encode()).hexdigest()
+
+
+#: What install_copy replaced, by (owner, method name): Faust's originals, for tests that compare.
+REPLACED: dict[tuple[Any, str], Any] = {}
 
 
 def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
@@ -187,6 +208,7 @@ def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
             f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch copies; Faust's own "
             f"in use (re-copy {copy.__name__} from the new Faust and update ORIGINAL_SHA256)")
         return False
+    REPLACED[(owner, name)] = getattr(owner, name)
     setattr(owner, name, getattr(copy, name))
     structlog.get_logger(__name__).info(f"{event}.installed", method=f"{owner.__name__}.{name}")
     return True

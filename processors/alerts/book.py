@@ -104,7 +104,7 @@ class RuleBook:
             self._consumer = consumer
             pacing = FetchPacing(consumer, busy_ms=20, idle_ms=self.idle_fetch_wait_ms)
             while True:
-                batch = await consumer.getmany(timeout_ms=50, max_records=5000)
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)  # returns as soon as records come
                 pacing.saw(sum(len(messages) for messages in batch.values()))
                 for messages in batch.values():
                     for message in messages:
