@@ -15,7 +15,7 @@ from psycopg import sql
 
 from infra import kafka_clients
 from infra.deadletter import RawSender, send_to_deadletter
-from infra.kafka import FetchPacing, partitions_of
+from infra.kafka import IDLE_FETCHER_WAKE_MS, FetchPacing, partitions_of
 from projections.doorbell import Doorbell
 from projections.records import Record, Tables
 from schemas.catalog import REGISTRY
@@ -85,6 +85,7 @@ class ProjectionRunner:
         consumer = kafka_clients.consumer(self._bootstrap, enable_auto_commit=False, group_id=None,
             auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=self._fetch_wait_ms,
+            consumer_timeout_ms=IDLE_FETCHER_WAKE_MS,
         )
         await consumer.start()
         self._pacing = FetchPacing(consumer, self._fetch_wait_ms, self._idle_fetch_wait_ms)

@@ -18,7 +18,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra import kafka_clients
-from infra.kafka import FetchPacing, partitions_of
+from infra.kafka import IDLE_FETCHER_WAKE_MS, FetchPacing, partitions_of
 from processors.alerts.index import RuleIndex
 from processors.alerts.rules import Observation
 from schemas.alerts.rules import AlertRule, AlertRuleCreated, AlertRuleDeleted, AlertRuleUpdated
@@ -95,7 +95,8 @@ class RuleBook:
 
     async def run(self, bootstrap: str) -> None:
         consumer = kafka_clients.consumer(bootstrap, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", fetch_max_wait_ms=20)
+                                    auto_offset_reset="earliest", fetch_max_wait_ms=20,
+                                    consumer_timeout_ms=IDLE_FETCHER_WAKE_MS)
         await consumer.start()
         try:
             self._partitions = [TopicPartition(ALERT_RULES, p) for p in await partitions_of(consumer, ALERT_RULES)]
