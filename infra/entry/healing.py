@@ -49,6 +49,7 @@ class Healer:
     backoffs: dict[str, Backoff] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)  # components that died and wait for their retry time
     pending_saves: list[tuple[dict[TopicPartition, int], dict[TopicPartition, int]]] = field(default_factory=list)
+    archived_at_save: dict[tuple[str, int], int] | None = None  # the archive's positions when positions were saved
 
     def check(self) -> None:
         """One round: the database, the broker, then the components."""
@@ -128,11 +129,17 @@ class Healer:
         self.backoffs.setdefault("broker", Backoff()).failed(time.monotonic() - started, time.monotonic())
         log.warning("broker.recovered", seconds=round(time.monotonic() - started, 2))
 
-    def save_positions(self) -> None:
+    def save_positions(self, only_if_moved: bool = False) -> None:
         """Save Faust's committed offsets once the archive holds every record that was in the broker when they were
-        read: Faust flushes what an input derived before it commits the input, so those are in the archive too."""
+        read: Faust flushes what an input derived before it commits the input, so those are in the archive too.
+        `only_if_moved`: not while the archive stands where it stood at the last save and no save waits for it (an
+        idle stack: the saved positions are still a consistent pair, and the round trips cost the broker two new
+        clients every few seconds)."""
         s = self.stack.settings
         if self.stack.broker is None:
+            return
+        if only_if_moved and not self.pending_saves and self.archived_at_save is not None \
+                and asyncio.run(_archive_positions(s.database_url)) == self.archived_at_save:
             return
         committed, ends = asyncio.run(_positions_and_ends(s.kafka_bootstrap_servers, s.processor_id))
         self.pending_saves.append((committed, ends))
@@ -142,6 +149,7 @@ class Healer:
         if ready:
             asyncio.run(save_group_offsets(s.database_url, s.processor_id, self.pending_saves[ready[-1]][0]))
             del self.pending_saves[: ready[-1] + 1]
+            self.archived_at_save = archived
         del self.pending_saves[:-10]  # the archive far behind: keep the newest candidates only
 
 async def _positions_and_ends(bootstrap: str, group_id: str

@@ -115,7 +115,7 @@ def supervise(stack: Stack, healer: Healer, stop: Callable[[], bool], save_every
         healer.check()
         if time.monotonic() - last_save > save_every_s:
             try:
-                healer.save_positions()
+                healer.save_positions(only_if_moved=True)
             except Exception as e:  # noqa: BLE001 - best effort between clean stops
                 log.warning("positions.save_failed", error=str(e)[:300])
             last_save = time.monotonic()
