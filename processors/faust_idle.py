@@ -44,7 +44,7 @@ def original_fingerprint(name: str) -> str:
 
 
 @_tracks_buffer_agen
-async def take_events(self: Any, max_: int, within: Any) -> AsyncGenerator[Sequence[Any], None]:  # noqa: C901
+async def take_events(self: Any, max_: int, within: Any) -> AsyncGenerator[Sequence[Any], None]:
     # Copied from faust-streaming 0.15.3 faust/streams.py (its docstring and comments trimmed); the changes are
     # marked CHANGED.
     buffer: list[Any] = []

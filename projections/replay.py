@@ -182,7 +182,7 @@ async def replay(projection: Projection, *, bootstrap: str, database_url: str,
 async def _in_processes(projection: Projection, shares: list[frozenset[int]], ends: Mapping[TopicPartition, int],
                         bootstrap: str, database_url: str, setup: Callable[[], None] | None) -> int:
     """The first share in this process (it has the platform imported already), the others in spawned workers (a
-    worker's start-up, ~0.8 s of CPU importing the platform, overlaps this process's share)."""
+    worker's start-up, ~1 s of CPU importing the platform, overlaps this process's share)."""
     def until(share: frozenset[int]) -> dict[TopicPartition, int]:
         return {tp: end for tp, end in ends.items() if tp.partition in share}
 
