@@ -20,15 +20,15 @@ TOKEN_FORMAT = "opsledger-consistency-token"  # a token a command answered, not 
 Token = Annotated[str, Field(max_length=20000, pattern=TOKEN_PATTERN, json_schema_extra={"format": TOKEN_FORMAT})]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool:
+async def get_pool(request: Request) -> AsyncConnectionPool:
     return request.app.state.pool
 
 
-def get_producer(request: Request) -> Outbox:
+async def get_producer(request: Request) -> Outbox:
     return request.app.state.producer
 
 

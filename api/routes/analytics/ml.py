@@ -149,7 +149,7 @@ async def enable_signing(key_id: uuid.UUID, conn: DbConn, request: Request, resp
                                       (key_id,))).fetchone()
     if found is None:
         raise Problem(404, f"No usable API key {key_id}.")
-    secret = await signing.enable(conn, signing.get_secret_box(request), key_id)
+    secret = await signing.enable(conn, signing.secret_box(request), key_id)
     request.state.audit_subject = str(key_id)
     response.headers["Cache-Control"] = "no-store"
     return SigningOut(key_id=str(key_id), signing_secret=secret)

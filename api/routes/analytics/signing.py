@@ -18,7 +18,7 @@ from fastapi import Request
 
 from api.identity.principal import CurrentPrincipal
 from api.problems import Problem
-from api.routes.devices.deps import get_secret_box
+from api.routes.devices.deps import secret_box
 from infra import secrets as vault
 from infra.secrets import SecretBox
 from projections.alerts.notify.webhook import SIGNATURE_HEADER, sign, verify
@@ -62,7 +62,7 @@ async def check(request: Request, principal: CurrentPrincipal) -> None:
         row = await (await conn.execute(vault.SELECT, (owner_of(principal.id), 1))).fetchone()
         if row is None:
             return  # this key does not sign
-        secret = get_secret_box(request).open(row[0])["secret"] or ""
+        secret = secret_box(request).open(row[0])["secret"] or ""
         header = request.headers.get(SIGNATURE_HEADER, "")
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         body = await request.body()
