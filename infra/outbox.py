@@ -214,7 +214,8 @@ class Relay:
         async with conn.transaction():
             await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(MARK, (seqs, [m.partition for m in metas], [m.offset for m in metas]))
-            await conn.execute(f"NOTIFY {PRODUCED_CHANNEL}")  # dozing projections wake for what was just sent
+            # dozing projections wake for what was just sent: the topics it went to, so the others doze on
+            await conn.execute("SELECT pg_notify(%s, %s)", (PRODUCED_CHANNEL, ",".join(sorted({r[1] for r in rows}))))
         return len(rows)
 
     async def _start_producer(self) -> bool:

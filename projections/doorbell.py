@@ -1,10 +1,10 @@
 """One doorbell per projections process. Once its topics have been quiet for a while, a projection stops fetching
 (the broker is not asked at all: the embedded broker spends CPU on every partition of a fetch it holds, idle or not)
 until the doorbell rings for one of its topics or a safety timeout passes. It rings when the outbox relay says it
-produced something (PostgreSQL NOTIFY on infra.topics.PRODUCED_CHANNEL: commands), and when the projection that reads
-every topic (the archive) fetched records of a topic (everything else: derived events, poll facts). An idle stack
-then asks the broker about once a second instead of continuously, and a command after a quiet spell is fetched at
-once."""
+produced to a topic (PostgreSQL NOTIFY on infra.topics.PRODUCED_CHANNEL, the topics as payload: commands), and when
+the projection that reads every topic (the archive) fetched records of a topic (everything else: derived events, poll
+facts). An idle stack then asks the broker about once a second instead of continuously, a command after a quiet
+spell is fetched at once, and a stream of commands to one topic leaves the projections of the others dozing."""
 
 from __future__ import annotations
 
@@ -40,20 +40,30 @@ class Doorbell:
                 return False
 
 
+def produced_topics(payload: str, topics: frozenset[str]) -> frozenset[str]:
+    """The topics a relay notification names, of those this process reads; all of them for a notification that names
+    none (one from a relay of an older release)."""
+    named = frozenset(payload.split(",")) if payload else topics
+    return named & topics
+
+
 async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Iterable[str],
                               stop: asyncio.Event) -> None:
-    """Ring for every topic whenever the outbox relay announces a produced batch; reconnects after a failure."""
+    """Ring for the topics the outbox relay says it produced to (the notification's payload: a comma-separated
+    list); reconnects after a failure."""
     import psycopg
 
     from infra.topics import PRODUCED_CHANNEL
 
-    everything = tuple(topics)
+    everything = frozenset(topics)
     while not stop.is_set():
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {PRODUCED_CHANNEL}")
                 while not stop.is_set():
-                    async for _ in conn.notifies(timeout=1.0, stop_after=1):
-                        await doorbell.ring(everything)
+                    async for notice in conn.notifies(timeout=1.0, stop_after=1):
+                        rung = produced_topics(notice.payload, everything)
+                        if rung:
+                            await doorbell.ring(rung)
         except psycopg.Error:
             await asyncio.sleep(1.0)
