@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import httpx
 import psycopg
 
@@ -86,36 +87,42 @@ async def throughput(scanner: httpx.AsyncClient, codes: list[str], batch: int, i
     return len(codes) * len(CYCLE) / (time.perf_counter() - started), accepted
 
 
-async def latency(scanner: httpx.AsyncClient, database_url: str, worker: str, codes: list[str], rate: float
+async def latency(api_url: str, key: str, database_url: str, worker: str, codes: list[str], rate: float
                   ) -> list[float]:
     """Open loop: one scan per request every 1/rate s; seconds from send to decision visible, per scan."""
     sent: dict[str, float] = {}
     seen: dict[str, float] = {}
+    pending: set[str] = set()
     finished = asyncio.Event()
 
     async def watch() -> None:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-            while not finished.is_set() or len(seen) < len(sent):
-                pending = [i for i in sent if i not in seen]
+            while not finished.is_set() or pending:
                 if pending:
-                    rows = await (await conn.execute(DECIDED, (worker, pending))).fetchall()
+                    rows = await (await conn.execute(DECIDED, (worker, list(pending)))).fetchall()
                     now = time.perf_counter()
                     for (scan_id,) in rows:
                         seen.setdefault(scan_id, now)
+                        pending.discard(scan_id)
                 await asyncio.sleep(0.002)
 
-    async def send(item: dict[str, Any]) -> None:
+    async def send(session: aiohttp.ClientSession, item: dict[str, Any]) -> None:
         sent[item["client_scan_id"]] = time.perf_counter()
-        answer = await RETRIES.send(scanner, "POST", "/api/scans", json={"scans": [item]})
-        answer.raise_for_status()
+        pending.add(item["client_scan_id"])
+        status = await RETRIES.post(session, "/api/scans", {"scans": [item]})
+        if status >= 300:
+            raise RuntimeError(f"POST /api/scans answered {status}")
 
-    watcher = asyncio.create_task(watch())
-    requests = []
-    started = time.perf_counter()
-    for i, code in enumerate(codes):
-        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-        requests.append(asyncio.create_task(send(scan(code, "ship", "Bench customer"))))
-    await asyncio.gather(*requests)
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(api_url, connector=connector, headers={"X-API-Key": key},
+                                     timeout=aiohttp.ClientTimeout(total=60)) as session:
+        watcher = asyncio.create_task(watch())
+        requests = []
+        started = time.perf_counter()
+        for i, code in enumerate(codes):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            requests.append(asyncio.create_task(send(session, scan(code, "ship", "Bench customer"))))
+        await asyncio.gather(*requests)
     finished.set()
     await asyncio.wait_for(watcher, timeout=60)
     return [seen[i] - sent[i] for i in sent]
@@ -140,7 +147,7 @@ async def drive(stack: BenchStack, admin_password: str, cylinders: int, batch: i
         await throughput(scanner, codes[:500], batch, in_flight)  # warm-up
         await drained(settings)
         before, started = stack.cpu_seconds(), time.perf_counter()
-        latencies = await latency(scanner, settings.database_url, "bench-scanner", codes[cylinders:], rate)
+        latencies = await latency(api_url, key, settings.database_url, "bench-scanner", codes[cylinders:], rate)
         paced_share = shares(before, stack.cpu_seconds(), time.perf_counter() - started)
         await drained(settings)
         before, started = stack.cpu_seconds(), time.perf_counter()
