@@ -84,6 +84,10 @@ def create_app(settings: Settings) -> FastAPI:
         pool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=20, open=False, timeout=1.5,
                                    kwargs={"connect_timeout": 1})
         await pool.open(wait=True, timeout=30)
+        # credential checks (every request): single statements in autocommit, one round trip each instead of three
+        lookups = AsyncConnectionPool(settings.database_url, min_size=1, max_size=10, open=False, timeout=1.5,
+                                      kwargs={"connect_timeout": 1, "autocommit": True})
+        await lookups.open(wait=True, timeout=30)
         relay = Relay(settings.database_url, pool, producer)
         stop = asyncio.Event()
         # the broker may be away at start: commands are recorded in the outbox meanwhile, the relay (which starts the
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         hub = Hub(settings.database_url, pool, capacity=settings.stream_queue, max_clients=settings.stream_max_clients)
         await hub.start()
         app.state.pool, app.state.producer, app.state.hub = pool, Outbox(pool, relay), hub
+        app.state.lookups = lookups
         try:
             yield
         finally:
@@ -99,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
             await hub.stop()
             await asyncio.gather(*background, return_exceptions=True)
             await producer.stop()
+            await lookups.close()
             await pool.close()
 
     app = FastAPI(

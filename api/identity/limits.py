@@ -9,10 +9,12 @@ its left are whatever the client wrote and prove nothing.
 from __future__ import annotations
 
 import bisect
+import functools
 import time
 from collections.abc import Mapping, Sequence
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
+from limits import parse as parse_rate
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
@@ -57,6 +59,9 @@ def storage_for(uri: str) -> Storage:
     if uri.startswith(("redis://", "rediss://")):
         return RedisStorage(f"async+{uri}", implementation="redispy")
     return SweptMemoryStorage()
+
+
+parse = functools.lru_cache(maxsize=256)(parse_rate)  # a rate string's item, parsed once (a regex per hit before)
 
 
 class Limiter:

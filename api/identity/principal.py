@@ -90,7 +90,7 @@ async def authenticate_secret(app: FastAPI, secret: str) -> Principal:
     """A Bearer JWT or an API key, checked against the database (also for WebSocket first-message tokens and for
     streams re-checking their credential)."""
     settings = app.state.settings
-    async with app.state.pool.connection() as conn:
+    async with app.state.lookups.connection() as conn:  # autocommit: each look-up is one statement
         if secret.startswith(API_KEY_PREFIX):
             key = await store.key_by_secret(conn, secret)
             if key is None:
