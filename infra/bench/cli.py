@@ -50,6 +50,20 @@ def bench_scans(cylinders: Annotated[int, typer.Option(help="cylinders, each sca
     run_scans_bench(cylinders=500 if quick else cylinders, json_only=json_out, seconds=3.0 if quick else 10.0)
 
 
+@bench_app.command("requests")
+def bench_requests(components: Annotated[str, typer.Option(help="components running (comma-separated)")] = "api",
+                   requests: Annotated[int, typer.Option(help="single-scan requests")] = 3000,
+                   callers: Annotated[int, typer.Option(help="concurrent callers (closed loop)")] = 16,
+                   quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                   json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """CPU per command request of each process (single-scan POST /api/scans, closed loop), and requests/s."""
+    from infra.bench.requests import run_requests_bench
+
+    configure_logging("WARNING")
+    run_requests_bench([c.strip() for c in components.split(",") if c.strip()], 300 if quick else requests, callers,
+                       json_out)
+
+
 @bench_app.command("alerts")
 def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")] = 1000,
                  rate: Annotated[float, typer.Option(help="source events/s for the latency run")] = 1000.0,
