@@ -64,6 +64,17 @@ def bench_requests(components: Annotated[str, typer.Option(help="components runn
                        json_out)
 
 
+@bench_app.command("broker")
+def bench_broker(seconds: Annotated[float, typer.Option(help="seconds per case")] = 8.0,
+                 quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                 json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """The embedded broker's CPU answering one consumer's fetches of quiet partitions, by partitions and fetch wait."""
+    from infra.bench.broker import run_broker_bench
+
+    configure_logging("WARNING")
+    run_broker_bench(1.0 if quick else seconds, json_out)
+
+
 @bench_app.command("alerts")
 def bench_alerts(rules: Annotated[int, typer.Option(help="generic rules loaded")] = 1000,
                  rate: Annotated[float, typer.Option(help="source events/s for the latency run")] = 1000.0,

@@ -1,0 +1,60 @@
+"""`opsledger bench broker`: what the embedded broker spends answering one consumer's fetches of quiet partitions.
+
+One aiokafka consumer (the platform's settings aside: a plain one) assigned N empty partitions fetches with a given
+fetch wait for a few seconds; the broker's CPU share over that time, from /proc. This is the cost that every
+consumer fetching in its busy mode adds to the broker whether or not records come (Tansu holds a fetch for its whole
+wait and polls every partition named, again and again, during it)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from infra.bench.harness import cpu_of, report
+from infra.entry.embedded import start_broker
+
+CASES = ((4, 20), (40, 20), (120, 20), (4, 100), (120, 100), (120, 500))
+
+
+async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int, seconds: float) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=wait_ms, enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(partitions)])
+        await consumer.getmany(timeout_ms=500)
+        started, before = time.perf_counter(), cpu_of(broker_pid)
+        while time.perf_counter() - started < seconds:
+            await consumer.getmany(timeout_ms=200)
+        share = (cpu_of(broker_pid) - before) / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+    return {"partitions": partitions, "fetch_wait_ms": wait_ms, "broker_cpu_share": round(share, 3),
+            "broker_cpu_ms_per_fetch": round(share * wait_ms, 2)}
+
+
+async def drive(bootstrap: str, broker_pid: int, seconds: float) -> list[dict[str, Any]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"bench-quiet-{i}", 4, 1) for i in range(30)])
+    finally:
+        await admin.close()
+    return [await measure(bootstrap, broker_pid, partitions, wait_ms, seconds) for partitions, wait_ms in CASES]
+
+
+def run_broker_bench(seconds: float, json_only: bool) -> dict[str, Any]:
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="opsledger-bench-broker-"))
+    broker = start_broker(log_path=root / "broker.log")
+    try:
+        cases = asyncio.run(drive(broker.bootstrap, broker.process.pid, seconds))
+    finally:
+        broker.stop()
+    return report({"seconds_per_case": seconds, "cases": cases}, root, json_only)
