@@ -1,6 +1,6 @@
 """`opsledger bench broker`: what the embedded broker spends answering one consumer's fetches of quiet partitions.
 
-One aiokafka consumer (the platform's settings aside: a plain one) assigned N empty partitions fetches with a given
+One consumer (infra.kafka_clients, no options of the platform's) assigned N empty partitions fetches with a given
 fetch wait for a few seconds; the broker's CPU share over that time, from /proc. This is the cost that every
 consumer fetching in its busy mode adds to the broker whether or not records come (Tansu holds a fetch for its whole
 wait and polls every partition named, again and again, during it)."""
@@ -12,18 +12,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 
+from infra import kafka_clients
 from infra.bench.harness import cpu_of, report
 from infra.entry.embedded import start_broker
 
+PLAIN = kafka_clients.KafkaSecurity()  # the embedded broker this bench starts listens in plain text
 CASES = ((4, 20), (40, 20), (120, 20), (4, 100), (120, 100), (120, 500))
 
 
 async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int, seconds: float) -> dict[str, Any]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=wait_ms, enable_auto_commit=False,
-                                group_id=None)
+    consumer = kafka_clients.consumer(bootstrap, security=PLAIN, fetch_max_wait_ms=wait_ms,
+                                      enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         consumer.assign([TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(partitions)])
@@ -39,7 +41,7 @@ async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int
 
 
 async def drive(bootstrap: str, broker_pid: int, seconds: float) -> list[dict[str, Any]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka_clients.admin(bootstrap, security=PLAIN)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(f"bench-quiet-{i}", 4, 1) for i in range(30)])
