@@ -13,31 +13,42 @@ from collections.abc import Iterable, Mapping
 
 
 class Doorbell:
+    """No lock: a ring sets every waiter's future, a waiter checks the counts again. It was an asyncio.Condition waited
+    with asyncio.wait_for: waiters cancelled together, one of them as a ring came, did not finish (3.11's wait_for
+    returns an inner wait that finished at the moment it is cancelled), and a projections process crashing on a
+    database gone away hung in asyncio.run's shutdown with its runners dozing here (the PostgreSQL kill drill, once
+    rings named their topics and most runners dozed). asyncio.wait lets a cancellation through."""
+
     def __init__(self) -> None:
         self._rung: dict[str, int] = {}  # per topic: how often it was rung (a count, so no ring is missed)
-        self._changed = asyncio.Condition()
+        self._waiters: set[asyncio.Future[None]] = set()
 
     def snapshot(self, topics: Iterable[str]) -> dict[str, int]:
         """Where the rings stand now; wait() returns at once for a ring after this."""
         return {topic: self._rung.get(topic, 0) for topic in topics}
 
     async def ring(self, topics: Iterable[str]) -> None:
-        async with self._changed:
-            for topic in topics:
-                self._rung[topic] = self._rung.get(topic, 0) + 1
-            self._changed.notify_all()
+        for topic in topics:
+            self._rung[topic] = self._rung.get(topic, 0) + 1
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, seen: Mapping[str, int], timeout_s: float) -> bool:
         """Until one of these topics was rung since `seen` (True), or timeout_s (False)."""
-        def rung() -> bool:
-            return any(self._rung.get(topic, 0) > count for topic, count in seen.items())
-
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(rung), timeout_s)
-                return True
-            except TimeoutError:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not any(self._rung.get(topic, 0) > count for topic, count in seen.items()):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 return False
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
+            try:  # not wait_for: on 3.11 it swallows a cancellation that comes as the waiter is rung
+                await asyncio.wait({waiter}, timeout=remaining)
+            finally:
+                self._waiters.discard(waiter)
+        return True
 
 
 def produced_topics(payload: str, topics: frozenset[str]) -> frozenset[str]:
