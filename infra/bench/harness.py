@@ -10,11 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -22,6 +22,8 @@ import orjson
 
 from infra.entry.embedded import free_port, start_broker, start_database
 from infra.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -104,31 +106,40 @@ class Retries:
 
     async def send(self, client: httpx.AsyncClient, method: str, url: str, attempts: int = 5,
                    **kwargs: Any) -> httpx.Response:
+        return await self._retried(lambda: client.request(method, url, **kwargs), httpx.TransportError, attempts)
+
+    async def post(self, session: aiohttp.ClientSession, url: str, body: Any, attempts: int = 5) -> int:
+        """POST JSON through aiohttp, the paced phases' client (httpx's connection pool took ~2 ms of CPU per request
+        at 200 requests/s, on the two cores the stack measured uses); the answer's status."""
+        async def once() -> int:
+            async with session.post(url, data=orjson.dumps(body),
+                                    headers={"Content-Type": "application/json"}) as answer:
+                await answer.read()
+                return answer.status
+
+        return await self._retried(once, aiohttp.ClientConnectionError, attempts)
+
+    async def _retried(self, call: Callable[[], Awaitable[T]], failures: type[Exception], attempts: int) -> T:
         for attempt in range(attempts):
             try:
-                return await client.request(method, url, **kwargs)
-            except httpx.TransportError:
+                return await call()
+            except failures:
                 if attempt == attempts - 1:
                     raise
                 self.count += 1
                 await asyncio.sleep(0.05 * 2 ** attempt)
         raise AssertionError("unreachable")
 
-    async def post(self, session: aiohttp.ClientSession, url: str, body: Any, attempts: int = 5) -> int:
-        """POST JSON through aiohttp, the paced phases' client (httpx's connection pool took ~2 ms of CPU per request
-        at 200 requests/s, on the two cores the stack measured uses); the answer's status."""
-        for attempt in range(attempts):
-            try:
-                async with session.post(url, data=orjson.dumps(body),
-                                        headers={"Content-Type": "application/json"}) as answer:
-                    await answer.read()
-                    return answer.status
-            except aiohttp.ClientConnectionError:
-                if attempt == attempts - 1:
-                    raise
-                self.count += 1
-                await asyncio.sleep(0.05 * 2 ** attempt)
-        raise AssertionError("unreachable")
+
+async def admin_and_key(api_url: str, password: str, scopes: list[str]) -> tuple[dict[str, str], str]:
+    """The bench admin's (`bench-admin`, signed in) Authorization headers, and a new API key with these scopes."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=60) as anon:
+        token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": password})
+                 ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        made = await anon.post("/api/auth/api-keys", headers=headers, json={"name": "bench-scanner", "scopes": scopes})
+        made.raise_for_status()
+        return headers, str(made.json()["key"])
 
 
 def stop_children(children: list[Any]) -> None:

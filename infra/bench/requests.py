@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
-import httpx
 
-from infra.bench.harness import BenchStack, Retries, bench_stack, report
+from infra.bench.harness import BenchStack, Retries, admin_and_key, bench_stack, report
 from infra.bench.scans import scan
 
 RETRIES = Retries()
@@ -26,13 +25,7 @@ RETRIES = Retries()
 async def drive(stack: BenchStack, password: str, requests: int, callers: int) -> dict[str, Any]:
     from producers.cylinders.qrcodes import new_code
 
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as anon:
-        token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": password})
-                 ).json()["access_token"]
-        made = await anon.post("/api/auth/api-keys", headers={"Authorization": f"Bearer {token}"},
-                               json={"name": "bench-scanner", "scopes": ["scans:write"]})
-        made.raise_for_status()
-        key = made.json()["key"]
+    _, key = await admin_and_key(stack.api_url, password, ["scans:write"])
 
     async def run(session: aiohttp.ClientSession, codes: list[str]) -> None:
         async def caller() -> None:

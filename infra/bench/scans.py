@@ -22,7 +22,7 @@ import aiohttp
 import httpx
 import psycopg
 
-from infra.bench.harness import BenchStack, Retries, bench_stack, drained, percentile, report, shares
+from infra.bench.harness import BenchStack, Retries, admin_and_key, bench_stack, drained, percentile, report, shares
 
 CYCLE = (("ship", "Bench customer"), ("return", "Bench customer"), ("refill_send", "Bench fill"),
          ("refill_receive", "Bench fill"))
@@ -134,14 +134,7 @@ async def drive(stack: BenchStack, admin_password: str, cylinders: int, batch: i
                 rate: float, seconds: float) -> dict[str, Any]:
     api_url, settings = stack.api_url, stack.settings
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits) as anon:
-        token = (await anon.post("/api/auth/login", json={"username": "bench-admin", "password": admin_password})
-                 ).json()["access_token"]
-        admin_headers = {"Authorization": f"Bearer {token}"}
-        made = await anon.post("/api/auth/api-keys", headers=admin_headers,
-                               json={"name": "bench-scanner", "scopes": ["scans:write", "cylinders:read"]})
-        made.raise_for_status()
-        key = made.json()["key"]
+    admin_headers, key = await admin_and_key(api_url, admin_password, ["scans:write", "cylinders:read"])
     async with httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers=admin_headers) as admin, \
             httpx.AsyncClient(base_url=api_url, timeout=60, limits=limits, headers={"X-API-Key": key}) as scanner:
         paced = int(rate * seconds)
