@@ -11,6 +11,7 @@ from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from infra import kafka_clients
+from infra.fetch_gate import FetchGate
 
 log = structlog.get_logger(__name__)
 
@@ -123,39 +124,38 @@ IDLE_FETCHER_WAKE_MS = 1000
 
 
 class FetchPacing:
-    """A consumer's fetch wait: short while records flow, long once the topics have been quiet for a while.
+    """A consumer's fetches: asked with a short wait while records flow; once the topics have been quiet for a while,
+    held in the client while the broker is asked the cheap question instead (infra.fetch_gate).
 
     Tansu holds every fetch for its whole wait even when data arrives (Apache Kafka answers at once), so the wait
     is the latency a record may add at each hop; but every consumer asking every few milliseconds is what kept an
-    idle embedded stack busy. The first record after a quiet spell may wait up to `idle_ms`; the ones after it, the
-    busy wait. With idle_ms <= busy_ms the wait never changes."""
+    idle embedded stack busy. Once quiet, the first record may wait up to `idle_ms` (the gate's probe interval) and
+    the busy wait; the ones after it, the busy wait. With idle_ms <= busy_ms the consumer is never gated."""
 
     def __init__(self, consumer: AIOKafkaConsumer, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.0) -> None:
-        self._consumer, self.busy_ms, self.idle_ms = consumer, busy_ms, max(idle_ms, busy_ms)
+        self.busy_ms, self.idle_ms = busy_ms, max(idle_ms, busy_ms)
         self._quiet_after_s = quiet_after_s
         self._last_record = asyncio.get_running_loop().time()
-        self.current_ms = busy_ms
+        fetcher = getattr(consumer, "_fetcher", None)  # made by consumer.start()
+        self.gate = FetchGate.on(fetcher, self.idle_ms) if fetcher is not None and self.idle_ms > busy_ms else None
 
     @property
     def idle(self) -> bool:
-        """Quiet for long enough to use the long wait (and it is longer than the busy one)."""
-        return self.idle_ms > self.busy_ms and self.current_ms == self.idle_ms
+        """Quiet for long enough that fetches are held (and the consumer can be gated at all)."""
+        return self.gate is not None and self.gate.holding
 
     def saw(self, records: int) -> None:
         now = asyncio.get_running_loop().time()
         if records:
             self._last_record = now
-            self._set(self.busy_ms)
+            self._set(False)
         elif now - self._last_record > self._quiet_after_s:
-            self._set(self.idle_ms)
+            self._set(True)
 
     def nudge(self) -> None:
-        """One fetch with the short wait (a look after a doze), staying quiet unless it finds records."""
-        self._set(self.busy_ms)
+        """One fetch straight away (a look after a doze), staying quiet unless it finds records."""
+        self._set(False)
 
-    def _set(self, ms: int) -> None:
-        if ms != self.current_ms:
-            fetcher = getattr(self._consumer, "_fetcher", None)  # aiokafka reads it for every fetch request it builds
-            if fetcher is not None:
-                fetcher._fetch_max_wait_ms = ms  # noqa: SLF001 - no public setter
-                self.current_ms = ms
+    def _set(self, quiet: bool) -> None:
+        if self.gate is not None:
+            self.gate.holding = quiet

@@ -150,8 +150,8 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: str = Field(default="", alias="OPSLEDGER_KAFKA_SSL_KEYFILE")
     # how long a consumer fetch may wait for data: Tansu waits it out even when data arrives (see processors/app.py)
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, alias="OPSLEDGER_KAFKA_FETCH_MAX_WAIT_MS")
-    # ... and how long once its topics have been quiet for 2 s (infra.kafka.FetchPacing): fewer empty fetches for an
-    # idle stack, at the price of this much latency for the first record after a quiet spell (0: always the above)
+    # ... and, once its topics have been quiet for 2 s, how often it asks the broker for end offsets while its fetches
+    # are held (infra.fetch_gate): the most a first record after a quiet spell waits at each hop (0: never held)
     kafka_idle_fetch_wait_ms: int = Field(default=500, ge=0, le=5000, alias="OPSLEDGER_KAFKA_IDLE_FETCH_WAIT_MS")
     topic_partitions: int = Field(default=4, ge=1, le=256, alias="OPSLEDGER_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, ge=1, le=5, alias="OPSLEDGER_TOPIC_REPLICATION")

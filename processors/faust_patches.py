@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from infra.fetch_gate import FetchGate
 from infra.kafka import exact_end_offsets
 
 
@@ -46,10 +47,11 @@ def use_fetch_max_wait(ms: int) -> None:
 
 
 def pace_fetches(app: Any, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.0) -> None:
-    """infra.kafka.FetchPacing for Faust's own consumer: a short fetch wait while messages come, a long one once
-    none came for `quiet_after_s` (an idle stack's processors asked the broker fifty times a second for nothing).
-    Checked twice a second from the messages Faust's monitor counted; the wait is read by aiokafka for every fetch
-    request it builds."""
+    """infra.kafka.FetchPacing for Faust's own consumer: fetches with the short wait while messages come; once none
+    came for `quiet_after_s`, each fetch held in the client while the broker is asked for end offsets every
+    `idle_ms` (infra.fetch_gate: an idle stack's processors made the broker poll ~110 partitions twice a second).
+    Checked twice a second from the messages Faust's monitor counted. The gate lives on the fetcher, which runs on
+    the consumer's own thread and loop; this only flips its flag."""
     seen = {"received": -1, "at": time.monotonic()}
 
     @app.timer(interval=0.5)
@@ -57,15 +59,15 @@ def pace_fetches(app: Any, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.
         received, now = app.monitor.messages_received_total, time.monotonic()
         if received != seen["received"]:
             seen.update(received=received, at=now)
-            wait = busy_ms
+            quiet = False
         elif now - seen["at"] > quiet_after_s:
-            wait = max(busy_ms, idle_ms)
+            quiet = True
         else:
             return
         consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
         fetcher = getattr(consumer, "_fetcher", None)
-        if fetcher is not None:
-            fetcher._fetch_max_wait_ms = wait
+        if fetcher is not None and idle_ms > busy_ms:
+            FetchGate.on(fetcher, idle_ms).holding = quiet
 
 
 def use_fenced_acks(app: Any) -> None:

@@ -111,13 +111,15 @@ class ProjectionRunner:
             await consumer.stop()
 
     async def _doze(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """Quiet for a while: stop fetching until the doorbell rings for these topics, a safety timeout passes (1 s
-        for the projection that rings for the others, 10 s for the rest), or we stop."""
-        if self._doorbell is None or not self._pacing.idle:
+        """Quiet for a while: stop fetching until the doorbell rings for these topics, a safety timeout passes
+        (10 s), or we stop. The projection that rings for the others does not doze: its fetches are held in the
+        client while it asks the broker for end offsets (infra.fetch_gate), so it hears of a record a producer wrote
+        straight to the broker within the probe interval."""
+        if self._doorbell is None or not self._pacing.idle or self._rings:
             return
         assigned = list(consumer.assignment())
         consumer.pause(*assigned)
-        bell = asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=1.0 if self._rings else 10.0))
+        bell = asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=10.0))
         stopping = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait([bell, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -135,7 +137,8 @@ class ProjectionRunner:
     async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
         if self._doorbell is not None:
             self._rung_seen = self._doorbell.snapshot(self.projection.topics)
-        batch = await consumer.getmany(timeout_ms=100, max_records=self._max_records)
+        # returns as soon as records come; a held fetch (quiet) has nothing to hand over for a while
+        batch = await consumer.getmany(timeout_ms=500 if self._pacing.idle else 100, max_records=self._max_records)
         self._pacing.saw(sum(len(messages) for messages in batch.values()))
         if batch and self._rings and self._doorbell is not None:
             await self._doorbell.ring({tp.topic for tp, messages in batch.items() if messages})
