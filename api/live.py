@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.consistency import encode_token
 from api.metrics import LIVE_CLIENTS, LIVE_DROPPED
+from infra.notifications import next_notifications
 from infra.producer import Position
 from projections.archive import NOTIFY_CHANNEL
 
@@ -146,8 +147,7 @@ class Hub:
             self._ready.set()
             while True:
                 await self._read_new(conn)
-                async for _ in conn.notifies(timeout=POLL_S, stop_after=1):
-                    pass
+                await next_notifications(conn, POLL_S)
 
     async def _read_new(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:

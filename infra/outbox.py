@@ -23,6 +23,7 @@ import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from infra.notifications import next_notifications
 from infra.producer import EventProducer, Position
 from infra.topics import PRODUCED_CHANNEL
 from schemas.catalog import REGISTRY
@@ -274,8 +275,7 @@ class Relay:
 
 
 async def _next_notify(conn: psycopg.AsyncConnection) -> None:
-    async for _ in conn.notifies(timeout=1.0, stop_after=1):
-        return
+    await next_notifications(conn, 1.0)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

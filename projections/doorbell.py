@@ -64,6 +64,7 @@ async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Ite
     list); reconnects after a failure."""
     import psycopg
 
+    from infra.notifications import next_notifications
     from infra.topics import PRODUCED_CHANNEL
 
     everything = frozenset(topics)
@@ -72,7 +73,7 @@ async def listen_for_produced(database_url: str, doorbell: Doorbell, topics: Ite
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {PRODUCED_CHANNEL}")
                 while not stop.is_set():
-                    async for notice in conn.notifies(timeout=1.0, stop_after=1):
+                    for notice in await next_notifications(conn, 1.0):
                         rung = produced_topics(notice.payload, everything)
                         if rung:
                             await doorbell.ring(rung)

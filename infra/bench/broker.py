@@ -3,7 +3,8 @@
 One consumer (infra.kafka_clients, no options of the platform's) assigned N empty partitions fetches with a given
 fetch wait for a few seconds; the broker's CPU share over that time, from /proc. This is the cost that every
 consumer fetching in its busy mode adds to the broker whether or not records come (Tansu holds a fetch for its whole
-wait and polls every partition named, again and again, during it)."""
+wait and polls every partition named, again and again, during it). Then the same partitions' end offsets asked
+(ListOffsets) at a given interval: what a quiet consumer's held fetches cost instead (infra.fetch_gate)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from infra.bench.harness import cpu_of, report
 from infra.entry.embedded import start_broker
 
 PLAIN = kafka_clients.KafkaSecurity()  # the embedded broker this bench starts listens in plain text
-CASES = ((4, 20), (40, 20), (120, 20), (4, 100), (120, 100), (120, 500))
+CASES = ((4, 20), (40, 20), (120, 20), (4, 100), (120, 100), (120, 500), (120, 2000))
+PROBES = ((120, 500), (120, 250), (120, 100), (4, 500))
 
 
 async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int, seconds: float) -> dict[str, Any]:
@@ -40,6 +42,26 @@ async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int
             "broker_cpu_ms_per_fetch": round(share * wait_ms, 2)}
 
 
+async def measure_probes(bootstrap: str, broker_pid: int, partitions: int, every_ms: int, seconds: float
+                         ) -> dict[str, Any]:
+    consumer = kafka_clients.consumer(bootstrap, security=PLAIN, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(partitions)]
+        await consumer.end_offsets(assigned)
+        started, before, asked = time.perf_counter(), cpu_of(broker_pid), 0
+        while time.perf_counter() - started < seconds:
+            await consumer.end_offsets(assigned)
+            asked += 1
+            await asyncio.sleep(every_ms / 1000)
+        spent = cpu_of(broker_pid) - before
+        share = spent / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+    return {"partitions": partitions, "list_offsets_every_ms": every_ms, "broker_cpu_share": round(share, 4),
+            "broker_cpu_ms_per_list_offsets": round(spent / asked * 1000, 2)}
+
+
 async def drive(bootstrap: str, broker_pid: int, seconds: float) -> list[dict[str, Any]]:
     admin = kafka_clients.admin(bootstrap, security=PLAIN)
     await admin.start()
@@ -47,7 +69,9 @@ async def drive(bootstrap: str, broker_pid: int, seconds: float) -> list[dict[st
         await admin.create_topics([NewTopic(f"bench-quiet-{i}", 4, 1) for i in range(30)])
     finally:
         await admin.close()
-    return [await measure(bootstrap, broker_pid, partitions, wait_ms, seconds) for partitions, wait_ms in CASES]
+    return ([await measure(bootstrap, broker_pid, partitions, wait_ms, seconds) for partitions, wait_ms in CASES]
+            + [await measure_probes(bootstrap, broker_pid, partitions, every_ms, seconds)
+               for partitions, every_ms in PROBES])
 
 
 def run_broker_bench(seconds: float, json_only: bool) -> dict[str, Any]:

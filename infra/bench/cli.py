@@ -68,7 +68,8 @@ def bench_requests(components: Annotated[str, typer.Option(help="components runn
 def bench_broker(seconds: Annotated[float, typer.Option(help="seconds per case")] = 8.0,
                  quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
                  json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
-    """The embedded broker's CPU answering one consumer's fetches of quiet partitions, by partitions and fetch wait."""
+    """The embedded broker's CPU answering one consumer's fetches of quiet partitions (by partitions and fetch
+    wait), and its ListOffsets (what a quiet consumer's held fetches cost instead)."""
     from infra.bench.broker import run_broker_bench
 
     configure_logging("WARNING")
