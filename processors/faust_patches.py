@@ -50,11 +50,12 @@ def pace_fetches(app: Any, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.
     """infra.kafka.FetchPacing for Faust's own consumer: fetches with the short wait while messages come; once none
     came for `quiet_after_s`, each fetch held in the client while the broker is asked for end offsets every
     `idle_ms` (infra.fetch_gate: an idle stack's processors made the broker poll ~110 partitions twice a second).
-    Checked twice a second from the messages Faust's monitor counted. The gate lives on the fetcher, which runs on
-    the consumer's own thread and loop; this only flips its flag."""
+    Checked once a second from the messages Faust's monitor counted (a request for partitions that just had records
+    is never held, so a late flip costs nothing). The gate lives on the fetcher, which runs on the consumer's own
+    thread and loop; this only flips its flag."""
     seen = {"received": -1, "at": time.monotonic()}
 
-    @app.timer(interval=0.5)
+    @app.timer(interval=1.0)
     async def pace_fetches() -> None:
         received, now = app.monitor.messages_received_total, time.monotonic()
         if received != seen["received"]:

@@ -107,6 +107,9 @@ def shutdown(stack: Stack, healer: Healer | None = None) -> None:
         log.info("stack.stopped")
 
 
+CHECK_EVERY_S = 0.5  # how soon an exited component is noticed (and restarted, after its backoff)
+
+
 def supervise(stack: Stack, healer: Healer, stop: Callable[[], bool], save_every_s: float = 5.0) -> None:
     """Keep everything running and save the processors' positions now and then, until asked to stop. Raises GiveUp
     when something keeps failing fast."""
@@ -119,7 +122,7 @@ def supervise(stack: Stack, healer: Healer, stop: Callable[[], bool], save_every
             except Exception as e:  # noqa: BLE001 - best effort between clean stops
                 log.warning("positions.save_failed", error=str(e)[:300])
             last_save = time.monotonic()
-        time.sleep(0.2)
+        time.sleep(CHECK_EVERY_S)
 
 
 __all__ = ["GiveUp", "Healer", "processors_drained", "projections_caught_up", "shutdown", "start_components",
