@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 
 log = structlog.get_logger(__name__)
 GATE = "_opsledger_gate"  # the fetcher attribute a gate is kept in
@@ -75,8 +74,8 @@ class FetchGate:
                 return  # woken, reassigned, sought or paused: let the fetch go and aiokafka sort it out
             try:
                 ends = await self._fetcher.end_offsets(list(offsets), self.probe_s * 1000 + 5000)
-            except KafkaError as e:
-                log.debug("fetch_gate.probe_failed", error=str(e))
+            except Exception as e:  # noqa: BLE001 - whatever went wrong, the fetch goes out: an error in this task
+                log.debug("fetch_gate.probe_failed", error=str(e))  # would stop aiokafka's fetch routine
                 return
             self.probes += 1
             if any(ends.get(tp, 0) > offset for tp, offset in offsets.items()):

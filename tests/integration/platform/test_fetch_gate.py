@@ -133,6 +133,24 @@ async def test_a_position_inside_the_last_batch_is_fetched_while_quiet(backbone:
         await consumer.stop()
 
 
+async def test_a_failing_probe_lets_the_fetch_go(backbone: Backbone) -> None:
+    topic = await topic_with(backbone.bootstrap, 1, [[b"a"]])
+    consumer = await consumer_of(backbone.bootstrap, topic, 1)
+    try:
+        pacing = FetchPacing(consumer, busy_ms=20, idle_ms=PROBE_MS, quiet_after_s=0.2)
+        assert await drain(consumer, pacing, 1) == [b"a"]
+        await go_quiet(consumer, pacing)
+
+        async def broken(*_: Any) -> dict[TopicPartition, int]:
+            raise RuntimeError("no answer")
+
+        consumer._fetcher.end_offsets = broken  # type: ignore[method-assign]  # noqa: SLF001
+        await write(backbone.bootstrap, topic, [b"b"])
+        assert await drain(consumer, pacing, 1, timeout_s=5) == [b"b"]
+    finally:
+        await consumer.stop()
+
+
 async def test_a_consumer_without_a_longer_idle_wait_is_never_gated(backbone: Backbone) -> None:
     topic = await topic_with(backbone.bootstrap, 1, [])
     consumer = await consumer_of(backbone.bootstrap, topic, 1)
