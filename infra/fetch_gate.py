@@ -7,10 +7,10 @@ quiet, a gated fetcher keeps each fetch request in the client and asks for the p
 `probe_ms`; the fetch goes out (with the short busy wait) as soon as an answer lies past a position, or a position
 moved, or the assignment changed, or `max_hold_s` passed (a safety net: at most one real fetch that often).
 
-Only a fetch whose every partition was just fetched at the same offset and came back empty is held. That is what
-makes the end offset a sound test on Tansu too, whose ListOffsets answers with the last batch's base offset + 1: once
-a fetch at position p found nothing, p is the log's end, so any batch written later starts at p or beyond and moves
-the answer past p. (On Apache Kafka the answer is the log's end itself.)
+Only a fetch whose every partition was just fetched (while quiet) at the same offset and came back empty is held.
+That is what makes the end offset a sound test on Tansu too, whose ListOffsets answers with the last batch's base
+offset + 1: once a fetch at position p found nothing, p is the log's end, so any batch written later starts at p or
+beyond and moves the answer past p. (On Apache Kafka the answer is the log's end itself.)
 
 It wraps one aiokafka fetcher instance's `_proc_fetch_request` (aiokafka has no hook for it), and works from whatever
 event loop that fetcher runs on (Faust runs its consumer in a thread of its own).
@@ -47,9 +47,12 @@ class FetchGate:
         return gate if isinstance(gate, FetchGate) else cls(fetcher, probe_ms)
 
     async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
+        if not self.holding:  # records flow: no bookkeeping on the busy path (a quiet spell's first fetch starts it)
+            self._empty.clear()
+            return await self._send(assignment, node_id, request)
         offsets = {TopicPartition(topic, partition): offset
                    for topic, partitions in request.topics for partition, offset, *_ in partitions}
-        if self.holding and offsets and all(self._empty.get(tp) == offset for tp, offset in offsets.items()):
+        if offsets and all(self._empty.get(tp) == offset for tp, offset in offsets.items()):
             try:
                 await self._hold(assignment, offsets)
             except asyncio.CancelledError:
