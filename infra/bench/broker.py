@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,30 @@ CASES = ((4, 20), (40, 20), (120, 20), (4, 100), (120, 100), (120, 500), (120, 2
 PROBES = ((120, 500), (120, 250), (120, 100), (4, 500))
 
 
+def quiet_partitions(count: int) -> list[TopicPartition]:
+    return [TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(count)]
+
+
+async def broker_cpu(broker_pid: int, seconds: float, step: Callable[[], Awaitable[Any]]
+                     ) -> tuple[float, float, int]:
+    """The broker's CPU seconds while `step` is awaited again and again for `seconds`, the seconds that took, and
+    how many steps."""
+    started, before, steps = time.perf_counter(), cpu_of(broker_pid), 0
+    while time.perf_counter() - started < seconds:
+        await step()
+        steps += 1
+    return cpu_of(broker_pid) - before, time.perf_counter() - started, steps
+
+
 async def measure(bootstrap: str, broker_pid: int, partitions: int, wait_ms: int, seconds: float) -> dict[str, Any]:
     consumer = kafka_clients.consumer(bootstrap, security=PLAIN, fetch_max_wait_ms=wait_ms,
                                       enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        consumer.assign([TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(partitions)])
+        consumer.assign(quiet_partitions(partitions))
         await consumer.getmany(timeout_ms=500)
-        started, before = time.perf_counter(), cpu_of(broker_pid)
-        while time.perf_counter() - started < seconds:
-            await consumer.getmany(timeout_ms=200)
-        share = (cpu_of(broker_pid) - before) / (time.perf_counter() - started)
+        spent, elapsed, _ = await broker_cpu(broker_pid, seconds, lambda: consumer.getmany(timeout_ms=200))
+        share = spent / elapsed
     finally:
         await consumer.stop()
     return {"partitions": partitions, "fetch_wait_ms": wait_ms, "broker_cpu_share": round(share, 3),
@@ -47,15 +61,15 @@ async def measure_probes(bootstrap: str, broker_pid: int, partitions: int, every
     consumer = kafka_clients.consumer(bootstrap, security=PLAIN, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        assigned = [TopicPartition(f"bench-quiet-{i // 4}", i % 4) for i in range(partitions)]
+        assigned = quiet_partitions(partitions)
         await consumer.end_offsets(assigned)
-        started, before, asked = time.perf_counter(), cpu_of(broker_pid), 0
-        while time.perf_counter() - started < seconds:
+
+        async def ask() -> None:
             await consumer.end_offsets(assigned)
-            asked += 1
             await asyncio.sleep(every_ms / 1000)
-        spent = cpu_of(broker_pid) - before
-        share = spent / (time.perf_counter() - started)
+
+        spent, elapsed, asked = await broker_cpu(broker_pid, seconds, ask)
+        share = spent / elapsed
     finally:
         await consumer.stop()
     return {"partitions": partitions, "list_offsets_every_ms": every_ms, "broker_cpu_share": round(share, 4),
