@@ -9,8 +9,9 @@ from pydantic import Field, field_validator
 
 from schemas.envelope import Payload
 
-# rtsp:// or rtsps:// (any case), a host, no credentials: what _no_credentials and rtsp_url_without_credentials take
-RTSP_URL = r"^[Rr][Tt][Ss][Pp][Ss]?://[^/@?#\[\]\s\x00]+(?:[/?#][^\s\x00]*)?$"
+# rtsp:// or rtsps:// (any case), a host, no credentials: what _no_credentials and rtsp_url_without_credentials take.
+# U+0085 and U+FEFF are named because `\s` differs: pydantic's Rust regex counts U+0085, the document's ECMA U+FEFF
+RTSP_URL = r"^[Rr][Tt][Ss][Pp][Ss]?://[^/@?#\[\]\s\x00\x85\uFEFF]+(?:[/?#][^\s\x00\x85\uFEFF]*)?$"
 
 
 class CameraStreamChecked(Payload):
