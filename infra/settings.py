@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     # how long a consumer fetch may wait for data: Tansu waits it out even when data arrives (see processors/app.py)
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000, alias="OPSLEDGER_KAFKA_FETCH_MAX_WAIT_MS")
     # ... and, once its topics have been quiet for 2 s, how often it asks the broker for end offsets while its fetches
-    # are held (infra.fetch_gate): the most a first record after a quiet spell waits at each hop (0: never held)
+    # are held (infra.fetch_gate), twice this after 10 s of quiet: the most a first record after a quiet spell waits at
+    # each hop (0: never held)
     kafka_idle_fetch_wait_ms: int = Field(default=500, ge=0, le=5000, alias="OPSLEDGER_KAFKA_IDLE_FETCH_WAIT_MS")
     topic_partitions: int = Field(default=4, ge=1, le=256, alias="OPSLEDGER_TOPIC_PARTITIONS")
     topic_replication: int = Field(default=1, ge=1, le=5, alias="OPSLEDGER_TOPIC_REPLICATION")

@@ -105,6 +105,32 @@ async def test_a_quiet_consumer_sends_no_fetch_until_a_record_is_written(backbon
         await consumer.stop()
 
 
+async def test_a_long_quiet_spell_asks_half_as_often(backbone: Backbone) -> None:
+    topic = await topic_with(backbone.bootstrap, 4, [[b"a"]])
+    consumer = await consumer_of(backbone.bootstrap, topic, 4)
+    try:
+        pacing = FetchPacing(consumer, busy_ms=20, idle_ms=PROBE_MS, quiet_after_s=0.2)
+        assert pacing.gate is not None
+        pacing.gate.long_quiet_s = 0.5
+        assert await drain(consumer, pacing, 1) == [b"a"]
+        await go_quiet(consumer, pacing)
+        await asyncio.sleep(0.6)
+        asked = pacing.gate.probes
+        await asyncio.sleep(1.5)
+        asked = pacing.gate.probes - asked
+        assert 3 <= asked <= 6, asked  # every 300 ms: 5; every 150 ms it would be 9 or 10
+        written = time.monotonic()
+        await write(backbone.bootstrap, topic, [b"b"])
+        assert await drain(consumer, pacing, 1, timeout_s=5) == [b"b"]
+        assert time.monotonic() - written < 2.0
+        await go_quiet(consumer, pacing)  # a new quiet spell starts at the short interval again
+        asked = pacing.gate.probes
+        await asyncio.sleep(0.45)
+        assert pacing.gate.probes - asked >= 2
+    finally:
+        await consumer.stop()
+
+
 async def test_a_seek_back_releases_a_held_fetch(backbone: Backbone) -> None:
     topic = await topic_with(backbone.bootstrap, 1, [[b"a", b"b", b"c"]])
     consumer = await consumer_of(backbone.bootstrap, topic, 1)
