@@ -6,9 +6,9 @@ ListOffsets of the same partitions twice a second cost it 0.3 % (`opsledger benc
 quiet, a gated fetcher keeps each fetch request in the client and asks for the partitions' end offsets every
 `probe_ms`; the fetch goes out (with the short busy wait) as soon as an answer lies past a position, or a position
 moved, or the assignment changed, or `max_hold_s` passed (a safety net: at most one real fetch that often). Once the
-consumer has been quiet for `LONG_QUIET_S`, it asks half as often: the three gated consumers of an idle stack asking
-twice a second were a fifth of its CPU (`opsledger bench idle`: 6.0-6.3 % of a core at 500 ms, 4.9-5.0 % at 1 s), while
-a burst of traffic after a short pause still finds the consumer asking every `probe_ms`.
+consumer has been quiet for `LONG_QUIET_S`, it asks, and lets a safety fetch go, half as often: the three gated
+consumers of an idle stack were a fifth of its CPU (`opsledger bench idle`, BENCHMARKS.md), while a burst of traffic
+after a short pause still finds the consumer asking every `probe_ms`.
 
 Only a fetch whose every partition was just fetched (while quiet) at the same offset and came back empty is held.
 That is what makes the end offset a sound test on Tansu too, whose ListOffsets answers with the last batch's base
@@ -31,7 +31,7 @@ from aiokafka import TopicPartition
 
 log = structlog.get_logger(__name__)
 GATE = "_opsledger_gate"  # the fetcher attribute a gate is kept in
-LONG_QUIET_S = 10.0  # quiet this long, a gate asks every 2 x probe_ms
+LONG_QUIET_S = 10.0  # quiet this long, a gate asks every 2 x probe_ms and holds a fetch up to 2 x max_hold_s
 
 
 class FetchGate:
@@ -58,10 +58,9 @@ class FetchGate:
             self._quiet_since = time.monotonic()
         self._holding = quiet
 
-    def probe_interval_s(self) -> float:
-        """How long to wait before the next question: probe_ms, twice that once the quiet spell is long."""
-        long_quiet = time.monotonic() - self._quiet_since >= self.long_quiet_s
-        return self.probe_s * 2 if long_quiet else self.probe_s
+    def stretch(self) -> int:
+        """2 once the quiet spell is long (the gate then asks, and lets a safety fetch go, half as often), else 1."""
+        return 2 if time.monotonic() - self._quiet_since >= self.long_quiet_s else 1
 
     @classmethod
     def on(cls, fetcher: Any, probe_ms: int) -> FetchGate:
@@ -92,9 +91,9 @@ class FetchGate:
     async def _hold(self, assignment: Any, offsets: dict[TopicPartition, int]) -> None:
         self.held += 1
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_hold_s
+        deadline = loop.time() + self.max_hold_s * self.stretch()
         while self.holding and loop.time() < deadline:
-            await asyncio.sleep(self.probe_interval_s())
+            await asyncio.sleep(self.probe_s * self.stretch())
             if not (self.holding and assignment.active) or any(
                     _position(assignment, tp) != offset for tp, offset in offsets.items()):
                 return  # woken, reassigned, sought or paused: let the fetch go and aiokafka sort it out

@@ -111,14 +111,16 @@ async def test_a_long_quiet_spell_asks_half_as_often(backbone: Backbone) -> None
     try:
         pacing = FetchPacing(consumer, busy_ms=20, idle_ms=PROBE_MS, quiet_after_s=0.2)
         assert pacing.gate is not None
-        pacing.gate.long_quiet_s = 0.5
+        pacing.gate.long_quiet_s, pacing.gate.max_hold_s = 0.5, 0.3
+        counted = Counted(pacing)
         assert await drain(consumer, pacing, 1) == [b"a"]
         await go_quiet(consumer, pacing)
         await asyncio.sleep(0.6)
-        asked = pacing.gate.probes
-        await asyncio.sleep(1.5)
-        asked = pacing.gate.probes - asked
-        assert 3 <= asked <= 6, asked  # every 300 ms: 5; every 150 ms it would be 9 or 10
+        asked, fetched = pacing.gate.probes, counted.sent
+        await asyncio.sleep(2.4)
+        asked, fetched = pacing.gate.probes - asked, counted.sent - fetched
+        assert 4 <= asked <= 10, asked  # every 300 ms: about 8; every 150 ms it would be about 16
+        assert fetched <= 5, fetched  # a safety fetch every 0.6 s: about 4; every 0.3 s it would be about 8
         written = time.monotonic()
         await write(backbone.bootstrap, topic, [b"b"])
         assert await drain(consumer, pacing, 1, timeout_s=5) == [b"b"]
