@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -178,12 +179,23 @@ WS_MAX_MESSAGE_BYTES = 64 * 1024
 def run_api(settings: Settings) -> None:
     require_backbone(settings)
     import uvicorn
+    from uvicorn.main import STARTUP_FAILURE
 
     from api.app import create_app
+    from infra.entry.web_server import Server
 
     # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For/-Proto from localhost whatever
     # OPSLEDGER_TRUST_FORWARDED says; the API reads them itself, and only when told to trust them.
     # ws_max_size: the only message a client sends on /ws is its subscribe message (a token and up to 50 values per
     # filter), read before it is authenticated: 64 KiB, not uvicorn's 16 MiB default.
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning",
-                access_log=False, lifespan="on", proxy_headers=False, ws_max_size=WS_MAX_MESSAGE_BYTES)
+    # What uvicorn.run does for one worker without reload, with our quieter server (infra/entry/web_server.py).
+    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                            log_level="warning", access_log=False, lifespan="on", proxy_headers=False,
+                            ws_max_size=WS_MAX_MESSAGE_BYTES)
+    server = Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
