@@ -130,7 +130,8 @@ class FetchPacing:
     Tansu holds every fetch for its whole wait even when data arrives (Apache Kafka answers at once), so the wait
     is the latency a record may add at each hop; but every consumer asking every few milliseconds is what kept an
     idle embedded stack busy. Once quiet, the first record may wait up to `idle_ms` (the gate's probe interval; twice
-    that after a long quiet spell) and the busy wait; the ones after it, the busy wait. With idle_ms <= busy_ms the consumer is never gated."""
+    that after a long quiet spell) and the busy wait; the ones after it, the busy wait. With idle_ms <= busy_ms the
+    consumer is never gated."""
 
     def __init__(self, consumer: AIOKafkaConsumer, busy_ms: int, idle_ms: int, quiet_after_s: float = 2.0) -> None:
         self.busy_ms, self.idle_ms = busy_ms, max(idle_ms, busy_ms)
