@@ -22,7 +22,9 @@ Labels = Annotated[dict[Annotated[str, Field(pattern=LABEL_NAME)], Annotated[str
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Scalar = str | Int64 | float | bool | None
 # bounds before the validator: on `X | None`, or after it, the document would lose them or misspell them
-Seconds = Annotated[int, Field(ge=1), BeforeValidator(json_number)]
+# at most a year: an unbounded number was a 500 (past 64 bits orjson cannot encode it) or a timedelta overflow in the
+# alert engine (Schemathesis, auto_resolve_s = 1.5e30)
+Seconds = Annotated[int, Field(ge=1, le=366 * 86_400), BeforeValidator(json_number)]
 ResolveReason = Literal["cleared", "auto_resolved", "rule_deleted", "manual"]
 
 

@@ -22,6 +22,16 @@ def test_flapping_periods_beyond_a_week_are_refused(field: str) -> None:
         rule(flapping={field: 2**95})
 
 
+@pytest.mark.parametrize("kind", [{"kind": "generic", "event_type": "X"}, {"kind": "ingress_over_limit"},
+                                  {"kind": "cylinder", "event_types": ["CylinderOverdue"]}])
+def test_auto_resolve_beyond_a_year_is_refused(kind: dict[str, object]) -> None:
+    made = rule(params={**kind, "auto_resolve_s": 366 * 86_400})
+    assert REGISTRY.decode(REGISTRY.encode(REGISTRY.event(made, source="test", subject="r"))).data == made
+    for too_long in (366 * 86_400 + 1, 1482213198990259286722381611008):
+        with pytest.raises(ValidationError):
+            rule(params={**kind, "auto_resolve_s": too_long})
+
+
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 2**70, -(2**64), 5, 1.5, "x", True, None])
 def test_any_match_value_is_encoded(value: object) -> None:
     made = rule(params={"kind": "generic", "event_type": "X", "match": {"n": value}, "clear_match": {"m": value}})
