@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from infra.entry.embedded import free_port
 from infra.entry.web_server import Server
 
 
@@ -24,12 +24,6 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"hello"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_the_server_wakes_once_a_second_and_stops_at_once_on_a_signal() -> None:
