@@ -16,6 +16,7 @@ positions to the live projection, all in one transaction; the live runner notice
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping
@@ -145,12 +146,23 @@ def replay_share(projection: Projection, bootstrap: str, database_url: str, shar
     return runner.applied
 
 
+def start_workers(count: int, setup: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """`count` worker processes forked now, with everything this process has imported: a spawned worker first
+    imports the platform (~1.3 s of CPU), a forked one starts its share at once. Call it before this process starts
+    a thread or an event loop (`opsledger replay` does, first thing): forking a threaded process can deadlock."""
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork"), initializer=setup)
+    pool.submit(os.getpid)  # the first job forks every worker, before the pool's own thread starts
+    return pool
+
+
 async def replay(projection: Projection, *, bootstrap: str, database_url: str,
                  on_progress: Callable[[int, int], None] = lambda done, total: None, workers: int | None = 1,
-                 worker_setup: Callable[[], None] | None = None) -> ReplayResult:
+                 worker_setup: Callable[[], None] | None = None,
+                 pool: ProcessPoolExecutor | None = None) -> ReplayResult:
     """Rebuild and swap. `workers` > 1 rebuilds a partition-local projection in that many processes (each first
-    runs `worker_setup`: logging, the collector); None: every core once the log is long enough to pay for their
-    start-up (PARALLEL_FROM records), else one."""
+    runs `worker_setup`: logging, the collector), the extra ones from `pool` when given (start_workers), else
+    spawned; None: every core once the log is long enough to pay for their start-up (PARALLEL_FROM records), else
+    one."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
@@ -167,7 +179,8 @@ async def replay(projection: Projection, *, bootstrap: str, database_url: str,
         if len(shares) == 1:
             await runner.run(stop, until=ends)
         else:
-            runner.applied = await _in_processes(projection, shares, ends, bootstrap, database_url, worker_setup)
+            runner.applied = await _in_processes(projection, shares, ends, bootstrap, database_url, worker_setup,
+                                                 pool)
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
             await finish_tables(conn, projection)
             runner.positions = await load_offsets(conn, tracking_name(projection))  # the workers' too
@@ -180,16 +193,18 @@ async def replay(projection: Projection, *, bootstrap: str, database_url: str,
 
 
 async def _in_processes(projection: Projection, shares: list[frozenset[int]], ends: Mapping[TopicPartition, int],
-                        bootstrap: str, database_url: str, setup: Callable[[], None] | None) -> int:
-    """The first share in this process (it has the platform imported already), the others in spawned workers (a
-    worker's start-up, ~1 s of CPU importing the platform, overlaps this process's share)."""
+                        bootstrap: str, database_url: str, setup: Callable[[], None] | None,
+                        forked: ProcessPoolExecutor | None) -> int:
+    """The first share in this process (it has the platform imported already), the others in the forked workers
+    when there are some (start_workers), else in spawned ones (a spawned worker's import overlaps this process's
+    share and then delays its own)."""
     def until(share: frozenset[int]) -> dict[TopicPartition, int]:
         return {tp: end for tp, end in ends.items() if tp.partition in share}
 
     loop = asyncio.get_running_loop()
     own = rebuild_runner(projection, bootstrap, database_url, shares[0])
-    with ProcessPoolExecutor(len(shares) - 1, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=setup) as pool:
+    with contextlib.nullcontext(forked) if forked is not None else ProcessPoolExecutor(
+            len(shares) - 1, mp_context=multiprocessing.get_context("spawn"), initializer=setup) as pool:
         jobs = [loop.run_in_executor(pool, replay_share, projection, bootstrap, database_url, share, until(share))
                 for share in shares[1:]]
         await own.run(asyncio.Event(), until=until(shares[0]))

@@ -4,6 +4,8 @@ benchmarks in infra.bench.cli."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from typing import Annotated
 
@@ -191,12 +193,15 @@ def replay(projection: str,
     if projection not in known:
         raise typer.BadParameter(f"unknown projection {projection!r}; known: {', '.join(known)}")
     from infra.entry.components import replay_worker_setup, tune_gc
+    from projections.replay import start_workers
 
     tune_gc()
+    extra = (os.cpu_count() or 1) - 1 if workers is None else workers - 1
+    pool = start_workers(extra, replay_worker_setup) if extra > 0 else None  # forked before any thread starts
     started = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[eps]:,.0f} events/s"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
+    with pool or contextlib.nullcontext(), Progress(*columns, console=console) as progress:
         task = progress.add_task(f"replay {projection}", total=None, eps=0.0)
 
         def report(done: int, total: int) -> None:
@@ -206,7 +211,7 @@ def replay(projection: str,
         result = asyncio.run(run_replay(known[projection], bootstrap=settings.kafka_bootstrap_servers,
                                         database_url=settings.database_url, on_progress=report,
                                         workers=None if workers is None else max(1, workers),
-                                        worker_setup=replay_worker_setup))
+                                        worker_setup=replay_worker_setup, pool=pool))
     console.print(f"replayed {result.events:,} events in {result.seconds:.2f} s "
                   f"({result.events / max(result.seconds, 1e-6):,.0f} events/s); swapped in")
 
