@@ -31,8 +31,8 @@ from processors.alerts.decisions import (
     SOURCE,
     cause_of,
     decide_command,
+    due_at,
     lifecycle_envelope,
-    nothing_due,
     tick_step,
     with_silence,
 )
@@ -64,6 +64,7 @@ class AlertAgents:
         self.bootstrap = settings.kafka_bootstrap_servers
         self.router = AlertRouter(self.book, observed)
         self._rules: dict[tuple[str, int], AlertRule] = {}
+        self._due: dict[str, tuple[dict[str, Any], int, bool, datetime | None]] = {}  # see alert_timers
 
     def load(self, key: str) -> tuple[AlertState | None, Recent]:
         raw = self.table.get(key)
@@ -160,16 +161,28 @@ class AlertAgents:
 
     async def alert_timers(self) -> None:
         """Timer: send a tick to each fingerprint held here that has a timer due (or a silence change); the ticks
-        agent decides. Idempotent: once applied, the same tick finds nothing due."""
-        now = utc_now()
+        agent decides. Idempotent: once applied, the same tick finds nothing due. A state's due time is kept until
+        the state is replaced or what it depends on in the rule book changes (its rule's version, whether any
+        silence exists), so a second's pass costs a look-up per alert, not a parse."""
+        now, silences = utc_now(), bool(self.book.silences)
+        due: dict[str, tuple[dict[str, Any], int, bool, datetime | None]] = {}
         for key, raw in list(self.table.items()):
-            if not raw or (raw["state"]["phase"] == Phase.inactive and not raw["state"]["flapping"]) \
-                    or nothing_due(self.book, raw["state"]):
+            if not raw:
                 continue
-            state = AlertState.model_validate(raw["state"])
+            stored = raw["state"]
+            version = self.book.versions.get(stored["rule_id"] or "", 0)
+            kept = self._due.get(key)
+            if kept is not None and kept[0] is stored and kept[1] == version and kept[2] == silences:
+                due[key] = kept
+            else:
+                due[key] = kept = (stored, version, silences, due_at(self.book, stored))
+            if kept[3] is None or kept[3] > now:
+                continue
+            state = AlertState.model_validate(stored)
             step = tick_step(self.book, state, now)
             if step is not None and step[0] != state:
                 await self.ticks.send(key=key.encode(), value={"at": now.isoformat()})
+        self._due = due
 
     async def silence_expiry(self) -> None:
         """Leader timer: announce silences that reached their end (the id is computed, so a repeat is harmless)."""

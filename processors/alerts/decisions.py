@@ -3,7 +3,7 @@ them): the envelope of a lifecycle event, a request's outcome, silences applied 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from processors.alerts.book import RuleBook
@@ -86,17 +86,45 @@ def with_silence(book: RuleBook, step: Step, now: datetime) -> Step:
                    covering.ends_at if covering else None, now)
 
 
-def nothing_due(book: RuleBook, stored: dict[str, Any]) -> bool:
-    """True when no timer can fire for this stored state (the table's JSON form): firing, not flapping, not
-    acknowledged, its condition not cleared, its rule known here with no auto-resolve, and no silence anywhere. Read
-    from the dict without validating it, because the timer visits every firing alert each second: with thousands
-    of them, validating each state cost more than the events and blocked the event loop (BENCHMARKS.md)."""
-    if stored["phase"] != Phase.firing or stored["flapping"] or stored["ack"] is not None:
-        return False
-    if stored["clear_since"] is not None or stored["silenced_by"] is not None or book.silences:
-        return False
-    rule = book.rules.get(stored["rule_id"] or "")
-    return rule is not None and timing(rule.params).auto_resolve_s is None
+EVERY_TICK = datetime.min.replace(tzinfo=UTC)  # due at once, and again at every tick until the state changes
+
+
+def due_at(book: RuleBook, stored: dict[str, Any]) -> datetime | None:
+    """The earliest moment a timer can act on this stored state (the table's JSON form): before it, tick_step
+    changes nothing. None: no timer can until the state itself changes; EVERY_TICK: the full path looks at every
+    tick (a silence may come to cover the firing alert or leave it, or its rule is not known here). Read from the
+    dict without validating it: the timer visits every alert each second, and validating each state cost more than
+    the events (BENCHMARKS.md). The cases follow machine.tick and with_silence, one for one."""
+    phase, flapping = stored["phase"], stored["flapping"]
+    if phase == Phase.inactive and not flapping:
+        return None
+    firing = phase == Phase.firing
+    if firing and (stored["silenced_by"] is not None or book.silences):
+        return EVERY_TICK
+    rule = None
+    if stored["rule_id"] is not None:
+        rule = book.rules.get(stored["rule_id"])
+        if rule is None:
+            return EVERY_TICK
+    times = timing(rule.params if rule is not None else None)
+    due = []
+    if rule is not None and phase == Phase.pending and stored["pending_since"] is not None:
+        due.append(_at(stored["pending_since"]) + timedelta(seconds=times.for_s))
+    if firing and stored["clear_since"] is not None:
+        due.append(_at(stored["clear_since"]) + timedelta(seconds=times.keep_firing_for_s))
+    if firing and times.auto_resolve_s is not None and stored["last_problem_at"] is not None:
+        due.append(_at(stored["last_problem_at"]) + timedelta(seconds=times.auto_resolve_s))
+    if firing and stored["ack"] is not None:
+        due.append(_at(stored["ack"]["until"]))
+    if flapping:
+        policy, changes = (rule.flapping if rule is not None else None), stored["changes"]
+        due.append(EVERY_TICK if policy is None or not changes else
+                   _at(changes[-1]) + timedelta(seconds=policy.stable_s))
+    return min(due, default=None)
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def tick_step(book: RuleBook, state: AlertState, now: datetime) -> Step | None:

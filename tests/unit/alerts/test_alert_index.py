@@ -80,7 +80,7 @@ def test_a_thousand_generic_rules_leave_one_candidate() -> None:
 
 def test_the_timer_skips_only_states_where_a_tick_changes_nothing() -> None:
     from processors.alerts.book import RuleBook
-    from processors.alerts.decisions import nothing_due, tick_step
+    from processors.alerts.decisions import EVERY_TICK, due_at, tick_step
     from processors.alerts.machine import Ack, evaluate, initial_state
     from schemas.alerts.rules import AlertRuleCreated
     from schemas.catalog import REGISTRY
@@ -92,14 +92,68 @@ def test_the_timer_skips_only_states_where_a_tick_changes_nothing() -> None:
     for r in (plain, expiring):
         book.apply(REGISTRY.event(AlertRuleCreated.model_validate(r.model_dump()), source="t", subject=r.rule_id))
     event = SourceEvent(observation_id="o", subject="s", event_type="AuditRecorded")
-    for r, skipped in ((plain, True), (expiring, False)):
+    for r, due in ((plain, None), (expiring, t0 + timedelta(seconds=60))):
         state, _ = evaluate(r, initial_state(r.rule_id, "s"), event, t0)
-        stored = state.model_dump(mode="json")
-        assert nothing_due(book, stored) is skipped
+        assert due_at(book, state.model_dump(mode="json")) == due
         step = tick_step(book, state, t0 + timedelta(days=2))
-        assert step is not None and (step[0] == state) is skipped  # skipped => a tick would change nothing
-        acked = state.model_copy(update={"ack": Ack(by="a", note="", until=t0 + timedelta(minutes=1))})
-        assert not nothing_due(book, acked.model_dump(mode="json"))
+        assert step is not None and (step[0] == state) is (due is None)  # nothing due => a tick changes nothing
+        acked = state.model_copy(update={"ack": Ack(by="a", note="", until=t0 + timedelta(seconds=30))})
+        assert due_at(book, acked.model_dump(mode="json")) == t0 + timedelta(seconds=30)
     gone = rule(3, {"kind": "generic", "event_type": "AuditRecorded"})
     state, _ = evaluate(gone, initial_state(gone.rule_id, "s"), event, t0)
-    assert not nothing_due(book, state.model_dump(mode="json"))  # a rule unknown here: the full path decides
+    assert due_at(book, state.model_dump(mode="json")) is EVERY_TICK  # a rule unknown here: the full path decides
+
+
+RULE_BODIES = st.one_of(
+    st.fixed_dictionaries({"kind": st.just("metric_threshold"), "metric": st.just("utilisation"),
+                           "raise_above": st.just(80.0), "clear_below": st.just(60.0),
+                           "for_s": st.sampled_from([0, 30]), "keep_firing_for_s": st.sampled_from([0, 45])}),
+    st.fixed_dictionaries({"kind": st.just("generic"), "event_type": st.just("AuditRecorded"),
+                           "auto_resolve_s": st.sampled_from([None, 60]), "clear_event_type": st.just("Other")}))
+STEPS = st.lists(st.tuples(st.sampled_from(["problem", "ok", "ack", "tick"]), st.integers(1, 120)), max_size=14)
+
+
+@given(body=RULE_BODIES, stable_s=st.sampled_from([20, 90]), steps=STEPS)
+def test_no_timer_is_due_before_its_due_time_and_each_acts_at_it(body: dict[str, Any], stable_s: int,
+                                                                  steps: list[tuple[str, int]]) -> None:
+    """Through raises, clears, acks, flapping and ticks: before due_at a tick changes nothing (the timer may skip
+    the state), and at due_at it changes something (the timer fires on time)."""
+    from processors.alerts.book import RuleBook
+    from processors.alerts.decisions import EVERY_TICK, due_at, tick_step
+    from processors.alerts.machine import acknowledge, evaluate, initial_state
+    from schemas.alerts.rules import AlertRuleCreated
+    from schemas.catalog import REGISTRY
+
+    r = AlertRule.model_validate({"rule_id": "r", "version": 1, "name": "r", "severity": Severity.low,
+                                  "params": body, "flapping": {"max_changes": 2, "window_s": 600,
+                                                               "stable_s": stable_s}})
+    book = RuleBook()
+    book.apply(REGISTRY.event(AlertRuleCreated.model_validate(r.model_dump()), source="t", subject="r"))
+    now, state = datetime(2026, 11, 2, 8, 0, tzinfo=UTC), initial_state("r", "s")
+    for n, (action, gap) in enumerate(steps):
+        now += timedelta(seconds=gap)
+        metric = body["kind"] == "metric_threshold"
+        if action == "tick":
+            step = tick_step(book, state, now)
+            assert step is not None
+            state = step[0]
+        elif action == "ack":
+            if state.alert_id is not None:
+                state, _ = acknowledge(state, state.alert_id, "a", "", now + timedelta(seconds=gap), now)
+        else:
+            problem = action == "problem"
+            seen = (MetricSample(observation_id=str(n), subject="s", metric=Metric.utilisation,
+                                 value=90.0 if problem else 10.0) if metric else
+                    SourceEvent(observation_id=str(n), subject="s", event_type="AuditRecorded" if problem else "Other"))
+            state, _ = evaluate(r, state, seen, now)
+        due = due_at(book, state.model_dump(mode="json"))
+        if due is EVERY_TICK:
+            continue
+        later = [now + timedelta(seconds=s) for s in (0, 1, 59, 3600)] if due is None else \
+            [t for t in (now, due - timedelta(microseconds=1)) if t < due]
+        for t in later:
+            step = tick_step(book, state, t)
+            assert step is not None and step[0] == state and not step[1], (t, due, state)
+        if due is not None:
+            step = tick_step(book, state, max(due, now))
+            assert step is not None and step[0] != state, (due, state)
