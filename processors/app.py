@@ -27,6 +27,7 @@ from processors.faust_patches import (
     use_exact_highwaters,
     use_fenced_acks,
     use_fetch_max_wait,
+    use_patient_fetcher,
     use_quiet_idle,
     use_refetch_left_out,
     use_seek_before_resume,
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> faust.App:
         use_exact_highwaters(settings.kafka_bootstrap_servers)
         use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
+    use_patient_fetcher()
     if settings.faust_eager_drain:
         use_eager_drain()
     use_fenced_acks(app)

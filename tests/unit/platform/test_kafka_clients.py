@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from infra import kafka_clients
+from infra.kafka import IDLE_FETCHER_WAKE_MS
 from infra.kafka_clients import KafkaSecurity
 from infra.settings import Settings
 
@@ -77,3 +78,17 @@ def test_the_tansu_patches_of_faust_are_applied_only_on_tansu(broker: str, patch
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == str(patched)
+
+
+@pytest.mark.parametrize("broker", ["tansu", "apache"])
+def test_the_processors_fetch_routine_does_not_wake_five_times_a_second(broker: str) -> None:
+    """aiokafka's default consumer_timeout_ms (200) woke an idle processor's fetch routine five times a second, each
+    time over every partition it is assigned; the worker consumer Faust builds waits as long as the projections'."""
+    probe = ("import asyncio; from infra.settings import Settings; from processors.app import create_app;"
+             f"app = create_app(Settings.model_validate({{'OPSLEDGER_KAFKA_BROKER': '{broker}',"
+             " 'KAFKA_BOOTSTRAP_SERVERS': '127.0.0.1:9'}));"
+             "\nasync def main():\n    c = app.consumer._thread._create_worker_consumer(app.transport)\n"
+             "    print(c._consumer_timeout)\n    await c.stop()\nasyncio.run(main())")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) == IDLE_FETCHER_WAKE_MS / 1000
