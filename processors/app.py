@@ -26,11 +26,10 @@ from processors.faust_patches import (
     use_eager_drain,
     use_exact_highwaters,
     use_fenced_acks,
-    use_fetch_max_wait,
-    use_patient_fetcher,
     use_quiet_idle,
     use_refetch_left_out,
     use_seek_before_resume,
+    use_worker_consumer_waits,
 )
 from processors.images import agents as images
 from processors.ingress import agents as ingress
@@ -66,11 +65,11 @@ def create_app(settings: Settings) -> faust.App:
         # on: a record is decoded once for every agent reading its topic (infra/settings.py: why it is off)
         cython_optimizations=settings.faust_cython_optimizations,
     )
-    if settings.kafka_broker == "tansu":  # Tansu's sharp edges (ARCHITECTURE.md); Apache Kafka needs neither patch
+    tansu = settings.kafka_broker == "tansu"  # Tansu's sharp edges (ARCHITECTURE.md); Apache Kafka needs neither
+    if tansu:
         use_exact_highwaters(settings.kafka_bootstrap_servers)
-        use_fetch_max_wait(settings.kafka_fetch_max_wait_ms)
+    use_worker_consumer_waits(settings.kafka_fetch_max_wait_ms if tansu else None)
     pace_fetches(app, settings.kafka_fetch_max_wait_ms, settings.kafka_idle_fetch_wait_ms)
-    use_patient_fetcher()
     if settings.faust_eager_drain:
         use_eager_drain()
     use_fenced_acks(app)

@@ -30,34 +30,24 @@ def use_exact_highwaters(bootstrap: str) -> None:
     driver.AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
 
 
-def use_fetch_max_wait(ms: int) -> None:
-    """Faust hard-codes fetch_max_wait_ms=1500 for its worker consumer. Apache Kafka answers a fetch as soon as data
-    arrives, but Tansu holds it for the whole wait: at a low input rate every scan waited ~0.5 s in the processor.
-    A short wait costs Apache Kafka only idle fetches."""
+def use_worker_consumer_waits(fetch_max_wait_ms: int | None) -> None:
+    """Two waits of the worker consumer Faust builds, set where it is built (one wrapper of one driver method):
+    - its fetch routine (aiokafka's consumer_timeout_ms) woke every 200 ms with nothing to send (while a quiet
+      consumer's fetch is held, say), each time going over the ~110 partitions it is assigned: a fifth of an idle
+      processors process's samples. As the projections' consumers do, it waits up to IDLE_FETCHER_WAKE_MS; a
+      finished fetch, a consumed batch, a seek, a resume or a new assignment wake it at once. On any broker.
+    - `fetch_max_wait_ms` (Tansu only; None leaves Faust's): Faust hard-codes 1500 ms. Apache Kafka answers a fetch
+      as soon as data arrives, but Tansu holds it for the whole wait: at a low input rate every scan waited ~0.5 s in
+      the processor. A short wait costs Apache Kafka only idle fetches."""
     from faust.transport.drivers import aiokafka as driver
 
     original = driver.AIOKafkaConsumerThread._create_worker_consumer
 
     def _create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = ms  # read by consumer.start() when it builds its fetcher
-        return consumer
-
-    driver.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
-
-
-def use_patient_fetcher() -> None:
-    """Faust leaves aiokafka's fetch routine (consumer_timeout_ms) waking every 200 ms with nothing to send (while
-    a quiet consumer's fetch is held, say), each time going over the ~110 partitions it is assigned: a fifth of an
-    idle processors process's samples. As the projections' consumers do, it waits up to IDLE_FETCHER_WAKE_MS; a
-    finished fetch, a consumed batch, a seek, a resume or a new assignment wake it at once."""
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._create_worker_consumer
-
-    def _create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._consumer_timeout = IDLE_FETCHER_WAKE_MS / 1000  # read by consumer.start() for its fetcher
+        consumer._consumer_timeout = IDLE_FETCHER_WAKE_MS / 1000  # both read by consumer.start() for its fetcher
+        if fetch_max_wait_ms is not None:
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
         return consumer
 
     driver.AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
