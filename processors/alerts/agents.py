@@ -31,11 +31,11 @@ from processors.alerts.decisions import (
     SOURCE,
     cause_of,
     decide_command,
-    due_at,
     lifecycle_envelope,
     tick_step,
     with_silence,
 )
+from processors.alerts.due import DueTimes
 from processors.alerts.machine import AlertState, Phase, evaluate, initial_state
 from processors.alerts.observations import from_wire
 from processors.alerts.routing import AlertRouter
@@ -58,13 +58,15 @@ class AlertAgents:
 
     def __init__(self, app: faust.App, settings: Settings, *, observed: Any, ticks: Any, events: Any,
                  rules_topic: Any) -> None:
+        self.app = app
         self.book = RuleBook(settings.kafka_idle_fetch_wait_ms)
         self.table = app.Table(ALERT_TABLE, default=None, partitions=settings.topic_partitions)
+        self.due = DueTimes()
+        self.table.on_recover(self.recovered)
         self.observed, self.ticks, self.events, self.rules_topic = observed, ticks, events, rules_topic
         self.bootstrap = settings.kafka_bootstrap_servers
         self.router = AlertRouter(self.book, observed)
         self._rules: dict[tuple[str, int], AlertRule] = {}
-        self._due: dict[str, tuple[dict[str, Any], int, bool, datetime | None]] = {}  # see alert_timers
 
     def load(self, key: str) -> tuple[AlertState | None, Recent]:
         raw = self.table.get(key)
@@ -77,19 +79,20 @@ class AlertAgents:
         """Send what an input led to (in order, keyed by fingerprint), then remember the state and the outcome."""
         encoded = []
         for event in derived:
-            envelope = lifecycle_envelope(event, cause)
-            encoded.append(REGISTRY.encode(envelope).decode())
-            await self.events.send(key=key.encode(), value=envelope)
+            raw = REGISTRY.encode(lifecycle_envelope(event, cause))
+            encoded.append(raw.decode())
+            await self.events.send(key=key.encode(), value=raw)  # the codec passes encoded bytes through
         if state is not None:
             self.table[key] = {"state": state.model_dump(mode="json"),
                                "recent": [*recent, [input_id, encoded]][-RECENT_KEPT:]}
+            self.due.wrote(key)
 
     async def repeated(self, key: str, input_id: str, recent: Recent) -> bool:
         """A redelivered input: send again what it led to (lost, perhaps, in a crash); True if it was one."""
         for seen_id, encoded in recent:
             if seen_id == input_id:
                 for raw in encoded:
-                    await self.events.send(key=key.encode(), value=REGISTRY.decode(raw.encode()))
+                    await self.events.send(key=key.encode(), value=raw.encode())
                 return True
         return False
 
@@ -161,28 +164,20 @@ class AlertAgents:
 
     async def alert_timers(self) -> None:
         """Timer: send a tick to each fingerprint held here that has a timer due (or a silence change); the ticks
-        agent decides. Idempotent: once applied, the same tick finds nothing due. A state's due time is kept until
-        the state is replaced or what it depends on in the rule book changes (its rule's version, whether any
-        silence exists), so a second's pass costs a look-up per alert, not a parse."""
-        now, silences = utc_now(), bool(self.book.silences)
-        due: dict[str, tuple[dict[str, Any], int, bool, datetime | None]] = {}
-        for key, raw in list(self.table.items()):
-            if not raw:
-                continue
-            stored = raw["state"]
-            version = self.book.versions.get(stored["rule_id"] or "", 0)
-            kept = self._due.get(key)
-            if kept is not None and kept[0] is stored and kept[1] == version and kept[2] == silences:
-                due[key] = kept
-            else:
-                due[key] = kept = (stored, version, silences, due_at(self.book, stored))
-            if kept[3] is None or kept[3] > now:
-                continue
+        agent decides. Idempotent: once applied, the same tick finds nothing due. Only the states whose due time has
+        come are looked at (processors/alerts/due.py): a second's pass costs nothing per alert that is not due."""
+        now = utc_now()
+        basis = None if self.app.in_recovery else (self.app.consumer_generation_id, self.book.changes,
+                                                     bool(self.book.silences))
+        for key, stored in self.due.due(self.table, self.book, now, basis):
             state = AlertState.model_validate(stored)
             step = tick_step(self.book, state, now)
             if step is not None and step[0] != state:
                 await self.ticks.send(key=key.encode(), value={"at": now.isoformat()})
-        self._due = due
+
+    async def recovered(self) -> None:
+        """Table callback: a recovery refilled states without the agents; the timer looks at every one again."""
+        self.due.forget()
 
     async def silence_expiry(self) -> None:
         """Leader timer: announce silences that reached their end (the id is computed, so a repeat is harmless)."""

@@ -36,6 +36,7 @@ class RuleBook:
         self.idle_fetch_wait_ms = idle_fetch_wait_ms  # rules change rarely: ask less often once quiet
         self.rules: dict[str, AlertRule] = {}
         self.versions: dict[str, int] = {}
+        self.changes = 0  # rule versions folded: what was worked out from the rules (due times) is stale when it moves
         self.deleted: set[str] = set()
         self.silences: dict[uuid.UUID, SilenceCreated] = {}
         self.ended: set[uuid.UUID] = set()
@@ -71,6 +72,7 @@ class RuleBook:
             if data.version <= self.versions.get(data.rule_id, 0):
                 return
             self.versions[data.rule_id] = data.version
+            self.changes += 1
             self._index = None
             if isinstance(data, AlertRuleDeleted):
                 self.rules.pop(data.rule_id, None)
