@@ -5,6 +5,8 @@ read in the server's zone), `false` as the integer 0, "5" as a number. FastAPI v
 mode, where that laxness applies, so request fields use these instead:
 - `Instant`: an RFC 3339 date-time (JSON Schema `date-time`): date, time and an offset (`Z` or `±hh:mm`);
 - `Day`: an ISO calendar date, `YYYY-MM-DD` (JSON Schema `date`);
+  both between 1900 and 2199 as written (`EARLIEST`, `LATEST`): 9999-12-31T23:59:59-14:00 is year 10000 in UTC, which
+  a stored row could not be read back as, and a filter at year 1 overflowed the arithmetic of a range;
 - `Int`, `Number`, `Flag`: a JSON integer, number (an integer is a number) or boolean, never a string or a boolean
   standing for a number;
 - `LabelsIn`: alert labels, names of the label pattern only (`additionalProperties: false` beside
@@ -45,6 +47,17 @@ def _day_text(value: Any) -> Any:
     return value
 
 
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
+RANGE = f"must be between {EARLIEST} and {LATEST}"
+
+
+def in_range(value: date) -> date:
+    day = value.date() if isinstance(value, datetime) else value  # as written: in UTC, a day either side at most
+    if not EARLIEST <= day <= LATEST:
+        raise ValueError(RANGE)
+    return value
+
+
 ZONES = sorted(available_timezones())  # the IANA names this server's time zone database knows
 
 
@@ -57,8 +70,8 @@ def _zone(name: str) -> str:
 KNOWN_ZONES = frozenset(ZONES)
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
-Day = Annotated[date, BeforeValidator(_day_text)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(in_range)]
+Day = Annotated[date, BeforeValidator(_day_text), AfterValidator(in_range)]
 Int = JsonInt
 Number = JsonFloat
 Flag = Annotated[bool, Strict()]

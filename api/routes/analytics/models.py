@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from api.fields import in_range
 from schemas.analytics.events import MAX_BATCH
 
 # RFC 3339's date-time: pydantic alone would also take numbers and digit strings as Unix times (seconds or
@@ -25,8 +26,8 @@ def rfc3339(value: Any) -> Any:
 
 class PointIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    t: Annotated[AwareDatetime, BeforeValidator(rfc3339)] = Field(
-        description="RFC 3339 with a time zone; the point's event time (any age)")
+    t: Annotated[AwareDatetime, BeforeValidator(rfc3339), AfterValidator(in_range)] = Field(
+        description="RFC 3339 with a time zone; the point's event time (any age from 1900 to 2199)")
     value: float = Field(allow_inf_nan=False)
 
 

@@ -4,7 +4,7 @@ ScanRecorded events; the processor decides what they mean. ?wait=true returns ea
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from fastapi import APIRouter, Request, Response
@@ -26,6 +26,7 @@ WAITED: dict[int | str, dict[str, object]] = {
     200: {"description": "with ?wait=true: every scan decided, with its outcome (202 with null outcomes for the"
                          " scans not decided within the consistency timeout)"}}
 ADMIN_ACTIONS = frozenset({ScanAction.add, ScanAction.trash, ScanAction.reprint})
+FAST_CLOCK = timedelta(minutes=10)  # how far ahead of the server a handheld's clock may run
 OUTCOMES = ("SELECT DISTINCT ON (scan_id, worker) scan_id, worker, type, envelope->'data'->>'reason'"
             " FROM cylinder_history WHERE worker = %s AND scan_id = ANY(%s) ORDER BY scan_id, worker, version DESC")
 
@@ -51,6 +52,14 @@ class ScanIn(BaseModel):
     @classmethod
     def _code(cls, code: str) -> str:
         return valid_code(code)
+
+    @field_validator("scanned_at")
+    @classmethod
+    def _not_ahead(cls, at: datetime) -> datetime:
+        # a scan from the future would stay the cylinder's last scan, so it would never be overdue or lost
+        if at > datetime.now(UTC) + FAST_CLOCK:
+            raise ValueError(f"is in the future (a handheld's clock may run at most {FAST_CLOCK} ahead)")
+        return at
 
 
 class ScanBatch(BaseModel):

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from producers.cylinders.qrcodes import new_code
+
 PROBLEM = "application/problem+json"
 DEVICE = uuid.uuid4()  # no such device: the parameters are refused before the lookup
 
@@ -66,3 +68,42 @@ def test_a_body_time_without_an_offset_is_refused(api: httpx.Client, path: str, 
                                                   value: str) -> None:
     filled = httpx.Request("POST", "/", json=body).content.decode().replace("{t}", value)
     refused(api.post(path, content=filled, headers={"content-type": "application/json"}), name)
+
+
+# times Python's datetime cannot take to UTC or shift by a day (year 10000 in UTC, year 1 minus an hour): a stored
+# one made every read of its row fail, a filter one overflowed into a 500
+EXTREME_TIMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z", "1899-12-31T23:00:00Z"]
+EXTREME_DAYS = ["9999-12-31", "0001-01-01"]
+SERIES_SCORES = [("/api/ml/series/ml/bench/x/scores", "from"), ("/api/ml/series/ml/bench/x/scores", "to")]
+
+
+@pytest.mark.parametrize(("path", "name"), QUERY_TIMES + SERIES_SCORES,
+                         ids=[f"{p} {n}" for p, n in QUERY_TIMES + SERIES_SCORES])
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+def test_a_query_time_out_of_range_is_refused(api: httpx.Client, path: str, name: str, value: str) -> None:
+    refused(api.get(path, params={name: value}), name)
+
+
+@pytest.mark.parametrize(("path", "name"), QUERY_DAYS, ids=[f"{p} {n}" for p, n in QUERY_DAYS])
+@pytest.mark.parametrize("value", EXTREME_DAYS)
+def test_a_query_day_out_of_range_is_refused(api: httpx.Client, path: str, name: str, value: str) -> None:
+    refused(api.get(path, params={name: value}), name)
+
+
+@pytest.mark.parametrize(("path", "body", "name"), [*BODIES, (
+    "/api/ml/series/ml/bench/x/points", {"points": [{"t": "{t}", "value": 1.0}]}, "t")],
+    ids=[p for p, _, _ in BODIES] + ["ml points"])
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+def test_a_body_time_out_of_range_is_refused(api: httpx.Client, path: str, body: dict[str, Any], name: str,
+                                             value: str) -> None:
+    filled = httpx.Request("POST", "/", json=body).content.decode().replace("{t}", value)
+    refused(api.post(path, content=filled, headers={"content-type": "application/json"}), name)
+
+
+def test_a_scan_from_the_future_is_refused_and_a_fast_clock_is_not(api: httpx.Client) -> None:
+    """A scan dated ahead would stay the cylinder's last scan, so the cylinder would never be overdue or lost."""
+    def scan(at: datetime) -> httpx.Response:
+        return api.post("/api/scans", json={"scans": [{"client_scan_id": str(uuid.uuid4()), "qr_code": new_code(),
+                                                       "action": "add", "scanned_at": at.isoformat()}]})
+    refused(scan(datetime.now(UTC) + timedelta(hours=1)), "scanned_at")
+    assert scan(datetime.now(UTC) + timedelta(minutes=2)).status_code == 202
