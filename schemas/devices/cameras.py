@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 
@@ -12,6 +13,27 @@ from schemas.envelope import Payload
 # rtsp:// or rtsps:// (any case), a host, no credentials: what _no_credentials and rtsp_url_without_credentials take.
 # U+0085 and U+FEFF are named because `\s` differs: pydantic's Rust regex counts U+0085, the document's ECMA U+FEFF
 RTSP_URL = r"^[Rr][Tt][Ss][Pp][Ss]?://[^/@?#\[\]\s\x00\x85\uFEFF]+(?:[/?#][^\s\x00\x85\uFEFF]*)?$"
+
+# names that say their value is a secret, in a query (`?access_token=`, `&pwd=`) or in a path's `name=value` pieces
+# (XMEye and its clones: `/user=admin_password=S_channel=1_stream=0.sdp`); "REDACTED" replaces the value
+SECRET_WORDS = ("pass", "pwd", "token", "auth", "key", "secret", "sig", "cred")
+SECRET_PIECE = re.compile(r"(?i)([a-z0-9]*(?:" + "|".join(SECRET_WORDS) + r")[a-z0-9]*=)([^&_/;?#]*)")
+
+
+def secret_name(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
+def masked_url(url: str) -> str:
+    """The URL with every password-like value in its path and query replaced by REDACTED (its userinfo as it is:
+    callers refuse it or strip it). Safe to publish, store in events and log; the full URL is kept as a secret."""
+    parts = urlsplit(url)
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(secret_name(key) for key, _ in pairs):
+        query = urlencode([(key, "REDACTED" if secret_name(key) else value) for key, value in pairs], safe="/:,")
+    return urlunsplit((parts.scheme, parts.netloc, SECRET_PIECE.sub(r"\1REDACTED", parts.path),
+                       SECRET_PIECE.sub(r"\1REDACTED", query), parts.fragment))
 
 
 class CameraStreamChecked(Payload):

@@ -11,11 +11,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, f
 
 from api.fields import Int
 from api.text import Secret, Text
-from schemas.devices.cameras import RTSP_URL, rtsp_url_without_credentials
+from schemas.devices.cameras import RTSP_URL, masked_url, rtsp_url_without_credentials
 from schemas.devices.events import AUTH_PROTOCOLS, PRIV_PROTOCOLS, DeviceSpec, DeviceType, IpAddress, Tag
 from schemas.envelope import json_number
-
-SECRET_QUERY_KEYS = {"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"}
 
 
 class SnmpV2cIn(BaseModel):
@@ -186,16 +184,11 @@ class TopInterface(BaseModel):
 
 
 def split_camera_url(url: str) -> tuple[str, str | None]:
-    """(URL as registered, full URL to keep secret or None): password-like query values are masked in the first."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
+    """(URL as published, full URL to keep secret or None): password-like values in the path and query are masked in
+    the first (schemas.devices.cameras.masked_url)."""
     rtsp_url_without_credentials(url)
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
-        return url, None
-    masked = [(key, "REDACTED" if key.lower() in SECRET_QUERY_KEYS else value) for key, value in pairs]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(masked, safe="/:,"), parts.fragment)), url
+    public = masked_url(url)
+    return (url, None) if public == url else (public, url)
 
 
 class CameraIn(BaseModel):

@@ -11,7 +11,7 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import structlog
 
@@ -19,11 +19,11 @@ from producers.devices.outbound import Outbound, OutboundRefused
 from producers.devices.rtsp.auth import AuthError
 from producers.devices.rtsp.client import RtspProtocolError, RtspSession, Target
 from producers.devices.rtsp.sdp import video_format
+from schemas.devices.cameras import masked_url
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
-SECRET_QUERY_KEYS = {"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +50,9 @@ def _split(url: str) -> tuple[str, str, str, str, str, str]:
 
 
 def redact_url(url: str) -> str:
-    """The URL without user:password@ and with password-like query values masked; safe to store and log."""
+    """The URL without user:password@ and with password-like values masked (masked_url); safe to store and log."""
     scheme, _, hostport, path, query, fragment = _split(url)
-    pairs = [(key, "REDACTED" if key.lower() in SECRET_QUERY_KEYS else value)
-             for key, value in parse_qsl(query, keep_blank_values=True)]
-    return urlunsplit((scheme, hostport, path, urlencode(pairs, safe="/:,") if pairs else "", fragment))
+    return masked_url(urlunsplit((scheme, hostport, path, query, fragment)))
 
 
 def _target(url: str, username: str | None, password: str | None) -> Target:

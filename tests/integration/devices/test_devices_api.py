@@ -168,6 +168,23 @@ def test_a_camera_probe_reads_codec_and_resolution_through_digest_auth(
     assert stream["url"] == camera_server.url and stream["status"] == "up" and stream["codec"] == "H264"
 
 
+def test_a_password_in_the_camera_url_is_kept_secret_everywhere_it_is_read(
+        api: httpx.Client, camera_server: RtspTestServer) -> None:
+    """XMEye and its clones take the password in the path, others as ?access_token=: neither is published."""
+    secret = secrets.token_hex(8)
+    base = camera_server.url.split("/", 3)
+    url = f"{base[0]}//{base[2]}/user=admin_password={secret}_channel=1_stream=0.sdp?access_token={secret}x"
+    made = ok(api.post("/api/cameras/", params={"wait": "true"}, json={"name": "xm", "url": url}), 201)
+    tested = ok(api.post(f"/api/cameras/{made['camera_id']}/test"), 200)
+    assert tested["reachable"]  # probed at the full URL
+    reads = [api.get(f"/api/cameras/{made['camera_id']}"), api.get("/api/cameras/"),
+             api.get(f"/api/cameras/{made['camera_id']}/stream", params={"after": tested["consistency_token"]}),
+             api.get("/api/events", params={"limit": 1000})]
+    for read in reads:
+        assert read.status_code == 200 and secret not in read.text, read.request.url
+    assert made["url"].endswith("password=REDACTED_channel=1_stream=0.sdp?access_token=REDACTED")
+
+
 def test_a_camera_with_the_wrong_password_or_nothing_listening_is_down(
         api: httpx.Client, camera_server: RtspTestServer) -> None:
     wrong = ok(api.post("/api/cameras/", params={"wait": "true"},

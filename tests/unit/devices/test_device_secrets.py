@@ -56,3 +56,8 @@ def test_camera_urls_must_be_rtsp_without_credentials_and_secret_queries_are_kep
     assert public == "rtsp://cam:554/s?channel=1&password=REDACTED"
     assert secret == "rtsp://cam:554/s?channel=1&password=hunter22"
     assert split_camera_url("rtsp://cam/s?channel=1") == ("rtsp://cam/s?channel=1", None)
+    xmeye = "rtsp://10.0.0.9/user=admin_password=tlJw_channel=1_stream=0.sdp?real_stream"
+    assert split_camera_url(xmeye) == ("rtsp://10.0.0.9/user=admin_password=REDACTED_channel=1_stream=0.sdp?real_stream",
+                                       xmeye)
+    public, secret = split_camera_url("rtsp://cam/live?api_key=k3y&channel=2")
+    assert (public, secret) == ("rtsp://cam/live?api_key=REDACTED&channel=2", "rtsp://cam/live?api_key=k3y&channel=2")

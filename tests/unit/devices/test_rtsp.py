@@ -180,6 +180,10 @@ def test_framesize_stands_in_when_the_sps_is_unreadable() -> None:
     ("RTSPS://u:p%40ss@[::1]:322/live", "rtsps://[::1]:322/live"),
     ("rtsp://cam/h264?channel=1&user=admin&password=hunter2", "rtsp://cam/h264?channel=1&user=admin&password=REDACTED"),
     ("rtsp://cam/stream", "rtsp://cam/stream"),
+    ("rtsp://cam/live?access_token=S3cr&channel=2", "rtsp://cam/live?access_token=REDACTED&channel=2"),
+    ("rtsp://10.0.0.9:554/user=admin_password=tlJw_channel=1_stream=0.sdp?real_stream",  # XMEye and its clones
+     "rtsp://10.0.0.9:554/user=admin_password=REDACTED_channel=1_stream=0.sdp?real_stream"),
+    ("rtsp://cam/live.sdp?user=admin_password=tlJw_channel=1", "rtsp://cam/live.sdp?user=admin_password=REDACTED_channel=1"),
 ])
 def test_redact_url_drops_credentials(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
