@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     # the credentials that failed per address (each one a database look-up), refused before the look-up
     address_rate: str = Field(default="3000/minute", alias="OPSLEDGER_ADDRESS_RATE")
     auth_failure_rate: str = Field(default="30/minute", alias="OPSLEDGER_AUTH_FAILURE_RATE")
+    # failed logins per client address whatever the usernames (password spraying), refused before the password is
+    # verified (each verification is an argon2id hash: 19 MiB and tens of milliseconds of a core)
+    login_failure_rate: str = Field(default="30/minute", alias="OPSLEDGER_LOGIN_FAILURE_RATE")
     # where limiter state lives: memory:// (this process) or redis://host:port/db (shared by every API process)
     rate_limit_storage: str = Field(default="memory://", alias="OPSLEDGER_RATE_LIMIT_STORAGE")
     # scans per caller (user or API key), counted scan by scan whatever the batch size: a handheld scans about one a
@@ -301,8 +304,8 @@ class Settings(BaseSettings):
             raise ValueError("OPSLEDGER_JWT_SECRET must be at least 32 characters")
         return secret
 
-    @field_validator("login_rate", "client_rate", "address_rate", "auth_failure_rate", "scan_rate",
-                     "account_login_backoff")
+    @field_validator("login_rate", "client_rate", "address_rate", "auth_failure_rate", "login_failure_rate",
+                     "scan_rate", "account_login_backoff")
     @classmethod
     def _rates(cls, value: str) -> str:
         from limits import parse_many

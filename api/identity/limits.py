@@ -8,9 +8,11 @@ its left are whatever the client wrote and prove nothing.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 
 from limits import RateLimitItem
@@ -69,6 +71,17 @@ class Limiter:
 
     def __init__(self, storage_uri: str = "memory://") -> None:
         self._limiter = MovingWindowRateLimiter(storage_for(storage_uri))
+        self._turns: weakref.WeakValueDictionary[tuple[str, ...], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def turn(self, *keys: str) -> asyncio.Lock:
+        """A lock per `keys` in this process (gone once nobody holds or waits for it). Held from `blocked` to
+        `count`, it keeps a burst from passing the check all at once before the first failure is counted: without
+        it a window of failures bounds nothing that arrives concurrently. Across API processes sharing Redis, each
+        lets one through at a time."""
+        lock = self._turns.get(keys)
+        if lock is None:
+            lock = self._turns[keys] = asyncio.Lock()
+        return lock
 
     async def hit(self, rate: str, *keys: str, cost: int = 1, what: str = "requests") -> None:
         item: RateLimitItem = parse(rate)

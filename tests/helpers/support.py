@@ -57,7 +57,7 @@ class Backbone:
                    # one admin from one address drives the whole suite, bad credentials included: the limits are
                    # tested on APIs of their own (test_rate_limits, test_abuse_limits)
                    OPSLEDGER_CLIENT_RATE="100000/minute", OPSLEDGER_ADDRESS_RATE="1000000/minute",
-                   OPSLEDGER_AUTH_FAILURE_RATE="100000/minute",
+                   OPSLEDGER_AUTH_FAILURE_RATE="100000/minute", OPSLEDGER_LOGIN_FAILURE_RATE="100000/minute",
                    OPSLEDGER_ACCOUNT_LOGIN_BACKOFF="100000/minute",
                    # streams are re-checked every second; many per user (the matrix opens one per topic)
                    OPSLEDGER_STREAM_RECHECK_S="1", OPSLEDGER_STREAM_MAX_PER_PRINCIPAL="1000",

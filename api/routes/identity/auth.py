@@ -136,20 +136,28 @@ async def register(body: Credentials, request: Request, pool: Pool, settings: Se
 async def checked_user(request: Request, pool: Pool, settings: SettingsDep, username: str, password: str
                        ) -> store.User:
     """The active user these credentials name, for every password sign-in (the API's and the console's): limited per
-    username and client address, and per account from anywhere with a growing wait after repeated failures
-    (OPSLEDGER_ACCOUNT_LOGIN_BACKOFF); 401 BAD_LOGIN never says whether the user exists."""
+    username and client address; per client address in failures whatever the usernames (OPSLEDGER_LOGIN_FAILURE_RATE,
+    against password spraying), refused before the password is verified and checked one at a time per address so a
+    burst cannot overrun it; and per account from anywhere with a growing wait after repeated failures
+    (OPSLEDGER_ACCOUNT_LOGIN_BACKOFF). 401 BAD_LOGIN never says whether the user exists (an unknown user costs a
+    verification too)."""
     request.state.audit_subject = username
-    limiter, account = request.app.state.limiter, username.lower()
-    await limiter.hit(settings.login_rate, "login", account, address_of(request))
-    wait = await limiter.blocked(settings.login_backoff_tiers, "login-account", account)
-    if wait is not None:
-        raise too_many("failed sign-ins for this account", wait)
-    async with pool.connection() as conn:
-        user = await store.user_by_name(conn, username)
-    ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
-    if not ok or user is None or not user.active:
-        await limiter.count(settings.login_backoff_tiers, "login-account", account)
-        raise Problem(401, BAD_LOGIN)
+    limiter, account, address = request.app.state.limiter, username.lower(), address_of(request)
+    await limiter.hit(settings.login_rate, "login", account, address)
+    async with limiter.turn("login-failures", address):
+        wait = await limiter.blocked([settings.login_failure_rate], "login-failures", address)
+        if wait is not None:
+            raise too_many("failed sign-ins from this address", wait)
+        wait = await limiter.blocked(settings.login_backoff_tiers, "login-account", account)
+        if wait is not None:
+            raise too_many("failed sign-ins for this account", wait)
+        async with pool.connection() as conn:
+            user = await store.user_by_name(conn, username)
+        ok = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            await limiter.count([settings.login_failure_rate], "login-failures", address)
+            await limiter.count(settings.login_backoff_tiers, "login-account", account)
+            raise Problem(401, BAD_LOGIN)
     return user
 
 

@@ -1,8 +1,9 @@
 """Limits that hold before anyone is authenticated, on APIs of their own (the limiter lives in the API process, or
 in Redis): every request is counted per client address first, failed credentials are refused before their database
-look-up once too many came from one address, nothing reads a body before the request is authorized, anonymous misses
-are not audited, an account backs off after repeated failed logins from anywhere, forwarded addresses are read from
-the right, and two API processes share one budget through a real redis-server."""
+look-up once too many came from one address, failed logins are refused before the password is verified once too many
+came from one address whatever the usernames (password spraying), nothing reads a body before the request is
+authorized, anonymous misses are not audited, an account backs off after repeated failed logins from anywhere,
+forwarded addresses are read from the right, and two API processes share one budget through a real redis-server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,11 @@ import httpx
 import pytest
 
 from infra.entry.embedded import free_port
+from infra.settings import Settings
 from tests.helpers.support import Backbone, Stack, running_stack, wait_until
 
 ADDRESS_RATE, FAILURE_RATE = 40, 5
+LOGIN_FAILURES = 30  # OPSLEDGER_LOGIN_FAILURE_RATE's default, a minute
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def guarded(backbone: Backbone, tmp_path_factory: pytest.TempPathFactory) -> Ite
                        OPSLEDGER_ADDRESS_RATE=f"{ADDRESS_RATE}/minute",
                        OPSLEDGER_AUTH_FAILURE_RATE=f"{FAILURE_RATE}/minute",
                        OPSLEDGER_ACCOUNT_LOGIN_BACKOFF="3/minute,6/hour",
+                       OPSLEDGER_LOGIN_FAILURE_RATE=f"{LOGIN_FAILURES}/minute",
                        OPSLEDGER_LOGIN_RATE="100/minute") as running:
         yield running
 
@@ -123,6 +128,50 @@ def test_an_account_backs_off_after_failed_logins_from_anywhere(guarded: Stack) 
         assert 1 <= int(refused.headers["Retry-After"]) <= 61
         other = guarded.user("viewer")  # other accounts are not held
         assert client.get("/api/auth/profile", headers=other).status_code == 200
+
+
+def new_account(stack: Stack) -> tuple[str, str]:
+    username, password = f"target-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    with stack.client() as admin:
+        assert admin.post("/api/auth/users", json={"username": username, "password": password}).status_code == 201
+    return username, password
+
+
+def login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    return client.post("/api/auth/login", json={"username": username, "password": password})
+
+
+def test_failed_logins_are_limited_per_address_whatever_the_usernames(guarded: Stack) -> None:
+    """Password spraying: one password against many usernames from one address, each a different account (so neither
+    the per-username limit nor any account's back-off sees a pattern). Past the address's window of failures the
+    password is not verified at all (no argon2id work); other addresses still sign in."""
+    assert Settings.model_fields["login_failure_rate"].default == f"{LOGIN_FAILURES}/minute"
+    username, password = new_account(guarded)
+    sprayed = [username] + [f"spray-{n}-{secrets.token_hex(3)}" for n in range(LOGIN_FAILURES)]  # known and unknown
+    with from_address(guarded, "127.0.0.70") as client:
+        for name in sprayed[:LOGIN_FAILURES]:
+            problem(login(client, name, "Spring2026-password"), 401)
+        refused = login(client, sprayed[LOGIN_FAILURES], "Spring2026-password")
+        assert "from this address" in problem(refused, 429)["detail"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 61
+        problem(login(client, username, password), 429)  # the address is held, whoever signs in from it
+    with from_address(guarded, "127.0.0.71") as elsewhere:
+        signed_in = login(elsewhere, username, password)
+        assert signed_in.status_code == 200, signed_in.text  # other addresses' failures hold nobody here
+
+
+def test_a_burst_of_failed_logins_cannot_overrun_the_address_window(guarded: Stack) -> None:
+    """Sent all at once, the guesses would all pass a check made before the first failure is counted: the checks
+    from one address take turns, so no more than the window's passwords are verified."""
+    burst = ADDRESS_RATE - 2  # within the address's request limit
+
+    def guess(n: int) -> int:
+        with from_address(guarded, "127.0.0.72") as client:
+            return login(client, f"burst-{n}-{secrets.token_hex(3)}", "Spring2026-password").status_code
+
+    with ThreadPoolExecutor(max_workers=burst) as pool:
+        statuses = sorted(pool.map(guess, range(burst)))
+    assert statuses == [401] * LOGIN_FAILURES + [429] * (burst - LOGIN_FAILURES)
 
 
 @pytest.fixture(scope="module")
