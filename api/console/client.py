@@ -1,5 +1,10 @@
 """The console reads through the API itself (in process, over ASGI), with the visitor's own token: whatever a page
-shows, the API's rule table and filters (a worker's own readings only) already decided."""
+shows, the API's rule table and filters (a worker's own readings only) already decided.
+
+Each call carries exactly the credential the page's gate accepted (a Bearer header wins over the session cookie, as
+in `credentials`) and comes from the visitor's own address: a page opened with a good token and a bogus cookie must
+not send the bogus one, and whatever the calls cost (failed credentials, requests) is counted against the visitor,
+never against one in-process address every visitor would share."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from starlette.requests import Request
 
 from api.consistency import HEADER
 from api.deps import TOKEN_PATTERN
-from api.identity.session import ACCESS_COOKIE
+from api.identity.principal import address_of, credentials
 
 TOKEN = re.compile(TOKEN_PATTERN)
 
@@ -26,13 +31,14 @@ class ApiError(Exception):
 
 class Api:
     def __init__(self, request: Request) -> None:
-        headers = {"Authorization": f"Bearer {request.cookies.get(ACCESS_COOKIE, '')}"}
+        secret = credentials(request)  # what the gate authenticated this page with
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         after = request.query_params.get("after")
         if after and TOKEN.match(after):
             # a live update names the event it follows: every read waits until its read model has that event
             headers[HEADER] = after
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=request.app), base_url="http://console",
-                                         headers=headers, timeout=30)
+        transport = httpx.ASGITransport(app=request.app, client=(address_of(request), 0))
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://console", headers=headers, timeout=30)
 
     async def get(self, path: str, **params: Any) -> Any:
         """The JSON of a GET; ApiError for any refusal (the caller decides whether that is an empty panel)."""

@@ -4,16 +4,21 @@ status. Workers see the images of their own ingress readings only (as they see o
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api.deps import DbConn, consistent_with
+from api.deps import DbConn, Pool, SettingsDep, consistent_with
 from api.fields import Instant
 from api.filters import Where
 from api.identity.principal import CurrentPrincipal, Principal
@@ -30,11 +35,13 @@ from api.routes.images.models import (
     sees_location,
 )
 from infra.kafka import end_offsets
+from infra.settings import Settings
 from projections.catalog import applied_offsets
 from schemas.images.events import SubjectType
 from schemas.topics import IMAGE_ANALYSES, IMAGE_HEALTH, IMAGE_SNAPSHOTS, IMAGE_UPLOADS
 
 router = APIRouter(prefix="/api/images", tags=["images"])
+log = structlog.get_logger(__name__)
 TOPICS = (IMAGE_UPLOADS, IMAGE_ANALYSES, IMAGE_SNAPSHOTS, IMAGE_HEALTH)
 Consistent = Depends(consistent_with("images", TOPICS))
 SELECT = "SELECT * FROM images i"
@@ -111,22 +118,57 @@ async def list_images(
     return ImagePage(items=[image_out(r, principal) for r in rows], next_cursor=next_cursor)
 
 
+class CachedEnds:
+    """The end offsets of the images topics, shared by every caller for OPSLEDGER_READY_CACHE_S, as /readyz shares
+    its verdict: the status is open to every role and each question starts a broker consumer, so callers must not
+    be able to multiply that work. A failure is kept as long, so a broker that is away is not asked by every call."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.asked_mono = float("-inf")
+        self.ends: dict[TopicPartition, int] | None = None
+
+    async def get(self, settings: Settings) -> dict[TopicPartition, int]:
+        async with self.lock:
+            if time.monotonic() - self.asked_mono >= settings.ready_cache_s:
+                try:
+                    self.ends = await end_offsets(settings.kafka_bootstrap_servers, TOPICS)
+                except (KafkaError, OSError, TimeoutError) as e:  # the broker is away: say so, not 500
+                    log.warning("images.status.broker_unreachable", error=f"{type(e).__name__}: {e}")
+                    self.ends = None
+                self.asked_mono = time.monotonic()
+        if self.ends is None:
+            wait = math.ceil(self.asked_mono + settings.ready_cache_s - time.monotonic())
+            raise Problem(503, "The event log cannot be reached right now, so the analysis lag is unknown; retry "
+                               "shortly.", headers={"Retry-After": str(max(1, wait))})
+        return self.ends
+
+
+def cached_ends(app: FastAPI) -> CachedEnds:
+    """This app's cache of the images topics' ends (made on first use)."""
+    found: CachedEnds | None = getattr(app.state, "image_ends", None)
+    if found is None:
+        found = app.state.image_ends = CachedEnds()
+    return found
+
+
 @router.get("/status", response_model=ImagesStatus)
-async def images_status(request: Request, conn: DbConn) -> ImagesStatus:
-    """Counts by status, how far analysis is behind, throughput, cameras whose picture is degraded."""
-    counts: dict[str, int] = dict(await (await conn.execute(
-        "SELECT status, count(*) FROM images GROUP BY status")).fetchall())
-    oldest, minute, hour = await (await conn.execute(
-        "SELECT (SELECT extract(epoch FROM now() - min(first_uploaded_at)) FROM images WHERE status = 'pending'),"
-        " (SELECT count(*) FROM images WHERE analysed_at > now() - interval '1 minute'),"
-        " (SELECT count(*) FROM images WHERE analysed_at > now() - interval '1 hour')")).fetchone() or (None, 0, 0)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT camera_id, kind, since, detail FROM camera_image_health WHERE degraded"
-                          " ORDER BY since DESC LIMIT 500")
-        degraded = [CameraHealthOut(**r) for r in await cur.fetchall()]
-    settings = request.app.state.settings
-    ends = await end_offsets(settings.kafka_bootstrap_servers, TOPICS)
-    applied = await applied_offsets(conn)
+async def images_status(request: Request, pool: Pool, settings: SettingsDep) -> ImagesStatus:
+    """Counts by status, how far analysis is behind, throughput, cameras whose picture is degraded. The lag counts
+    the log's ends as of at most OPSLEDGER_READY_CACHE_S ago; 503 while the broker cannot be reached."""
+    ends = await cached_ends(request.app).get(settings)  # before taking a connection: never hold one while waiting
+    async with pool.connection() as conn:
+        counts: dict[str, int] = dict(await (await conn.execute(
+            "SELECT status, count(*) FROM images GROUP BY status")).fetchall())
+        oldest, minute, hour = await (await conn.execute(
+            "SELECT (SELECT extract(epoch FROM now() - min(first_uploaded_at)) FROM images WHERE status = 'pending'),"
+            " (SELECT count(*) FROM images WHERE analysed_at > now() - interval '1 minute'),"
+            " (SELECT count(*) FROM images WHERE analysed_at > now() - interval '1 hour')")).fetchone() or (None, 0, 0)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT camera_id, kind, since, detail FROM camera_image_health WHERE degraded"
+                              " ORDER BY since DESC LIMIT 500")
+            degraded = [CameraHealthOut(**r) for r in await cur.fetchall()]
+        applied = await applied_offsets(conn)
     lag = sum(max(0, end - applied.get(("images", tp.topic, tp.partition), 0)) for tp, end in ends.items())
     return ImagesStatus(counts={s: counts.get(s, 0) for s in ("pending", "analysed", "rejected")},
                         pending_oldest_age_s=float(oldest) if oldest is not None else None,
