@@ -193,6 +193,20 @@ def bench_idle(seconds: Annotated[float, typer.Option(help="how long to measure"
                    live_demo=live_demo)
 
 
+@bench_app.command("alert-timer")
+def bench_alert_timer(alerts: Annotated[int, typer.Option(help="firing alerts held, none due")] = 100_000,
+                      quick: Annotated[bool, typer.Option("--quick", help=QUICK)] = False,
+                      json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False) -> None:
+    """The alert timer's pass over many firing alerts: the due-time heap, and full looks after a rebalance or a rule
+    change."""
+    import json
+
+    from infra.bench.alert_timer import run_alert_timer_bench
+
+    result = run_alert_timer_bench(1_000 if quick else alerts)
+    print(json.dumps(result, indent=None if json_out else 2), flush=True)
+
+
 @bench_app.command("anomaly")
 def bench_anomaly(seed: Annotated[int, typer.Option(help="the labelled set's seed (20240601 reports)")] = 20240601,
                   five_min_series: Annotated[int, typer.Option(help="series at 5-minute steps, 5 weeks")] = 30,

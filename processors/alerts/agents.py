@@ -167,9 +167,8 @@ class AlertAgents:
         agent decides. Idempotent: once applied, the same tick finds nothing due. Only the states whose due time has
         come are looked at (processors/alerts/due.py): a second's pass costs nothing per alert that is not due."""
         now = utc_now()
-        basis = None if self.app.in_recovery else (self.app.consumer_generation_id, self.book.changes,
-                                                     bool(self.book.silences))
-        for key, stored in self.due.due(self.table, self.book, now, basis):
+        generation = None if self.app.in_recovery else self.app.consumer_generation_id
+        for key, stored in self.due.due(self.table, self.book, now, generation):
             state = AlertState.model_validate(stored)
             step = tick_step(self.book, state, now)
             if step is not None and step[0] != state:
