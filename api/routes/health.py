@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import structlog
@@ -13,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api import metrics
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
+from api.shared import SharedAnswer
 from infra.kafka import end_offsets, group_lag
 from infra.settings import Settings
 from infra.topics import PROCESSOR_INPUTS, platform_topics
@@ -49,20 +48,17 @@ async def healthz() -> dict[str, str]:
 
 
 class Readiness:
-    """The last readiness verdict, shared by every caller for OPSLEDGER_READY_CACHE_S: /readyz is public, and a
-    check opens broker consumers and asks the database, so callers must not be able to multiply that work."""
+    """The last readiness verdict (why not ready, or None; when it was checked), shared by every caller for
+    OPSLEDGER_READY_CACHE_S: /readyz is public, and a check opens broker consumers and asks the database."""
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.checked_at, self.checked_mono = "", float("-inf")
-        self.reason: str | None = None  # None: ready
+        self.shared: SharedAnswer[tuple[str | None, str]] = SharedAnswer()
 
-    async def verdict(self, request: Request, pool: Pool, settings: Settings) -> Readiness:
-        async with self.lock:
-            if time.monotonic() - self.checked_mono >= settings.ready_cache_s:
-                self.reason = await not_ready_because(request, pool, settings)
-                self.checked_at, self.checked_mono = utc_now().isoformat(), time.monotonic()
-        return self
+    async def verdict(self, request: Request, pool: Pool, settings: Settings) -> tuple[str | None, str]:
+        async def check() -> tuple[str | None, str]:
+            return await not_ready_because(request, pool, settings), utc_now().isoformat()
+
+        return await self.shared.get(settings.ready_cache_s, check)
 
 
 async def not_ready_because(request: Request, pool: Pool, settings: Settings) -> str | None:
@@ -83,10 +79,10 @@ async def not_ready_because(request: Request, pool: Pool, settings: Settings) ->
 async def readyz(request: Request, pool: Pool, settings: SettingsDep) -> dict[str, Any]:
     """Ready or not, as of `checked_at` (answers are cached for OPSLEDGER_READY_CACHE_S); lags are on /metrics."""
     readiness: Readiness = request.app.state.readiness
-    verdict = await readiness.verdict(request, pool, settings)
-    if verdict.reason is not None:
-        raise Problem(503, verdict.reason, headers={"Retry-After": "5"}, checked_at=verdict.checked_at)
-    return {"status": "ready", "checked_at": verdict.checked_at}
+    reason, checked_at = await readiness.verdict(request, pool, settings)
+    if reason is not None:
+        raise Problem(503, reason, headers={"Retry-After": "5"}, checked_at=checked_at)
+    return {"status": "ready", "checked_at": checked_at}
 
 
 @router.get("/metrics", response_class=Response)

@@ -24,6 +24,11 @@ from processors.alerts.decisions import due_at
 SLACK = 1024  # stale heap entries (states replaced since) allowed beyond twice the live ones before a rebuild
 
 
+def basis_of(book: RuleBook, stored: dict[str, Any]) -> tuple[int, bool]:
+    """What a state's due time depends on besides the state: its rule's version here, whether any silence exists."""
+    return book.versions.get(stored["rule_id"] or "", 0), bool(book.silences)
+
+
 class DueTimes:
     def __init__(self) -> None:
         # key -> (stored state, its due time, the version of its rule and whether silences existed, as worked out)
@@ -75,15 +80,14 @@ class DueTimes:
     def _look_at_all(self, table: Mapping[str, Any], book: RuleBook) -> None:
         """Every state's due time, worked out again where the state or what it depends on changed."""
         self.full_looks += 1
-        known, self.kept, silences = self.kept, {}, bool(book.silences)
+        known, self.kept = self.kept, {}
         for key, raw in list(table.items()):
             if raw:
                 stored, seen = raw["state"], known.get(key)
-                basis = (book.versions.get(stored["rule_id"] or "", 0), silences)
-                if seen is not None and seen[0] is stored and seen[2] == basis:
+                if seen is not None and seen[0] is stored and seen[2] == basis_of(book, stored):
                     self.kept[key] = seen
                 else:
-                    self.kept[key] = (stored, due_at(book, stored), basis)
+                    self.kept[key] = (stored, due_at(book, stored), basis_of(book, stored))
         self._heapify()
 
     def _heapify(self) -> None:
@@ -96,6 +100,6 @@ class DueTimes:
             return
         stored = raw["state"]
         at = due_at(book, stored)
-        self.kept[key] = (stored, at, (book.versions.get(stored["rule_id"] or "", 0), bool(book.silences)))
+        self.kept[key] = (stored, at, basis_of(book, stored))
         if at is not None:
             heapq.heappush(self.heap, (at, key))

@@ -4,9 +4,7 @@ status. Workers see the images of their own ingress readings only (as they see o
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 import uuid
 from typing import Annotated, Literal
 
@@ -34,6 +32,7 @@ from api.routes.images.models import (
     image_out,
     sees_location,
 )
+from api.shared import SharedAnswer
 from infra.kafka import end_offsets
 from infra.settings import Settings
 from projections.catalog import applied_offsets
@@ -118,45 +117,34 @@ async def list_images(
     return ImagePage(items=[image_out(r, principal) for r in rows], next_cursor=next_cursor)
 
 
-class CachedEnds:
-    """The end offsets of the images topics, shared by every caller for OPSLEDGER_READY_CACHE_S, as /readyz shares
-    its verdict: the status is open to every role and each question starts a broker consumer, so callers must not
-    be able to multiply that work. A failure is kept as long, so a broker that is away is not asked by every call."""
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.asked_mono = float("-inf")
-        self.ends: dict[TopicPartition, int] | None = None
-
-    async def get(self, settings: Settings) -> dict[TopicPartition, int]:
-        async with self.lock:
-            if time.monotonic() - self.asked_mono >= settings.ready_cache_s:
-                try:
-                    self.ends = await end_offsets(settings.kafka_bootstrap_servers, TOPICS)
-                except (KafkaError, OSError, TimeoutError) as e:  # the broker is away: say so, not 500
-                    log.warning("images.status.broker_unreachable", error=f"{type(e).__name__}: {e}")
-                    self.ends = None
-                self.asked_mono = time.monotonic()
-        if self.ends is None:
-            wait = math.ceil(self.asked_mono + settings.ready_cache_s - time.monotonic())
-            raise Problem(503, "The event log cannot be reached right now, so the analysis lag is unknown; retry "
-                               "shortly.", headers={"Retry-After": str(max(1, wait))})
-        return self.ends
+async def topic_ends(settings: Settings) -> dict[TopicPartition, int] | None:
+    """The end offsets of the images topics; None while the broker cannot be reached (logged)."""
+    try:
+        return await end_offsets(settings.kafka_bootstrap_servers, TOPICS)
+    except (KafkaError, OSError, TimeoutError) as e:  # the broker is away: say so, not 500
+        log.warning("images.status.broker_unreachable", error=f"{type(e).__name__}: {e}")
+        return None
 
 
-def cached_ends(app: FastAPI) -> CachedEnds:
-    """This app's cache of the images topics' ends (made on first use)."""
-    found: CachedEnds | None = getattr(app.state, "image_ends", None)
-    if found is None:
-        found = app.state.image_ends = CachedEnds()
-    return found
+async def shared_ends(app: FastAPI, settings: Settings) -> dict[TopicPartition, int]:
+    """The images topics' ends, shared by every caller for OPSLEDGER_READY_CACHE_S as /readyz shares its verdict: the
+    status is open to every role and each question starts a broker consumer. A failure is kept as long (503)."""
+    shared: SharedAnswer[dict[TopicPartition, int] | None] | None = getattr(app.state, "image_ends", None)
+    if shared is None:
+        shared = app.state.image_ends = SharedAnswer()
+    ends = await shared.get(settings.ready_cache_s, lambda: topic_ends(settings))
+    if ends is None:
+        wait = math.ceil(shared.seconds_left(settings.ready_cache_s))
+        raise Problem(503, "The event log cannot be reached right now, so the analysis lag is unknown; retry "
+                           "shortly.", headers={"Retry-After": str(max(1, wait))})
+    return ends
 
 
 @router.get("/status", response_model=ImagesStatus)
 async def images_status(request: Request, pool: Pool, settings: SettingsDep) -> ImagesStatus:
     """Counts by status, how far analysis is behind, throughput, cameras whose picture is degraded. The lag counts
     the log's ends as of at most OPSLEDGER_READY_CACHE_S ago; 503 while the broker cannot be reached."""
-    ends = await cached_ends(request.app).get(settings)  # before taking a connection: never hold one while waiting
+    ends = await shared_ends(request.app, settings)  # before taking a connection: never hold one while waiting
     async with pool.connection() as conn:
         counts: dict[str, int] = dict(await (await conn.execute(
             "SELECT status, count(*) FROM images GROUP BY status")).fetchall())
