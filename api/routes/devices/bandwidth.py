@@ -39,7 +39,7 @@ WHERE r.t >= %s AND s.series LIKE %s GROUP BY r.series_id, s.series ORDER BY mea
 """)
 MEANS = "SELECT series_id, avg(value) FROM metric_points WHERE series_id = ANY(%s) AND t >= %s GROUP BY series_id"
 NAMES = """
-SELECT d.device_id, d.name AS device_name, i.if_index, i.name FROM devices d
+SELECT d.device_id, d.name AS device_name, i.name FROM devices d
 LEFT JOIN device_interfaces i ON i.device_id = d.device_id AND i.if_index = %s
 WHERE d.device_id = %s AND NOT d.removed
 """
@@ -111,7 +111,9 @@ async def top(conn: DbConn, settings: SettingsDep,
             names = await cur.fetchone()
             if names is None:
                 continue  # a removed device
-            answer.append(TopInterface(**names, samples=row["samples"], utilisation=means.get(others["utilisation"]),
+            # the series names the ifIndex: an interface the poller has not listed yet (no row to join) is ranked too
+            answer.append(TopInterface(**names, if_index=int(index), samples=row["samples"],
+                                       utilisation=means.get(others["utilisation"]),
                                        in_bps=means.get(others["in_bps"]) or 0.0,
                                        out_bps=means.get(others["out_bps"]) or 0.0))
         return answer

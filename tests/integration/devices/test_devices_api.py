@@ -311,3 +311,36 @@ def test_moving_a_camera_to_another_host_or_port_needs_its_login_again(
                                      "password": CAMERA_PASSWORD}, headers={"If-Match": '"2"'},
                           params={"wait": "true"}), 200)
     assert relogged["version"] == 3
+
+
+def test_the_top_interfaces_rank_an_interface_the_poller_has_not_listed(api: httpx.Client, stack: Stack) -> None:
+    """Rates can reach the analytics before the interface table (history loaded straight into devices.rates, or a
+    poll that has not walked ifTable yet): the ranking names such an interface by its index, it does not fail."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from infra.producer import EventProducer
+    from schemas.catalog import REGISTRY
+    from schemas.devices.events import InterfaceRateComputed
+
+    made = ok(api.post("/api/devices/", params={"wait": "true"}, json=device_body("127.0.0.1", free_udp_port(),
+                                                                                  polling_interval_s=3600)), 201)
+    device_id, index = made["device_id"], 4242
+    rate = InterfaceRateComputed(device_id=device_id, if_index=index, at=datetime.now(UTC), interval_s=60.0,
+                                 in_bps=1000.0, out_bps=1.0, in_utilisation=1e-6, out_utilisation=0.0)
+
+    async def send() -> None:
+        producer = EventProducer(stack.backbone.bootstrap, client_id="top-unlisted")
+        await producer.start()
+        try:
+            await producer.emit_many([REGISTRY.event(rate, source="tests", subject=device_id)])
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+    def ranked() -> list[Any]:
+        top = ok(api.get("/api/bandwidth/top", params={"by": "in_bps", "limit": 500}), 200)
+        return [t for t in top if t["device_id"] == device_id]
+    wait_until(lambda: bool(ranked()), timeout=60, what="the unlisted interface to be ranked")
+    assert [(t["if_index"], t["name"]) for t in ranked()] == [(index, None)]
