@@ -2,6 +2,8 @@
 
 Idempotent under redelivery: every lifecycle event is inserted into alert_history first (ON CONFLICT DO NOTHING) and
 only a new one changes `alerts`; rule events change a rule only when they name a higher version; silences end once.
+Every event is one self-contained statement (a lifecycle event's history row and, only if that row is new, its change
+to `alerts`), so none needs an answer before the next and a batch is sent in one pipeline, in log order.
 """
 
 from __future__ import annotations
@@ -34,15 +36,16 @@ from schemas.alerts.silences import SilenceCreated, SilenceDeleted, SilenceExpir
 from schemas.envelope import Envelope
 from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS, ALERT_RULES
 
-INSERT_HISTORY = sql.SQL(
-    "INSERT INTO {history} (event_id, alert_id, fingerprint, type, at, actor, causation_id, envelope)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1")
-INSERT_ALERT = sql.SQL(
-    "INSERT INTO {alerts} (alert_id, fingerprint, rule_id, subject, severity, summary, labels, value, state,"
-    " silenced_by, flapping, raised_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'firing', %s, %s, %s, %s)"
-    " ON CONFLICT (alert_id) DO NOTHING")
-UPDATE_ALERT = "UPDATE {alerts} SET updated_at = %s{sets} WHERE alert_id = %s"
-UPDATE_FINGERPRINT = "UPDATE {alerts} SET updated_at = %s{sets} WHERE fingerprint = %s AND state = 'firing'"
+HISTORY = ("INSERT INTO {history} (event_id, alert_id, fingerprint, type, at, actor, causation_id, envelope)"
+           " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
+NEW_HISTORY = f"WITH new AS ({HISTORY} RETURNING 1)"
+IF_NEW = " AND EXISTS (SELECT 1 FROM new)"
+INSERT_ALERT = (" INSERT INTO {alerts} (alert_id, fingerprint, rule_id, subject, severity, summary, labels, value,"
+                " state, silenced_by, flapping, raised_at, updated_at)"
+                " SELECT %s, %s, %s, %s, %s, %s, %s, %s, 'firing', %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM new)"
+                " ON CONFLICT (alert_id) DO NOTHING")
+UPDATE_ALERT = " UPDATE {alerts} SET updated_at = %s{sets} WHERE alert_id = %s" + IF_NEW
+UPDATE_FINGERPRINT = " UPDATE {alerts} SET updated_at = %s{sets} WHERE fingerprint = %s AND state = 'firing'" + IF_NEW
 INSERT_COMMAND = sql.SQL(
     "INSERT INTO {commands} (event_id, type, fingerprint, alert_id, at, actor, src_partition, src_offset, envelope)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING")
@@ -91,65 +94,71 @@ class AlertsProjection:
     decode = True
 
     async def apply(self, conn: psycopg.AsyncConnection, records: Sequence[Record], tables: Tables) -> None:
-        async with conn.cursor() as cur:
-            for record in records:
-                envelope, data = record.event, record.event.data if record.event else None
-                if envelope is None:
-                    continue
-                if isinstance(data, AlertEvent | AlertCommandRefused):
-                    await self._lifecycle(cur, envelope, record.value or b"null", tables)
-                elif isinstance(data, AlertCommand):
-                    await cur.execute(INSERT_COMMAND.format(commands=tables["alert_commands"]), (
-                        envelope.event_id, envelope.type, data.fingerprint, getattr(data, "alert_id", None), data.at,
-                        envelope.actor, record.partition, record.offset, (record.value or b"null").decode()))
-                else:
-                    await self._definition(cur, envelope, tables)
+        statements = [self._statement(r, tables) for r in records if r.event is not None]
+        async with conn.cursor() as cur, conn.pipeline():
+            for query, params in statements:
+                if query is not None:
+                    await cur.execute(query, params)
 
-    async def _lifecycle(self, cur: psycopg.AsyncCursor[Any], envelope: Envelope, raw: bytes, tables: Tables) -> None:
-        e = envelope.data
-        assert isinstance(e, AlertEvent | AlertCommandRefused)
-        await cur.execute(INSERT_HISTORY.format(history=tables["alert_history"]), (
-            envelope.event_id, e.alert_id, e.fingerprint, envelope.type, e.at, envelope.actor, envelope.causation_id,
-            raw.decode()))
-        if await cur.fetchone() is None or isinstance(e, AlertCommandRefused):
-            return  # seen before (a redelivery changes nothing), or a refusal (history only)
-        alerts = tables["alerts"]
-        if isinstance(e, AlertRaised):
-            await cur.execute(INSERT_ALERT.format(alerts=alerts), (
-                e.alert_id, e.fingerprint, e.rule_id, e.subject, e.severity.value, e.summary, _json(e.labels),
-                e.value, e.silenced_by, e.flapping, e.at, e.at))
-            return
-        if type(e) in BY_ALERT and e.alert_id is not None:
-            sets, values = BY_ALERT[type(e)]
-            query, key = UPDATE_ALERT, str(e.alert_id)
-        elif type(e) in BY_FINGERPRINT:
-            sets, values = BY_FINGERPRINT[type(e)]
-            query, key = UPDATE_FINGERPRINT, e.fingerprint
-        else:
-            return
-        await cur.execute(sql.SQL(query.format(alerts="{alerts}", sets=sets)).format(alerts=alerts),
-                          [e.at, *values(e), key])
+    def _statement(self, record: Record, tables: Tables) -> tuple[sql.Composed | None, Sequence[Any]]:
+        envelope = record.event
+        assert envelope is not None
+        data = envelope.data
+        if isinstance(data, AlertEvent | AlertCommandRefused):
+            return lifecycle(envelope, record.value or b"null", tables)
+        if isinstance(data, AlertCommand):
+            return INSERT_COMMAND.format(commands=tables["alert_commands"]), (
+                envelope.event_id, envelope.type, data.fingerprint, getattr(data, "alert_id", None), data.at,
+                envelope.actor, record.partition, record.offset, (record.value or b"null").decode())
+        return definition(envelope, tables)
 
-    async def _definition(self, cur: psycopg.AsyncCursor[Any], envelope: Envelope, tables: Tables) -> None:
-        d, at, actor, rules, silences = (envelope.data, envelope.occurred_at, envelope.actor, tables["alert_rules"],
-                                         tables["alert_silences"])
-        if isinstance(d, AlertRuleCreated):
-            await cur.execute(INSERT_RULE.format(rules=rules), (
-                d.rule_id, d.version, d.name, d.severity.value, d.params.kind, _json(d.model_dump(mode="json")), at,
-                actor, at, actor, envelope.event_id))
-        elif isinstance(d, AlertRuleUpdated):
-            await cur.execute(UPDATE_RULE.format(rules=rules), (
-                d.version, d.name, d.severity.value, d.params.kind, _json(d.model_dump(mode="json")), at, actor,
-                envelope.event_id, d.rule_id, d.version))
-        elif isinstance(d, AlertRuleDeleted):
-            await cur.execute(DELETE_RULE.format(rules=rules), (d.version, at, actor, envelope.event_id, d.rule_id,
-                                                                 d.version))
-        elif isinstance(d, SilenceCreated):
-            await cur.execute(INSERT_SILENCE.format(silences=silences), (
-                d.silence_id, _json([m.model_dump(mode="json") for m in d.matchers]), d.starts_at, d.ends_at,
-                _json(d.recurrence.model_dump(mode="json")) if d.recurrence else None, d.mode, d.created_by,
-                d.comment, at))
-        elif isinstance(d, SilenceDeleted):
-            await cur.execute(END_SILENCE.format(silences=silences), (d.at, d.by, "deleted", d.silence_id))
-        elif isinstance(d, SilenceExpired):
-            await cur.execute(END_SILENCE.format(silences=silences), (d.at, None, "expired", d.silence_id))
+
+def lifecycle(envelope: Envelope, raw: bytes, tables: Tables) -> tuple[sql.Composed, list[Any]]:
+    """The one statement applying a lifecycle event (or a refusal: its history row only)."""
+    e = envelope.data
+    assert isinstance(e, AlertEvent | AlertCommandRefused)
+    params: list[Any] = [envelope.event_id, e.alert_id, e.fingerprint, envelope.type, e.at, envelope.actor,
+                         envelope.causation_id, raw.decode()]
+    if isinstance(e, AlertRaised):
+        params += [e.alert_id, e.fingerprint, e.rule_id, e.subject, e.severity.value, e.summary, _json(e.labels),
+                   e.value, e.silenced_by, e.flapping, e.at, e.at]
+        return named(NEW_HISTORY + INSERT_ALERT, tables), params
+    if isinstance(e, AlertEvent) and type(e) in BY_ALERT and e.alert_id is not None:
+        sets, values = BY_ALERT[type(e)]
+        text, key = UPDATE_ALERT, str(e.alert_id)
+    elif isinstance(e, AlertEvent) and type(e) in BY_FINGERPRINT:
+        sets, values = BY_FINGERPRINT[type(e)]
+        text, key = UPDATE_FINGERPRINT, e.fingerprint
+    else:
+        return named(HISTORY, tables), params  # history only
+    return named(NEW_HISTORY + text.replace("{sets}", sets), tables), [*params, e.at, *values(e), key]
+
+
+def named(text: str, tables: Tables) -> sql.Composed:
+    return sql.SQL(text).format(history=tables["alert_history"], alerts=tables["alerts"])
+
+
+def definition(envelope: Envelope, tables: Tables) -> tuple[sql.Composed | None, Sequence[Any]]:
+    """The one statement applying a rule or silence event (None: an event this projection does not keep)."""
+    d, at, actor, rules, silences = (envelope.data, envelope.occurred_at, envelope.actor, tables["alert_rules"],
+                                     tables["alert_silences"])
+    if isinstance(d, AlertRuleCreated):
+        return INSERT_RULE.format(rules=rules), (
+            d.rule_id, d.version, d.name, d.severity.value, d.params.kind, _json(d.model_dump(mode="json")), at,
+            actor, at, actor, envelope.event_id)
+    if isinstance(d, AlertRuleUpdated):
+        return UPDATE_RULE.format(rules=rules), (
+            d.version, d.name, d.severity.value, d.params.kind, _json(d.model_dump(mode="json")), at, actor,
+            envelope.event_id, d.rule_id, d.version)
+    if isinstance(d, AlertRuleDeleted):
+        return DELETE_RULE.format(rules=rules), (d.version, at, actor, envelope.event_id, d.rule_id, d.version)
+    if isinstance(d, SilenceCreated):
+        return INSERT_SILENCE.format(silences=silences), (
+            d.silence_id, _json([m.model_dump(mode="json") for m in d.matchers]), d.starts_at, d.ends_at,
+            _json(d.recurrence.model_dump(mode="json")) if d.recurrence else None, d.mode, d.created_by,
+            d.comment, at)
+    if isinstance(d, SilenceDeleted):
+        return END_SILENCE.format(silences=silences), (d.at, d.by, "deleted", d.silence_id)
+    if isinstance(d, SilenceExpired):
+        return END_SILENCE.format(silences=silences), (d.at, None, "expired", d.silence_id)
+    return None, ()
