@@ -30,16 +30,11 @@ from psycopg import sql
 
 from infra.kafka import end_offsets
 from projections.partitions import create_like, rename_partitions
-from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_offsets, lock_key
+from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_offsets, lock_key, save_offsets
 
 log = structlog.get_logger(__name__)
 REBUILD_SUFFIX = "__rebuild"
 PARALLEL_FROM = 50_000  # records: below, a worker's start-up (~1 s of importing the platform) costs more than it saves
-SAVE_OFFSET = ("INSERT INTO projection_offsets (projection, topic, partition, next_offset) VALUES (%s, %s, %s, %s)"
-               " ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset,"
-               " updated_at = now()")
-
-
 class DropDeadLetters:
     """The live projection already dead-lettered every malformed record; a rebuild must not do it twice."""
 
@@ -242,8 +237,6 @@ async def swap(projection: Projection, runner: ProjectionRunner, *, bootstrap: s
                 await rename_indexes(conn, table, live_indexes)
                 await rename_partitions(conn, table, table + REBUILD_SUFFIX)
             positions: dict[TopicPartition, int] = {**live, **runner.positions}
-            async with conn.cursor() as cur:
-                await cur.executemany(SAVE_OFFSET, [(projection.name, tp.topic, tp.partition, o)
-                                                    for tp, o in positions.items()])
+            await save_offsets(conn, projection.name, positions)
             await conn.execute("DELETE FROM projection_offsets WHERE projection = %s", (tracking_name(projection),))
     log.info("replay.swapped", projection=projection.name, events=runner.applied)

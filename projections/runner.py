@@ -26,7 +26,8 @@ log = structlog.get_logger(__name__)
 LOAD_OFFSETS = "SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = %s"
 SAVE_OFFSETS = """
 INSERT INTO projection_offsets (projection, topic, partition, next_offset, updated_at)
-VALUES (%s, %s, %s, %s, now())
+SELECT %s, topic, partition, next_offset, now()
+FROM unnest(%s::text[], %s::integer[], %s::bigint[]) AS saved (topic, partition, next_offset)
 ON CONFLICT (projection, topic, partition) DO UPDATE
 SET next_offset = EXCLUDED.next_offset, updated_at = now()
 """
@@ -57,6 +58,13 @@ def lock_key(projection_name: str) -> str:
 async def load_offsets(conn: psycopg.AsyncConnection, tracking: str) -> dict[TopicPartition, int]:
     rows = await (await conn.execute(LOAD_OFFSETS, (tracking,))).fetchall()
     return {TopicPartition(t, p): o for t, p, o in rows}
+
+
+async def save_offsets(conn: psycopg.AsyncConnection, tracking: str, ends: Mapping[TopicPartition, int]) -> None:
+    """Store where each partition goes on next, in one statement (a row per partition sent as three arrays)."""
+    if ends:
+        await conn.execute(SAVE_OFFSETS, (tracking, [tp.topic for tp in ends], [tp.partition for tp in ends],
+                                          list(ends.values())))
 
 
 class ProjectionRunner:
@@ -172,24 +180,16 @@ class ProjectionRunner:
         log.info("projection.assigned", projection=self.tracking, partitions=len(partitions),
                  resumed_from=sum(self.positions.values()))
 
-    async def _apply_or_isolate(self, conn: psycopg.AsyncConnection, records: list[Record]) -> None:
-        """Apply the batch; if it fails for a reason other than the database being gone, apply record by record
-        and dead-letter the ones that fail, so one poison event cannot stop the projection."""
-        try:
-            async with conn.transaction():  # a savepoint inside the batch transaction
-                await self.projection.apply(conn, records, self.tables)
-            return
-        except psycopg.OperationalError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any failure of one record must not stop the stream
-            log.warning("projection.batch_failed", projection=self.tracking, records=len(records), error=str(e))
+    async def _isolate(self, conn: psycopg.AsyncConnection, records: list[Record]) -> None:
+        """Apply record by record, each in a savepoint, and dead-letter the ones that fail, so one poison event
+        cannot stop the projection."""
         for record in records:
             try:
-                async with conn.transaction():
+                async with conn.transaction():  # a savepoint inside the batch transaction
                     await self.projection.apply(conn, [record], self.tables)
             except psycopg.OperationalError:
                 raise
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - any failure of one record must not stop the stream
                 await send_to_deadletter(self._deadletters, consumer=f"projection:{self.tracking}",
                                          error=f"could not apply: {type(e).__name__}: {e}", topic=record.topic,
                                          partition=record.partition, offset=record.offset, key=record.key,
@@ -202,34 +202,63 @@ class ProjectionRunner:
 
     async def apply_batch(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer, fetched: Fetched) -> bool:
         """Apply one fetched batch and store its offsets in the same transaction; False (nothing applied) when a
-        replay moved this projection's positions meanwhile."""
+        replay moved this projection's positions meanwhile. Round trips: the transaction's start (with the batch
+        lock and the stored offsets), the projection's own statements, and the offsets with the commit. A batch
+        that fails for a reason other than the database being gone is rolled back and applied again record by
+        record (`_isolate`)."""
         started = time.perf_counter()
         for tp, message, error in fetched.undecodable:
             await send_to_deadletter(self._deadletters, consumer=f"projection:{self.tracking}", error=error,
                                      topic=tp.topic, partition=tp.partition, offset=message.offset, key=message.key,
                                      value=message.value)
-        async with conn.transaction():
-            if self.tracking == self.projection.name:  # the live one; a replay takes the lock only to swap
-                await conn.execute(BATCH_LOCK, (lock_key(self.projection.name),))
-                stored = await load_offsets(conn, self.tracking)
-                moved = {tp: o for tp, o in stored.items() if tp in self.positions and o != self.positions[tp]}
-                if moved:  # a replay swapped in new tables and positions: continue from those
-                    log.info("projection.positions_moved", projection=self.tracking, partitions=len(moved))
-                    # every partition, moved or not: this batch and the one fetched ahead are dropped, and the
-                    # consumer is already past both (a record of a partition the replay left alone was lost)
-                    for tp, offset in self.positions.items():
-                        self.positions[tp] = moved.get(tp, offset)
-                        consumer.seek(tp, self.positions[tp])
+        try:
+            if not await self._begin(conn, consumer):
+                return False
+            try:
+                await self.projection.apply(conn, fetched.records, self.tables)
+            except psycopg.OperationalError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure of one record must not stop the stream
+                log.warning("projection.batch_failed", projection=self.tracking, records=len(fetched.records),
+                            error=str(e))
+                await conn.execute("ROLLBACK")
+                if not await self._begin(conn, consumer):
                     return False
-            await self._apply_or_isolate(conn, fetched.records)
-            async with conn.cursor() as cur:
-                await cur.executemany(SAVE_OFFSETS, [(self.tracking, tp.topic, tp.partition, end)
-                                                     for tp, end in fetched.ends.items()])
+                await self._isolate(conn, fetched.records)
+            async with conn.pipeline():
+                await save_offsets(conn, self.tracking, fetched.ends)
+                await conn.execute("COMMIT")
+        except BaseException:
+            await _rollback(conn)
+            raise
         self.positions.update(fetched.ends)
         self.applied += len(fetched.records)
         log.debug("projection.batch", projection=self.tracking, records=len(fetched.records),
                   ms=round((time.perf_counter() - started) * 1000, 1))
         return True
+
+    async def _begin(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer) -> bool:
+        """Open the batch's transaction. The live projection also takes the batch lock and reads its stored offsets
+        in the same round trip: False (rolled back) when a replay swapped in new tables and positions meanwhile."""
+        if self.tracking != self.projection.name:  # a replay takes the lock only to swap
+            await conn.execute("BEGIN")
+            return True
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            await conn.execute(BATCH_LOCK, (lock_key(self.projection.name),))
+            loaded = await conn.execute(LOAD_OFFSETS, (self.tracking,))
+        stored = {TopicPartition(t, p): o for t, p, o in await loaded.fetchall()}
+        moved = {tp: o for tp, o in stored.items() if tp in self.positions and o != self.positions[tp]}
+        if not moved:
+            return True
+        await conn.execute("ROLLBACK")
+        log.info("projection.positions_moved", projection=self.tracking, partitions=len(moved))
+        # every partition, moved or not: this batch and the one fetched ahead are dropped, and the consumer is
+        # already past both (a record of a partition the replay left alone was lost)
+        for tp, offset in self.positions.items():
+            self.positions[tp] = moved.get(tp, offset)
+            consumer.seek(tp, self.positions[tp])
+        return False
 
 
 @dataclass
@@ -240,6 +269,16 @@ class Fetched:
     ends: dict[TopicPartition, int]
     records: list[Record] = field(default_factory=list)
     undecodable: list[tuple[TopicPartition, Any, str]] = field(default_factory=list)
+
+
+async def _rollback(conn: psycopg.AsyncConnection) -> None:
+    """End a batch's transaction that did not commit, if the connection still can (else closing it ends it)."""
+    if conn.closed or conn.broken or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except psycopg.Error:
+        pass
 
 
 async def _discard(task: asyncio.Task[Any] | None) -> None:

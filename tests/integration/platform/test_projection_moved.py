@@ -11,7 +11,7 @@ import psycopg
 from aiokafka import TopicPartition
 
 from projections.records import Record, Tables
-from projections.runner import SAVE_OFFSETS, Fetched, ProjectionRunner
+from projections.runner import Fetched, ProjectionRunner, save_offsets
 from tests.helpers.support import Stack
 
 
@@ -44,8 +44,8 @@ async def test_after_a_swap_every_partition_resumes_from_its_applied_or_swapped_
                               deadletters=None)  # type: ignore[arg-type]  # nothing is dead-lettered here
     runner.positions = {moved: 40, untouched: 70}  # applied up to here
     async with await psycopg.AsyncConnection.connect(stack.backbone.database_url, autocommit=True) as conn:
-        async with conn.cursor() as cur:  # the replay's swap: its own position for one partition
-            await cur.executemany(SAVE_OFFSETS, [(projection.name, "files", 0, 12), (projection.name, "files", 1, 70)])
+        # the replay's swap: its own position for one partition
+        await save_offsets(conn, projection.name, {moved: 12, untouched: 70})
         consumer = Seeks()
         fetched = Fetched(ends={moved: 45, untouched: 75})  # the consumer is at 45 and 75 now (or further, ahead)
         assert not await runner.apply_batch(conn, consumer, fetched)  # only seek is used
