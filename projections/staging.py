@@ -55,8 +55,9 @@ async def copy_into_stage(cur: psycopg.AsyncCursor[Any], stage: str, like: sql.I
     """COPY rows into a transaction-scoped temp table shaped like `like`. Emptied first: when the runner isolates a
     poison record it applies record by record in savepoints of ONE transaction, and rows staged by the records
     before would be merged again (stale rows, or one key twice)."""
-    await cur.execute(STAGE.format(stage=sql.Identifier(stage), table=like))
-    await cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(stage)))
+    async with cur.connection.pipeline():  # one round trip for both
+        await cur.execute(STAGE.format(stage=sql.Identifier(stage), table=like))
+        await cur.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(stage)))
     oids = await copy_types(cur, stage, names)
     query = COPY_STAGE if oids is None else COPY_STAGE_BINARY
     async with cur.copy(query.format(stage=sql.Identifier(stage), cols=columns(names))) as copy:
