@@ -11,9 +11,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from projections.alerts.projection import AlertsProjection
 from projections.records import Record
 from schemas.alerts.lifecycle import (
@@ -30,9 +27,9 @@ from schemas.alerts.lifecycle import (
 from schemas.alerts.rules import Severity
 from schemas.catalog import REGISTRY
 from schemas.topics import ALERT_COMMANDS, ALERT_EVENTS
+from tests.helpers.folds import fold_into_copies
 from tests.helpers.support import Backbone
 
-TABLES = ("alerts", "alert_history", "alert_rules", "alert_silences", "alert_commands")
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
@@ -71,28 +68,8 @@ COLUMNS = ("alert_id", "state", "acknowledged", "ack_by", "silenced_by", "flappi
 
 
 async def fold(database_url: str, records: list[Record], batches: list[int], suffix: str,
-               isolated: bool = False) -> dict[str, list[Any]]:
-    """Every table's rows after folding `records` in `batches`, and under "named" the alerts' COLUMNS."""
-    tables = {t: sql.Identifier(f"{t}_{suffix}") for t in TABLES}
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        for table, fresh in tables.items():
-            await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(fresh, sql.Identifier(table)))
-        start = 0
-        for size in batches:
-            async with conn.transaction():
-                if isolated:  # what the runner does after a batch failed: a savepoint per record, one transaction
-                    for record in records[start:start + size]:
-                        async with conn.transaction():
-                            await AlertsProjection().apply(conn, [record], tables)
-                else:
-                    await AlertsProjection().apply(conn, records[start:start + size], tables)
-            start += size
-        found = {"named": await (await conn.execute(sql.SQL("SELECT {} FROM {} ORDER BY 1").format(
-            sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), tables["alerts"]))).fetchall()}
-        for table, fresh in tables.items():
-            found[table] = await (await conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(fresh))).fetchall()
-            await conn.execute(sql.SQL("DROP TABLE {}").format(fresh))
-        return found
+               isolated: bool = False) -> dict[str, list[dict[str, Any]]]:
+    return await fold_into_copies(database_url, AlertsProjection(), records, batches, suffix, isolated=isolated)
 
 
 def test_batches_and_redeliveries_do_not_change_the_alerts_read_model(backbone: Backbone) -> None:
@@ -120,5 +97,6 @@ def test_batches_and_redeliveries_do_not_change_the_alerts_read_model(backbone: 
     rows = folded["one_by_one"]
     assert len(rows["alert_history"]) == 10  # every lifecycle event and the refusal, each once
     assert len(rows["alert_commands"]) == 1
-    assert sorted(rows["named"]) == sorted([(a, "resolved", True, "ops", None, False, 12.0, "cleared"),
-                                            (b, "resolved", False, None, None, False, None, "cleared")])
+    named = sorted(tuple(row[c] for c in COLUMNS) for row in rows["alerts"])
+    assert named == sorted([(a, "resolved", True, "ops", None, False, 12.0, "cleared"),
+                            (b, "resolved", False, None, None, False, None, "cleared")])

@@ -8,12 +8,10 @@ import asyncio
 import random
 import uuid
 
-import psycopg
-from psycopg import sql
-
 from projections.ingress.projection import IngressProjection
 from projections.records import Record
 from schemas.catalog import REGISTRY
+from tests.helpers.folds import fold_into_copies
 from tests.helpers.support import Backbone
 from tests.integration.platform.drill_events import drill_rounds
 
@@ -27,28 +25,9 @@ def as_records(rounds: list[list[object]]) -> list[Record]:
 
 
 async def fold(database_url: str, records: list[Record], batches: list[int], suffix: str,
-               isolated: bool = False) -> dict[str, list[object]]:
-    tables = {t: sql.Identifier(f"{t}_{suffix}") for t in TABLES}
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        for table, fresh in tables.items():
-            await conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(fresh, sql.Identifier(table)))
-        start = 0
-        for size in batches:
-            async with conn.transaction():
-                if isolated:  # what the runner does after a batch failed: a savepoint per record, one transaction
-                    for record in records[start:start + size]:
-                        async with conn.transaction():
-                            await IngressProjection().apply(conn, [record], tables)
-                else:
-                    await IngressProjection().apply(conn, records[start:start + size], tables)
-            start += size
-        found = {}
-        for table, fresh in tables.items():
-            order = "event_id" if table == "ingress_reading_history" else "1, 2"
-            found[table] = await (await conn.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY " + order).format(fresh))).fetchall()
-            await conn.execute(sql.SQL("DROP TABLE {}").format(fresh))
-        return found  # type: ignore[return-value]
+               isolated: bool = False) -> dict[str, list[dict[str, object]]]:
+    return await fold_into_copies(database_url, IngressProjection(), records, batches, suffix, isolated=isolated,
+                                  order={t: "event_id" if t == "ingress_reading_history" else "1, 2" for t in TABLES})
 
 
 def test_batch_boundaries_do_not_change_the_read_model(backbone: Backbone) -> None:
