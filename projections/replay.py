@@ -35,6 +35,8 @@ from projections.runner import BATCH_LOCK, Projection, ProjectionRunner, load_of
 log = structlog.get_logger(__name__)
 REBUILD_SUFFIX = "__rebuild"
 PARALLEL_FROM = 50_000  # records: below, a worker's start-up (~1 s of importing the platform) costs more than it saves
+
+
 class DropDeadLetters:
     """The live projection already dead-lettered every malformed record; a rebuild must not do it twice."""
 
