@@ -38,6 +38,7 @@ class FetchGate:
     def __init__(self, fetcher: Any, probe_ms: int, max_hold_s: float = 5.0,
                  long_quiet_s: float = LONG_QUIET_S) -> None:
         self._holding = False
+        self._woken: asyncio.Future[None] | None = None  # what a held fetch waits on between probes
         self._quiet_since = 0.0  # time.monotonic() when holding last became True (any thread may set it)
         self.probe_s, self.max_hold_s, self.long_quiet_s = probe_ms / 1000, max_hold_s, long_quiet_s
         self.held = self.probes = 0  # fetches held, end-offset questions asked (tests and benches read them)
@@ -57,6 +58,12 @@ class FetchGate:
         if quiet and not self._holding:
             self._quiet_since = time.monotonic()
         self._holding = quiet
+
+    def wake(self) -> None:
+        """Stop holding, and let a held fetch go now rather than after its probe. Only from the fetcher's loop."""
+        self.holding = False
+        if self._woken is not None and not self._woken.done():
+            self._woken.set_result(None)
 
     def stretch(self) -> int:
         """2 once the quiet spell is long (the gate then asks, and lets a safety fetch go, half as often), else 1."""
@@ -93,7 +100,11 @@ class FetchGate:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_hold_s * self.stretch()
         while self.holding and loop.time() < deadline:
-            await asyncio.sleep(self.probe_s * self.stretch())
+            self._woken = loop.create_future()
+            try:  # a probe interval, or until woken
+                await asyncio.wait({self._woken}, timeout=self.probe_s * self.stretch())
+            finally:
+                self._woken = None
             if not (self.holding and assignment.active) or any(
                     _position(assignment, tp) != offset for tp, offset in offsets.items()):
                 return  # woken, reassigned, sought or paused: let the fetch go and aiokafka sort it out

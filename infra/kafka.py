@@ -153,9 +153,12 @@ class FetchPacing:
         elif now - self._last_record > self._quiet_after_s:
             self._set(True)
 
-    def nudge(self) -> None:
-        """One fetch straight away (a look after a doze), staying quiet unless it finds records."""
-        self._set(False)
+    def wake(self) -> None:
+        """Records are on their way (the doorbell rang): a held fetch goes now, and fetches stay short until the
+        topics are quiet again."""
+        self._last_record = asyncio.get_running_loop().time()
+        if self.gate is not None:
+            self.gate.wake()
 
     def _set(self, quiet: bool) -> None:
         if self.gate is not None:

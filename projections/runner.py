@@ -10,14 +10,12 @@ from typing import Any, Protocol
 
 import psycopg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from psycopg import sql
 
-from infra import kafka_clients
 from infra.deadletter import RawSender, send_to_deadletter
-from infra.kafka import IDLE_FETCHER_WAKE_MS, FetchPacing, partitions_of
-from projections.doorbell import Doorbell
 from projections.records import Record, Tables
+from projections.sources import Fanout, OwnConsumer, Source
 from schemas.catalog import REGISTRY
 from schemas.registry import EventDecodeError
 
@@ -70,8 +68,8 @@ async def save_offsets(conn: psycopg.AsyncConnection, tracking: str, ends: Mappi
 class ProjectionRunner:
     def __init__(self, projection: Projection, *, bootstrap: str, database_url: str, deadletters: RawSender,
                  tracking: str | None = None, tables: Tables | None = None, max_records: int = 5000,
-                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0, doorbell: Doorbell | None = None,
-                 rings: bool = False, partitions: frozenset[int] | None = None) -> None:
+                 fetch_wait_ms: int = 50, idle_fetch_wait_ms: int = 0, fanout: Fanout | None = None,
+                 partitions: frozenset[int] | None = None) -> None:
         self.projection = projection
         self.tracking = tracking or projection.name
         self.tables = tables or live_tables(projection)
@@ -81,8 +79,7 @@ class ProjectionRunner:
         self._max_records = max_records
         self._fetch_wait_ms = fetch_wait_ms  # Tansu holds a fetch this long even when data comes: see ARCHITECTURE
         self._idle_fetch_wait_ms = idle_fetch_wait_ms  # and this long once its topics have been quiet (FetchPacing)
-        self._doorbell, self._rings = doorbell, rings  # rings: this one reads every topic and tells the others
-        self._rung_seen: dict[str, int] = {}
+        self._fanout = fanout  # the process's one fetching consumer; None: a consumer of its own
         self._partitions = partitions  # the partition numbers this runner reads (a parallel replay's share); None: all
         self.applied = 0
         self.positions: dict[TopicPartition, int] = {}
@@ -90,66 +87,30 @@ class ProjectionRunner:
     async def run(self, stop: asyncio.Event, until: Mapping[TopicPartition, int] | None = None) -> None:
         """Consume until `stop` is set or, when `until` is given, every partition reached its offset. The next batch
         is fetched and decoded while PostgreSQL applies the current one (the two run on different cores)."""
-        consumer = kafka_clients.consumer(self._bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_wait_ms=self._fetch_wait_ms,
-            consumer_timeout_ms=IDLE_FETCHER_WAKE_MS,
-        )
-        await consumer.start()
-        self._pacing = FetchPacing(consumer, self._fetch_wait_ms, self._idle_fetch_wait_ms)
+        source: Source = (self._fanout.inbox() if self._fanout is not None else
+                          await OwnConsumer(self._bootstrap, self._fetch_wait_ms, self._idle_fetch_wait_ms).start())
         ahead: asyncio.Task[Fetched | None] | None = None
         try:
             async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
                 # The batch and its offsets commit together: a crash loses both or neither, and the batch is
                 # applied again from the stored offsets. So a projection need not wait for the WAL flush.
                 await conn.execute("SET synchronous_commit = off")
-                await self._assign(consumer, conn)
+                await self._assign(source, conn)
                 while not stop.is_set() and not self._reached(until):
-                    fetched = await (ahead or self._fetch(consumer))
+                    fetched = await (ahead or self._fetch(source))
                     ahead = None
                     if fetched is None:
-                        await self._doze(consumer, stop)
                         continue
-                    ahead = asyncio.create_task(self._fetch(consumer))
-                    if not await self.apply_batch(conn, consumer, fetched):
+                    ahead = asyncio.create_task(self._fetch(source))
+                    if not await self.apply_batch(conn, source, fetched):
                         await _discard(ahead)  # positions moved under it: what it fetched is from before
                         ahead = None
         finally:
             await _discard(ahead)
-            await consumer.stop()
+            await source.stop()
 
-    async def _doze(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """Quiet for a while: stop fetching until the doorbell rings for these topics, a safety timeout passes
-        (10 s), or we stop. The projection that rings for the others does not doze: its fetches are held in the
-        client while it asks the broker for end offsets (infra.fetch_gate), so it hears of a record a producer wrote
-        straight to the broker within the probe interval."""
-        if self._doorbell is None or not self._pacing.idle or self._rings:
-            return
-        assigned = list(consumer.assignment())
-        consumer.pause(*assigned)
-        bell = asyncio.ensure_future(self._doorbell.wait(self._rung_seen, timeout_s=10.0))
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait([bell, stopping], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in (bell, stopping):
-                waiting.cancel()
-            await asyncio.gather(bell, stopping, return_exceptions=True)
-            consumer.resume(*assigned)
-        rang = bell.done() and not bell.cancelled() and bell.result()
-        if rang:
-            self._pacing.saw(1)  # records are there: short waits until it is quiet again
-        else:
-            self._pacing.nudge()  # one short look, then doze again if nothing came
-
-    async def _fetch(self, consumer: AIOKafkaConsumer) -> Fetched | None:
-        if self._doorbell is not None:
-            self._rung_seen = self._doorbell.snapshot(self.projection.topics)
-        # returns as soon as records come; a held fetch (quiet) has nothing to hand over for a while
-        batch = await consumer.getmany(timeout_ms=500 if self._pacing.idle else 100, max_records=self._max_records)
-        self._pacing.saw(sum(len(messages) for messages in batch.values()))
-        if batch and self._rings and self._doorbell is not None:
-            await self._doorbell.ring({tp.topic for tp, messages in batch.items() if messages})
+    async def _fetch(self, source: Source) -> Fetched | None:
+        batch = await source.getmany(self._max_records)
         if not batch:
             return None
         fetched = Fetched({tp: messages[-1].offset + 1 for tp, messages in batch.items() if messages})
@@ -166,18 +127,15 @@ class ProjectionRunner:
                                               tuple(m.headers or ()), event))
         return fetched
 
-    async def _assign(self, consumer: AIOKafkaConsumer, conn: psycopg.AsyncConnection) -> None:
+    async def _assign(self, source: Source, conn: psycopg.AsyncConnection) -> None:
         stored = await load_offsets(conn, self.tracking)
-        partitions = []
         for topic in self.projection.topics:
-            for p in await partitions_of(consumer, topic):
+            for p in await source.partitions(topic):
                 if self._partitions is None or p in self._partitions:
-                    partitions.append(TopicPartition(topic, p))
-        consumer.assign(partitions)
-        for tp in partitions:
-            self.positions[tp] = stored.get(tp, 0)
-            consumer.seek(tp, self.positions[tp])
-        log.info("projection.assigned", projection=self.tracking, partitions=len(partitions),
+                    tp = TopicPartition(topic, p)
+                    self.positions[tp] = stored.get(tp, 0)
+        source.open(self.positions)
+        log.info("projection.assigned", projection=self.tracking, partitions=len(self.positions),
                  resumed_from=sum(self.positions.values()))
 
     async def _isolate(self, conn: psycopg.AsyncConnection, records: list[Record]) -> None:
@@ -200,7 +158,7 @@ class ProjectionRunner:
             return False
         return all(self.positions.get(tp, 0) >= end for tp, end in until.items())
 
-    async def apply_batch(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer, fetched: Fetched) -> bool:
+    async def apply_batch(self, conn: psycopg.AsyncConnection, source: Source, fetched: Fetched) -> bool:
         """Apply one fetched batch and store its offsets in the same transaction; False (nothing applied) when a
         replay moved this projection's positions meanwhile. Round trips: the transaction's start (with the batch
         lock and the stored offsets), the projection's own statements, and the offsets with the commit. A batch
@@ -212,7 +170,7 @@ class ProjectionRunner:
                                      topic=tp.topic, partition=tp.partition, offset=message.offset, key=message.key,
                                      value=message.value)
         try:
-            if not await self._begin(conn, consumer):
+            if not await self._begin(conn, source):
                 return False
             try:
                 await self.projection.apply(conn, fetched.records, self.tables)
@@ -222,7 +180,7 @@ class ProjectionRunner:
                 log.warning("projection.batch_failed", projection=self.tracking, records=len(fetched.records),
                             error=str(e))
                 await conn.execute("ROLLBACK")
-                if not await self._begin(conn, consumer):
+                if not await self._begin(conn, source):
                     return False
                 await self._isolate(conn, fetched.records)
             async with conn.pipeline():
@@ -237,7 +195,7 @@ class ProjectionRunner:
                   ms=round((time.perf_counter() - started) * 1000, 1))
         return True
 
-    async def _begin(self, conn: psycopg.AsyncConnection, consumer: AIOKafkaConsumer) -> bool:
+    async def _begin(self, conn: psycopg.AsyncConnection, source: Source) -> bool:
         """Open the batch's transaction. The live projection also takes the batch lock and reads its stored offsets
         in the same round trip: False (rolled back) when a replay swapped in new tables and positions meanwhile."""
         if self.tracking != self.projection.name:  # a replay takes the lock only to swap
@@ -253,11 +211,11 @@ class ProjectionRunner:
             return True
         await conn.execute("ROLLBACK")
         log.info("projection.positions_moved", projection=self.tracking, partitions=len(moved))
-        # every partition, moved or not: this batch and the one fetched ahead are dropped, and the consumer is
+        # every partition, moved or not: this batch and the one fetched ahead are dropped, and the source is
         # already past both (a record of a partition the replay left alone was lost)
         for tp, offset in self.positions.items():
             self.positions[tp] = moved.get(tp, offset)
-            consumer.seek(tp, self.positions[tp])
+            source.seek(tp, self.positions[tp])
         return False
 
 

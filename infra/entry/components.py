@@ -24,6 +24,7 @@ from projections.catalog import all_projections
 from projections.doorbell import Doorbell, listen_for_produced
 from projections.migrate import migrate
 from projections.runner import ProjectionRunner
+from projections.sources import Fanout
 from schemas.catalog import all_topics
 
 log = structlog.get_logger(__name__)
@@ -103,20 +104,21 @@ async def run_projections(settings: Settings, names: Sequence[str] = ()) -> None
                              client_id="opsledger-projections")
     await producer.start()
     try:
-        doorbell = Doorbell()  # the archive reads every topic and wakes the others when theirs move
-        archive_here = any(p.name == "archive" for p in chosen)
-        runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers,
-                                    idle_fetch_wait_ms=settings.kafka_idle_fetch_wait_ms,
-                                    doorbell=doorbell if archive_here else None, rings=p.name == "archive",
+        doorbell = Doorbell()  # rung by the outbox relay's notifications: a held fetch goes at once
+        fanout = Fanout(settings.kafka_bootstrap_servers, idle_fetch_wait_ms=settings.kafka_idle_fetch_wait_ms,
+                        doorbell=doorbell)  # one fetching consumer for every projection here
+        await fanout.start()
+        runners = [ProjectionRunner(p, bootstrap=settings.kafka_bootstrap_servers, fanout=fanout,
                                     database_url=settings.database_url, deadletters=producer) for p in chosen]
         log.info("projections.started", projections=[p.name for p in chosen])
         listener = asyncio.create_task(listen_for_produced(
             settings.database_url, doorbell, {t for p in chosen for t in p.topics}, stop))
         try:
-            await asyncio.gather(*(r.run(stop) for r in runners))
+            await asyncio.gather(fanout.run(stop), *(r.run(stop) for r in runners))
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+            await fanout.stop()
     finally:
         await producer.stop()
     log.info("projections.stopped")

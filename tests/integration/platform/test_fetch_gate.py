@@ -6,41 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import NewTopic
 
 from infra import kafka_clients
 from infra.kafka import FetchPacing
 from tests.helpers.support import Backbone
+from tests.helpers.topics import topic_with, write
 
 PROBE_MS = 150
-
-
-async def topic_with(bootstrap: str, partitions: int, batches: list[list[bytes]]) -> str:
-    """A fresh topic with these batches in partition 0 (each list is sent as one batch)."""
-    name = f"gate-{uuid.uuid4().hex[:10]}"
-    admin = kafka_clients.admin(bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
-    for batch in batches:
-        await write(bootstrap, name, batch)
-    return name
-
-
-async def write(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = kafka_clients.producer(bootstrap, linger_ms=50)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, value, partition=0) for value in values]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
 
 
 class Counted:
@@ -101,6 +76,25 @@ async def test_a_quiet_consumer_sends_no_fetch_until_a_record_is_written(backbon
         await write(backbone.bootstrap, topic, [b"c"])
         assert await drain(consumer, pacing, 1, timeout_s=5) == [b"c"]
         assert time.monotonic() - written < 2.0
+    finally:
+        await consumer.stop()
+
+
+async def test_a_wake_lets_a_held_fetch_go_before_its_probe(backbone: Backbone) -> None:
+    """The doorbell's way in: a record written while the fetch is held arrives at once when woken, not after the
+    probe interval (3 s here)."""
+    topic = await topic_with(backbone.bootstrap, 4, [[b"a"]])
+    consumer = await consumer_of(backbone.bootstrap, topic, 4)
+    try:
+        pacing = FetchPacing(consumer, busy_ms=20, idle_ms=3000, quiet_after_s=0.2)
+        assert await drain(consumer, pacing, 1) == [b"a"]
+        await go_quiet(consumer, pacing)
+        await write(backbone.bootstrap, topic, [b"b"])
+        woken = time.monotonic()
+        pacing.wake()
+        assert await drain(consumer, pacing, 1, timeout_s=5) == [b"b"]
+        assert time.monotonic() - woken < 1.0
+        assert not pacing.idle  # short fetches again until quiet
     finally:
         await consumer.stop()
 
