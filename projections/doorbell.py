@@ -1,10 +1,9 @@
-"""One doorbell per projections process. Once its topics have been quiet for a while, a projection stops fetching
-(the broker is not asked at all: the embedded broker spends CPU on every partition of a fetch it holds, idle or not)
-until the doorbell rings for one of its topics or a safety timeout passes. It rings when the outbox relay says it
-produced to a topic (PostgreSQL NOTIFY on infra.topics.PRODUCED_CHANNEL, the topics as payload: commands), and when
-the projection that reads every topic (the archive) fetched records of a topic (everything else: derived events, poll
-facts). An idle stack then asks the broker about once a second instead of continuously, a command after a quiet
-spell is fetched at once, and a stream of commands to one topic leaves the projections of the others dozing."""
+"""One doorbell per projections process. It rings when the outbox relay says it produced to a topic (PostgreSQL
+NOTIFY on infra.topics.PRODUCED_CHANNEL, the topics as payload: commands). The process's one consumer
+(projections/sources.py) holds its fetches in the client while its topics are quiet (infra/fetch_gate.py: the embedded
+broker spends CPU on every partition of a fetch it holds, idle or not) and asks for end offsets every probe interval;
+a ring for one of its topics lets the held fetch go at once, so a command after a quiet spell is not kept waiting for
+the next probe. Records written straight to the broker (derived events, poll facts) are found by the probe."""
 
 from __future__ import annotations
 
