@@ -105,12 +105,13 @@ class Inbox:
         self.next = dict(positions)
         self._fanout.follow(self)
 
-    async def getmany(self, max_records: int) -> Batch:
-        """Up to max_records of what has come, oldest first per partition; {} after half a second of nothing."""
+    async def getmany(self, max_records: int, timeout_s: float = 10.0) -> Batch:
+        """Up to max_records of what has come, oldest first per partition; {} after timeout_s of nothing, or at once
+        when the fanout stopped."""
         if not self.pending:
             arrived = asyncio.ensure_future(self._arrived.wait())
             try:  # not wait_for: see projections/doorbell.py
-                await asyncio.wait({arrived}, timeout=0.5)
+                await asyncio.wait({arrived}, timeout=timeout_s)
             finally:
                 arrived.cancel()
             if not self.pending:
@@ -148,6 +149,9 @@ class Inbox:
         self._waiting.setdefault(tp, []).extend(records)
         self.next[tp] = records[-1].offset + 1
         self.pending += len(records)
+        self._arrived.set()
+
+    def wake(self) -> None:
         self._arrived.set()
 
     @property
@@ -249,6 +253,8 @@ class Fanout:
                         reader.hand(tp, records)
                 self.fetched += count
                 self._pacing.saw(count)
+            for inbox in self._inboxes:
+                inbox.wake()  # stopped: their runners see the stop flag now, not after their wait
         finally:
             if watch is not None:
                 watch.cancel()

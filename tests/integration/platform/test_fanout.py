@@ -25,7 +25,7 @@ async def take(inbox: Inbox, expected: int, timeout_s: float = 10) -> list[tuple
     got: list[tuple[int, bytes]] = []
     deadline = time.monotonic() + timeout_s
     while len(got) < expected and time.monotonic() < deadline:
-        batch = await inbox.getmany(max_records=7)  # small batches: an inbox is taken in many pieces
+        batch = await inbox.getmany(max_records=7, timeout_s=0.2)  # small batches: an inbox is taken in many pieces
         got += [(r.offset, r.value) for records in batch.values() for r in records]
     return got
 
