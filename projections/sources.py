@@ -26,7 +26,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
@@ -34,7 +33,6 @@ from infra import kafka_clients
 from infra.kafka import IDLE_FETCHER_WAKE_MS, FetchPacing, partitions_of
 from projections.doorbell import Doorbell
 
-log = structlog.get_logger(__name__)
 Batch = dict[TopicPartition, list[ConsumerRecord]]
 
 
@@ -179,7 +177,6 @@ class Fanout:
         self._paused: set[TopicPartition] = set()
         self._room = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
-        self.fetched = 0
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -251,7 +248,6 @@ class Fanout:
                     count += len(records)
                     for reader in self._readers[tp]:
                         reader.hand(tp, records)
-                self.fetched += count
                 self._pacing.saw(count)
             for inbox in self._inboxes:
                 inbox.wake()  # stopped: their runners see the stop flag now, not after their wait
