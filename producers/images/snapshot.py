@@ -1,5 +1,8 @@
 """Grab one frame from an RTSP camera as JPEG bytes, with ffmpeg in a subprocess, bounded in time and size.
 
+ffmpeg talks to the camera through a relay on loopback (producers/images/rtsp_relay.py) and may open nothing else:
+it would follow a camera's redirect anywhere, login included.
+
 The credentials never appear in a log, an exception or ffmpeg's command line (which any local user can read in
 /proc): the stream URL with the login goes to ffmpeg on its standard input, as a one-entry ffconcat script, and
 whatever ffmpeg prints is redacted before it is kept. `-skip_frame nokey` makes the first frame a key frame: a P-frame
@@ -15,6 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import structlog
+
+from producers.images.rtsp_relay import relay_to
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +63,7 @@ def redact(text: str, secrets: tuple[str | None, ...]) -> str:
 def ffmpeg_command(ffmpeg: str) -> list[str]:
     """The same for every camera: the URL, the login and the timeouts travel in the script on stdin."""
     return [ffmpeg, "-hide_banner", "-loglevel", "error",
-            "-f", "concat", "-safe", "0", "-protocol_whitelist", "pipe,rtsp,rtsps,rtp,srtp,tcp,udp,tls",
+            "-f", "concat", "-safe", "0", "-protocol_whitelist", "pipe,rtsp,rtp,tcp",
             "-skip_frame", "nokey", "-i", "pipe:0",
             "-map", "0:v:0", "-frames:v", "1", "-an", "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "2",
             "pipe:1"]
@@ -81,25 +86,33 @@ async def grab_frame(url: str, *, username: str | None = None, password: str | N
                      shown: str | None = None) -> Frame:
     """One JPEG frame; raises SnapshotFailed (or SnapshotTimedOut) with a message free of credentials. `shown` is
     the URL logs and messages name (the registered one: `url` may carry secret query values)."""
-    url = checked_url(url)
-    secrets = (username, password, urlsplit(url).query or None)
-    label = shown or urlsplit(url)._replace(query="").geturl()
+    parts = urlsplit(checked_url(url))
+    secrets = (username, password, parts.query or None)
+    label = shown or parts._replace(query="").geturl()
+    tls = parts.scheme.lower() == "rtsps"
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
-        *ffmpeg_command(ffmpeg), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        stdout, stderr = await asyncio.wait_for(
-            process.communicate(concat_script(url, username, password, min(timeout_s, 10.0))), timeout_s)
-    except TimeoutError:
-        log.warning("snapshot.timed_out", url=label, timeout_s=timeout_s)
-        raise SnapshotTimedOut(f"no frame from {label} within {timeout_s:.1f}s") from None
-    finally:
-        if process.returncode is None:  # timed out or cancelled: no ffmpeg left behind
-            process.kill()
-            await process.wait()
+    async with relay_to(parts.hostname or "", parts.port or (322 if tls else 554), tls=tls,
+                        timeout_s=min(timeout_s, 10.0)) as relay:
+        local = parts._replace(scheme="rtsp", netloc=f"127.0.0.1:{relay.port}").geturl()
+        process = await asyncio.create_subprocess_exec(
+            *ffmpeg_command(ffmpeg), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        try:
+            stdout, stderr = await asyncio.wait_for(
+                process.communicate(concat_script(local, username, password, min(timeout_s, 10.0))), timeout_s)
+        except TimeoutError:
+            log.warning("snapshot.timed_out", url=label, timeout_s=timeout_s)
+            raise SnapshotTimedOut(f"no frame from {label} within {timeout_s:.1f}s") from None
+        finally:
+            if process.returncode is None:  # timed out or cancelled: no ffmpeg left behind
+                process.kill()
+                await process.wait()
+    if relay.refused:
+        log.warning("snapshot.refused", url=label, reason=relay.refused)
+        raise SnapshotFailed(f"{label}: {relay.refused}")
     elapsed = time.monotonic() - started
-    message = redact(stderr.decode("utf-8", "replace").strip(), secrets)[-400:]
+    said = stderr.decode("utf-8", "replace").strip().replace(f"127.0.0.1:{relay.port}", parts.netloc)
+    message = redact(said, secrets)[-400:]
     if process.returncode != 0 or not stdout.startswith(b"\xff\xd8"):
         log.warning("snapshot.failed", url=label, exit=process.returncode, error=message)
         raise SnapshotFailed(f"ffmpeg exit {process.returncode}: {message or 'no frame'}")

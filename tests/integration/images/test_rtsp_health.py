@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import ssl
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +119,68 @@ def test_urls_with_credentials_or_script_characters_are_refused() -> None:
     for url in ("rtsp://user:pw@127.0.0.1/x", "http://127.0.0.1/x", "rtsp://127.0.0.1/x'\nfile 'y", "rtsp:///x"):
         with pytest.raises(ValueError):
             asyncio.run(grab_frame(url))
+
+
+def answering(reply: Callable[[bytes], bytes], heard: list[bytes]) -> Callable[..., Awaitable[None]]:
+    """An RTSP peer that answers every request with reply(its CSeq line), noting each request."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while request := await reader.readuntil(b"\r\n\r\n"):
+                heard.append(request)
+                cseq = next(line for line in request.split(b"\r\n") if line.lower().startswith(b"cseq"))
+                writer.write(reply(cseq))
+                await writer.drain()
+    return serve
+
+
+def test_a_camera_that_redirects_sends_ffmpeg_nowhere_else() -> None:
+    """ffmpeg follows an RTSP 3xx to any address with the login it holds; the relay ends the conversation instead,
+    so the address the redirect names hears nothing, least of all the password."""
+    asked, heard = [], []
+
+    async def scenario() -> SnapshotFailed:
+        trapping = await asyncio.start_server(answering(
+            lambda cseq: b"RTSP/1.0 401 Unauthorized\r\n" + cseq + b'\r\nWWW-Authenticate: Basic realm="x"\r\n\r\n',
+            heard), "127.0.0.1", 0)
+        trap = trapping.sockets[0].getsockname()[1]
+        camera = await asyncio.start_server(answering(
+            lambda cseq: b"RTSP/1.0 302 Moved Temporarily\r\n" + cseq +
+            f"\r\nLocation: rtsp://127.0.0.1:{trap}/elsewhere\r\n\r\n".encode(), asked), "127.0.0.1", 0)
+        port = camera.sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(SnapshotFailed) as failure:
+                await grab_frame(f"rtsp://127.0.0.1:{port}/stream", username=USER, password=PASSWORD, timeout_s=10)
+            return failure.value
+        finally:
+            camera.close()
+            trapping.close()
+
+    failure = asyncio.run(scenario())
+    assert asked and heard == []  # the camera was asked; the address it named heard nothing
+    assert "redirect" in str(failure) and "302" in str(failure) and "elsewhere" not in str(failure)
+
+
+def test_an_rtsps_camera_is_reached_over_tls_by_the_relay(tmp_path: Path) -> None:
+    """rtsps://: the relay is the TLS client (ffmpeg speaks plain RTSP to loopback); the camera's answer comes back."""
+    key, cert = tmp_path / "camera.key", tmp_path / "camera.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-subj", "/CN=camera", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    asked: list[bytes] = []
+
+    async def scenario() -> SnapshotFailed:
+        camera = await asyncio.start_server(answering(
+            lambda cseq: b"RTSP/1.0 404 Stream Not Found\r\n" + cseq + b"\r\n\r\n", asked), "127.0.0.1", 0, ssl=tls)
+        port = camera.sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(SnapshotFailed) as failure:
+                await grab_frame(f"rtsps://127.0.0.1:{port}/stream", timeout_s=10)
+            return failure.value
+        finally:
+            camera.close()
+
+    failure = asyncio.run(scenario())
+    assert asked and asked[0].startswith(b"OPTIONS rtsp://127.0.0.1:")  # it arrived through TLS, decrypted
+    assert "404" in str(failure)
