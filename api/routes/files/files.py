@@ -20,9 +20,9 @@ from schemas.topics import FILES
 
 router = APIRouter(prefix="/api/files", tags=["files"])
 ANY_FILE = "SELECT content_type, size_bytes FROM files WHERE sha256 = %s"
-OWN_FILE = ANY_FILE + (" AND (EXISTS (SELECT 1 FROM file_uploaders WHERE sha256 = %s AND uploaded_by = %s)"
-                       " OR EXISTS (SELECT 1 FROM ingress_readings WHERE attachments @> ARRAY[%s]"
-                       " AND submitted_by = %s AND NOT retracted))")
+# A worker's own uploads only. Naming a file in a reading proves nothing: a reading's attachments are addresses the
+# worker typed, and anyone who learnt another's file address would otherwise fetch it by attaching it.
+OWN_FILE = ANY_FILE + " AND EXISTS (SELECT 1 FROM file_uploaders WHERE sha256 = %s AND uploaded_by = %s)"
 SHA = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -56,11 +56,11 @@ async def upload(file: Annotated[UploadFile, File()], request: Request, response
             responses={200: {"description": "the file, with the content type it was uploaded as",
                              "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 async def download(sha256: SHA, conn: DbConn, settings: SettingsDep, principal: CurrentPrincipal) -> Response:
-    """The file, for those who read every reading; a worker gets only files they uploaded or that are attached to
-    one of their own readings (any other file does not exist for them)."""
+    """The file, for those who read every reading; a worker gets only files they uploaded themselves (any other
+    file, even one a reading of theirs names, does not exist for them)."""
     if principal.kind == "user" and principal.role not in SEES_ALL_READINGS:
         owner = principal.actor
-        row = await (await conn.execute(OWN_FILE, (sha256, sha256, owner, sha256, owner))).fetchone()
+        row = await (await conn.execute(OWN_FILE, (sha256, sha256, owner))).fetchone()
     else:
         row = await (await conn.execute(ANY_FILE, (sha256,))).fetchone()
     path = path_for(settings.upload_dir, sha256)

@@ -147,9 +147,9 @@ def test_a_hostile_file_name_is_never_used_as_a_path(api: httpx.Client, stack: S
     assert not list(stack.data_dir.rglob("passwd"))
 
 
-def test_a_worker_downloads_only_files_they_uploaded_or_that_hang_on_their_readings(stack: Stack) -> None:
-    """Attachments belong to someone: a worker cannot fetch another worker's photo by its address; readers of every
-    reading (admin, operator, viewer) can."""
+def test_a_worker_downloads_only_files_they_uploaded(stack: Stack) -> None:
+    """Attachments belong to someone: a worker cannot fetch another worker's photo by its address, not even by
+    naming it in a reading of their own; readers of every reading (admin, operator, viewer) can."""
     from tests.helpers.factories import reading_body
 
     first, second, viewer = stack.user("worker"), stack.user("worker"), stack.user("viewer")
@@ -166,4 +166,8 @@ def test_a_worker_downloads_only_files_they_uploaded_or_that_hang_on_their_readi
         reading = client.post("/api/ingress", params={"wait": "true"}, headers=second,
                               json=reading_body(attachments=[sha]))
         assert reading.status_code == 201, reading.text  # projected: the reading now names the file
+        assert_problem(client.get(location, headers=second), 404)
+        again = client.post("/api/files", params={"wait": "true"}, headers=second,
+                            files={"file": ("same.png", content, "image/png")})
+        assert again.status_code == 201, again.text  # who holds the bytes may upload them, and then read them
         assert client.get(location, headers=second).content == content
