@@ -88,6 +88,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ValidationError)
     async def _invalid_value(request: Request, exc: ValidationError) -> JSONResponse:
+        """A command's input that makes no valid event is the caller's error. A read only validates what the
+        server holds (the request itself was validated before the handler ran), so there it is a bug: a 500,
+        logged, not a 422 telling the caller to change a request that was fine."""
+        if request.method in ("GET", "HEAD"):
+            return await _unexpected(request, exc)
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
                   for e in exc.errors(include_url=False, include_input=False)]
         return problem_response(request, 422, "The request is not valid.", errors=errors)
