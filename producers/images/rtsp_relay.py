@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -56,10 +57,12 @@ def _length(head: bytes) -> int:
 
 
 def _check(head: bytes) -> None:
-    words = head.split(b"\r\n", 1)[0].split(b" ", 2)
-    if words[0].startswith(b"RTSP/") and len(words) > 1 and words[1][:1] == b"3":
-        raise Refused(f"the camera answered RTSP {words[1].decode('ascii', 'replace')[:3]}, a redirect; "
-                      "snapshots follow no redirects")
+    """Refuse a redirect as ffmpeg would read one: it takes the first line's second word as the status, with
+    atoi (the first word need not say RTSP/1.0; "302abc" is 302)."""
+    words = head.split(b"\r\n", 1)[0].split()
+    status = re.match(rb"[+-]?(\d+)", words[1]) if len(words) > 1 else None
+    if status is not None and 300 <= int(status[1]) <= 399:
+        raise Refused(f"the camera answered RTSP {int(status[1])}, a redirect; snapshots follow no redirects")
 
 
 async def _from_camera(camera: asyncio.StreamReader, ffmpeg: asyncio.StreamWriter) -> None:

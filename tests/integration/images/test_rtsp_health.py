@@ -133,7 +133,8 @@ def answering(reply: Callable[[bytes], bytes], heard: list[bytes]) -> Callable[.
     return serve
 
 
-def test_a_camera_that_redirects_sends_ffmpeg_nowhere_else() -> None:
+@pytest.mark.parametrize("status", [b"RTSP/1.0 302 Moved Temporarily", b"RTSP/1.0\t302 Moved"])
+def test_a_camera_that_redirects_sends_ffmpeg_nowhere_else(status: bytes) -> None:
     """ffmpeg follows an RTSP 3xx to any address with the login it holds; the relay ends the conversation instead,
     so the address the redirect names hears nothing, least of all the password."""
     asked, heard = [], []
@@ -144,7 +145,7 @@ def test_a_camera_that_redirects_sends_ffmpeg_nowhere_else() -> None:
             heard), "127.0.0.1", 0)
         trap = trapping.sockets[0].getsockname()[1]
         camera = await asyncio.start_server(answering(
-            lambda cseq: b"RTSP/1.0 302 Moved Temporarily\r\n" + cseq +
+            lambda cseq: status + b"\r\n" + cseq +
             f"\r\nLocation: rtsp://127.0.0.1:{trap}/elsewhere\r\n\r\n".encode(), asked), "127.0.0.1", 0)
         port = camera.sockets[0].getsockname()[1]
         try:
