@@ -20,8 +20,9 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from producers.devices.rtsp.client import MAX_BODY_BYTES
+
 MAX_HEAD = 64 * 1024  # the status line and headers of one camera message
-MAX_BODY = 1024 * 1024  # an SDP description is a few kilobytes
 
 
 class Refused(Exception):
@@ -36,7 +37,8 @@ class Relay:
 
 
 def _tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    """A client context that verifies nothing, so it loads no trust store either."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
@@ -50,7 +52,7 @@ def _length(head: bytes) -> int:
                 size = int(value.strip())
             except ValueError:
                 raise Refused("the camera sent a malformed Content-Length") from None
-            if not 0 <= size <= MAX_BODY:
+            if not 0 <= size <= MAX_BODY_BYTES:
                 raise Refused(f"the camera sent a body of {size} bytes")
             return size
     return 0

@@ -89,17 +89,17 @@ async def grab_frame(url: str, *, username: str | None = None, password: str | N
     parts = urlsplit(checked_url(url))
     secrets = (username, password, parts.query or None)
     label = shown or parts._replace(query="").geturl()
-    tls = parts.scheme.lower() == "rtsps"
+    tls, io_timeout_s = parts.scheme.lower() == "rtsps", min(timeout_s, 10.0)
     started = time.monotonic()
     async with relay_to(parts.hostname or "", parts.port or (322 if tls else 554), tls=tls,
-                        timeout_s=min(timeout_s, 10.0)) as relay:
+                        timeout_s=io_timeout_s) as relay:
         local = parts._replace(scheme="rtsp", netloc=f"127.0.0.1:{relay.port}").geturl()
         process = await asyncio.create_subprocess_exec(
             *ffmpeg_command(ffmpeg), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         try:
             stdout, stderr = await asyncio.wait_for(
-                process.communicate(concat_script(local, username, password, min(timeout_s, 10.0))), timeout_s)
+                process.communicate(concat_script(local, username, password, io_timeout_s)), timeout_s)
         except TimeoutError:
             log.warning("snapshot.timed_out", url=label, timeout_s=timeout_s)
             raise SnapshotTimedOut(f"no frame from {label} within {timeout_s:.1f}s") from None
