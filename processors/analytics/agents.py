@@ -9,8 +9,9 @@ is what Faust refills from the changelog then, so `live` is emptied into it firs
 changelog every few inputs of a series (processors/analytics/checkpoints.py), and after a restart the agent first
 reads each partition again from its mark, so the states continue exactly where an uninterrupted run would be (and
 derived ids repeat, so what was sent twice is harmless). Ingress readings become points per node in the
-`ingress-limits` agent (the one agent on `ingress.readings`: processors.analytics.points.reading_point);
-`capacity-requests` and `analytics-requests` answer a request for forecasts now, each worker for the series it holds.
+`ingress-limits` agent (the one agent on `ingress.readings`: processors.analytics.points.reading_points, one event
+per run of a node's readings in a batch); `capacity-requests` and `analytics-requests` answer a request for
+forecasts now, each worker for the series it holds.
 """
 
 from __future__ import annotations

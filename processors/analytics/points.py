@@ -9,8 +9,9 @@ the epoch, value); the event's Kafka key stays the partitioning key, so a series
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from schemas.analytics.events import MetricPoint, MetricPointsSubmitted
+from schemas.analytics.events import MAX_BATCH, MetricPoint, MetricPointsSubmitted
 from schemas.analytics.series import camera_series, device_series, ingress_series, interface_series, valid_key
 from schemas.catalog import REGISTRY
 from schemas.devices.cameras import CameraStreamChecked
@@ -22,19 +23,42 @@ Point = tuple[str, float, float]
 SOURCE = "processors.analytics"
 
 
-def reading_point(event: Envelope) -> Envelope | None:
-    """A submitted ingress reading as a point of its node's ingress level series (a MetricPointsSubmitted for
-    `analytics.points`, its id derived from the reading's event, so a redelivery repeats it); None for other events.
-    Sent by the `ingress-limits` agent, the one agent reading `ingress.readings` (processors/ingress/agents.py)."""
-    if not isinstance(event.data, IngressReadingSubmitted):
-        return None
-    reading = event.data.reading
-    payload = MetricPointsSubmitted(series=ingress_series(reading.node_id),
-                                    points=(MetricPoint(t=event.occurred_at, value=reading.level_dbmv),))
+def reading_points(events: Sequence[Envelope]) -> list[Envelope]:
+    """The submitted ingress readings among `events` as points of their nodes' ingress level series: one
+    MetricPointsSubmitted per run of a node's readings in arrival order whose times strictly increase (a reading
+    not after the one before it starts a new run), for `analytics.points`. The analytics agent folds every series
+    point by point in arrival order, so how a batch is cut changes which event carries a point, never what the point
+    scores, and a batch folded twice folds nothing twice (a series refuses repeated times). Each event's id comes
+    from its first and last readings (a one-reading run: from that reading alone), so a redelivery cut the same way
+    repeats it. Sent by the `ingress-limits` agent, the one agent reading `ingress.readings`
+    (processors/ingress/agents.py)."""
+    runs: dict[str, list[tuple[Envelope, IngressReadingSubmitted]]] = {}
+    done: list[list[tuple[Envelope, IngressReadingSubmitted]]] = []
+    for event in events:
+        if not isinstance(event.data, IngressReadingSubmitted):
+            continue
+        series = ingress_series(event.data.reading.node_id)
+        run = runs.get(series)
+        if run is not None and (event.occurred_at <= run[-1][0].occurred_at or len(run) >= MAX_BATCH):
+            done.append(run)
+            run = None
+        if run is None:
+            run = runs[series] = []
+        run.append((event, event.data))
+    done.extend(runs.values())
+    return [_run_event(run) for run in done]
+
+
+def _run_event(run: list[tuple[Envelope, IngressReadingSubmitted]]) -> Envelope:
+    (first, reading), (last, last_reading) = run[0], run[-1]
+    series = ingress_series(reading.reading.node_id)
+    payload = MetricPointsSubmitted(series=series, points=tuple(MetricPoint(t=e.occurred_at, value=r.reading.level_dbmv)
+                                                                for e, r in run))
     name = REGISTRY.of(MetricPointsSubmitted).name
-    return REGISTRY.event(payload, event_id=derived_event_id(event.event_id, f"{name}:{event.data.reading_id}"),
-                          occurred_at=event.occurred_at, source=SOURCE, subject=payload.series,
-                          causation_id=event.event_id, correlation_id=event.correlation_id)
+    about = f"{name}:{reading.reading_id}" + (f"..{last_reading.reading_id}" if len(run) > 1 else "")
+    return REGISTRY.event(payload, event_id=derived_event_id(first.event_id, about), occurred_at=last.occurred_at,
+                          source=SOURCE, subject=series, causation_id=first.event_id,
+                          correlation_id=first.correlation_id if len(run) == 1 else None)
 
 
 def points_of(data: Payload) -> list[Point]:
