@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,9 @@ class BenchStack:
     postmaster: int  # this run's database server
     pids: dict[str, int] = field(default_factory=dict)  # component name -> pid, the broker's included
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    died: str | None = None  # set by the watchdog: which component exited, how, and its log's last lines
+    watched: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # the components meant to be running
+    watchdog: threading.Thread | None = None
 
     def start(self, *names: str) -> None:
         """Start components (processors, projections, api, ...) as child processes of this bench."""
@@ -43,6 +48,29 @@ class BenchStack:
                                          stderr=subprocess.STDOUT, start_new_session=True)
             self.children.append(child)
             self.pids[name] = child.pid
+            self.watched[name] = child
+        if self.watchdog is None or not self.watchdog.is_alive():
+            self.watchdog = threading.Thread(target=self._watch, daemon=True, name="bench-watchdog")
+            self.watchdog.start()
+
+    def stop_components(self) -> None:
+        """Stop every component started (the watchdog first stops watching them)."""
+        self.watched.clear()
+        stop_children(self.children)
+        self.children.clear()
+
+    def _watch(self) -> None:
+        """A component that exits while the bench runs ends the bench at once (SIGINT to the main thread,
+        turned into ComponentExited by bench_stack): otherwise a drain waits out its whole timeout for a process
+        that is gone, and a bench must finish."""
+        while self.watched and self.died is None:
+            for name, child in list(self.watched.items()):
+                if child.poll() is not None and self.watched.get(name) is child:
+                    log = (self.root / "logs" / f"{name}.log").read_text(errors="replace").strip().splitlines()
+                    self.died = f"{name} exited with {child.returncode}; its log ends: " + " | ".join(log[-3:])
+                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # wakes a sleep too
+                    return
+            time.sleep(0.5)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -91,10 +119,18 @@ def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
     try:
         asyncio.run(prepare(settings))
         yield stack
+    except KeyboardInterrupt:
+        if stack.died is None:
+            raise
+        raise ComponentExited(f"{stack.died} (logs in {root / 'logs'})") from None
     finally:
-        stop_children(stack.children)
+        stack.stop_components()
         broker.stop()
         database.stop()
+
+
+class ComponentExited(RuntimeError):
+    """A component of the bench's stack exited while the bench ran."""
 
 
 class Retries:

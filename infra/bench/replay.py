@@ -11,7 +11,7 @@ import resource
 import statistics
 from typing import Any
 
-from infra.bench.harness import bench_stack, drained, report, stop_children
+from infra.bench.harness import bench_stack, drained, report
 from infra.bench.pipeline import payloads, produce, replay_command, wait_committed
 from schemas.topics import INGRESS_READINGS
 
@@ -28,8 +28,7 @@ def run_replay_bench(events: int, runs: int, json_only: bool, workers: int | Non
         asyncio.run(produce(settings.kafka_bootstrap_servers, INGRESS_READINGS, payloads(events)))
         asyncio.run(wait_committed(settings))
         asyncio.run(drained(settings, timeout=900))
-        stop_children(stack.children)  # the replay alone: the live projection would only wait at the swap
-        stack.children.clear()
+        stack.stop_components()  # the replay alone: the live projection would only wait at the swap
         rates, cpu = [], []
         for _ in range(runs):
             before, waited = stack.cpu_seconds(), children_cpu()
