@@ -3,7 +3,9 @@
 - raw_produce_eps: aiokafka producing the same encoded payloads to a plain topic (the ceiling);
 - e2e_eps: producer -> Faust processor -> projections, until every reading and every verdict is committed;
 - freshness_p50_ms / p99_ms: at a fixed 2,000 events/s, produce -> visible in the ingress read model;
-- replay_eps: `opsledger replay ingress` rebuilding the ingress projection from the log (its own timing).
+- replay_eps: `opsledger replay ingress` rebuilding the ingress projection from the log (its own timing);
+- records_per_reading: every record on the broker (derived events, changelogs, internal topics) per reading sent,
+  once all is drained, with each topic's share: what one reading costs the broker and every consumer after it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from infra import kafka_clients
 from infra.bench.harness import bench_stack, drained, percentile, report
 from infra.kafka import end_offsets
 from infra.settings import Settings
+from infra.topics import internal_topics, platform_topics
 from producers.ingress.commands import submit_reading
 from schemas.catalog import REGISTRY
 from schemas.ingress.events import IngressReading, InstallPhase, SplitPlan, TestPoint
@@ -152,6 +155,15 @@ def replay_command(env: dict[str, str], workers: int | None = None) -> tuple[int
     return int(found[1].replace(",", "")), float(found[2])
 
 
+async def records_per_reading(settings: Settings, readings: int) -> dict[str, float]:
+    """Records on each topic that has any, per reading sent (the raw ceiling's own topic left out)."""
+    names = (*platform_topics(settings.processor_id), *internal_topics(settings.processor_id))
+    counts: dict[str, int] = {}
+    for tp, end in (await end_offsets(settings.kafka_bootstrap_servers, names)).items():
+        counts[tp.topic] = counts.get(tp.topic, 0) + end
+    return {topic: round(count / readings, 3) for topic, count in sorted(counts.items()) if count}
+
+
 def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
                        fresh_seconds: float = 10.0) -> dict[str, Any]:
     with bench_stack("pipeline") as stack:
@@ -169,6 +181,7 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
         spent = {name: after - before[name] for name, after in stack.cpu_seconds().items()}
         latencies = asyncio.run(freshness(settings, payloads(int(rate * fresh_seconds), seed=5), rate))
         asyncio.run(drained(settings, timeout=900))  # the replay starts on a quiet stack: the analytics of the
+        per_topic = asyncio.run(records_per_reading(settings, events + len(warm) + int(rate * fresh_seconds)))
         replayed_events, replay_seconds = replay_command(stack.env)  # freshness phase's readings drain first
         result = {
             "events": events,
@@ -186,6 +199,8 @@ def run_pipeline_bench(events: int, json_only: bool, rate: float = 2000.0,
             "freshness_mean_ms": round(statistics.fmean(latencies) * 1000, 1),
             "replay_events": replayed_events,
             "replay_eps": round(replayed_events / replay_seconds),
+            "records_per_reading": round(sum(per_topic.values()), 3),
+            "records_per_reading_by_topic": per_topic,
             "cpus": os.cpu_count(),
         }
         return report(result, stack.root, json_only)
