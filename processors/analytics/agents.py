@@ -115,7 +115,8 @@ class AnalyticsAgents:
                 self.due.setdefault(source, set()).add(key)
         if not outcomes:
             return  # folded in before (a redelivery): what it led to was sent then
-        submission = value.event_id if isinstance(value.data, MetricPointsSubmitted) else None
+        from_client = isinstance(value.data, MetricPointsSubmitted) and value.data.from_client
+        submission = value.event_id if from_client else None  # a client may wait for its verdict
         for about, payload in derived(outcomes, threshold=self.config.capacity_threshold, horizon_h=self.horizon_h,
                                       submission=submission):
             await self.send(payload, value, about)

@@ -33,8 +33,8 @@ def derived(outcomes: dict[str, Outcome], *, threshold: float, horizon_h: int, s
             ) -> list[tuple[str, Payload]]:
     """(what the event is about, the event) for every event the outcomes of one input call for, in a fixed order:
     scores, rollups, then per series its anomalies and forecast. The first element names the event in its id.
-    `submission`: the input was a submitted batch (its verdict is then always said, even when every point was
-    refused)."""
+    `submission`: the input was an ML client's batch (its verdict is then always said, even when every point was
+    refused: the client may be waiting for it)."""
     scored = [scored_point(series, s) for series, out in outcomes.items() for s in out.scored]
     buckets = [bucket_of(series, b) for series, out in outcomes.items() for b in out.buckets]
     late = {series: out.late for series, out in outcomes.items() if out.late}

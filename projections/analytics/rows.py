@@ -79,7 +79,7 @@ class Rows:
                                    data.threshold, data.current, data.slope_per_day, data.season, data.hours_until,
                                    data.hours_until_pessimistic, data.history_hours, points, data.request_id,
                                    envelope.event_id))
-        elif isinstance(data, MetricPointsSubmitted):
+        elif isinstance(data, MetricPointsSubmitted) and data.from_client:  # a client may wait for its verdict
             self.submissions.append((envelope.event_id, series_id(data.series), len(data.points), record.partition,
                                      record.offset, envelope.recorded_at))
         submission = getattr(data, "submission", None)

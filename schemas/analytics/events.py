@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from schemas.analytics.series import SeriesKey
+from schemas.analytics.series import ML_PREFIX, SeriesKey
 from schemas.envelope import Payload
 
 MAX_BATCH = 10_000
@@ -30,6 +30,11 @@ class MetricPointsSubmitted(Payload):
 
     series: SeriesKey
     points: tuple[MetricPoint, ...] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @property
+    def from_client(self) -> bool:
+        """An ML client's upload (its series under `ml/`): the client may wait for the verdict on it."""
+        return self.series.startswith(ML_PREFIX)
 
     @field_validator("points")
     @classmethod
@@ -59,7 +64,8 @@ class MetricPointsScored(Payload):
     """Every point of one input event, scored (keyed like the input: by device, camera or series)."""
 
     points: tuple[ScoredPoint, ...] = Field(min_length=1)
-    submission: uuid.UUID | None = Field(default=None, description="the MetricPointsSubmitted event scored, if any")
+    submission: uuid.UUID | None = Field(default=None,
+                                         description="the ML client's MetricPointsSubmitted event scored, if any")
 
 
 class RollupBucket(Payload):
@@ -84,7 +90,8 @@ class MetricRollupsClosed(Payload):
     buckets: tuple[RollupBucket, ...] = Field(default=())
     late: dict[SeriesKey, int] = Field(default_factory=dict)
     duplicates: dict[SeriesKey, int] = Field(default_factory=dict)
-    submission: uuid.UUID | None = Field(default=None, description="the MetricPointsSubmitted event folded, if any")
+    submission: uuid.UUID | None = Field(default=None,
+                                         description="the ML client's MetricPointsSubmitted event folded, if any")
 
 
 class AnomalyDetected(Payload):
