@@ -29,8 +29,9 @@ def reading_points(events: Sequence[Envelope]) -> list[Envelope]:
     not after the one before it starts a new run), for `analytics.points`. The analytics agent folds every series
     point by point in arrival order, so how a batch is cut changes which event carries a point, never what the point
     scores, and a batch folded twice folds nothing twice (a series refuses repeated times). Each event's id comes
-    from its first and last readings (a one-reading run: from that reading alone), so a redelivery cut the same way
-    repeats it. Sent by the `ingress-limits` agent, the one agent reading `ingress.readings`
+    from all its readings' events, so a redelivery cut the same way repeats it and a run of other readings gets
+    another id (a run's first and last alone would not do: a reading from another partition can fall between them
+    in a redelivery). Sent by the `ingress-limits` agent, the one agent reading `ingress.readings`
     (processors/ingress/agents.py)."""
     runs: dict[str, list[tuple[Envelope, IngressReadingSubmitted]]] = {}
     done: list[list[tuple[Envelope, IngressReadingSubmitted]]] = []
@@ -50,12 +51,12 @@ def reading_points(events: Sequence[Envelope]) -> list[Envelope]:
 
 
 def _run_event(run: list[tuple[Envelope, IngressReadingSubmitted]]) -> Envelope:
-    (first, reading), (last, last_reading) = run[0], run[-1]
+    (first, reading), (last, _) = run[0], run[-1]
     series = ingress_series(reading.reading.node_id)
     payload = MetricPointsSubmitted(series=series, points=tuple(MetricPoint(t=e.occurred_at, value=r.reading.level_dbmv)
                                                                 for e, r in run))
     name = REGISTRY.of(MetricPointsSubmitted).name
-    about = f"{name}:{reading.reading_id}" + (f"..{last_reading.reading_id}" if len(run) > 1 else "")
+    about = f"{name}:" + "+".join(str(e.event_id) for e, _ in run)  # every reading's event: one id, one content
     return REGISTRY.event(payload, event_id=derived_event_id(first.event_id, about), occurred_at=last.occurred_at,
                           source=SOURCE, subject=series, causation_id=first.event_id,
                           correlation_id=first.correlation_id if len(run) == 1 else None)

@@ -49,6 +49,15 @@ def test_a_batch_gives_one_event_per_node_in_arrival_order() -> None:
     assert [p.event_id for p in reading_points(batch)] == [p.event_id for p in points]
 
 
+def test_runs_with_the_same_ends_and_other_readings_between_have_other_ids() -> None:
+    """A redelivery can bring a reading from another partition between a run's first and last: another content, so
+    another id (one id names one fact)."""
+    first, middle, last = submitted("A", 1, 0), submitted("A", 2, 5), submitted("A", 3, 9)
+    [short] = reading_points([first, last])
+    [full] = reading_points([first, middle, last])
+    assert levels(short) != levels(full) and short.event_id != full.event_id
+
+
 def test_a_reading_not_after_the_one_before_starts_a_new_run_so_the_order_folded_is_the_order_arrived() -> None:
     batch = [submitted("A", 1, 10), submitted("A", 2, 20), submitted("A", 3, 15), submitted("A", 4, 15),
              submitted("A", 5, 30)]
