@@ -60,8 +60,8 @@ class BenchStack:
         self.children.clear()
 
     def _watch(self) -> None:
-        """A component that exits while the bench runs ends the bench at once (SIGINT to the main thread,
-        turned into ComponentExited by bench_stack): otherwise a drain waits out its whole timeout for a process
+        """A component that exits while the bench runs ends the bench at once (SIGINT to the main thread, whose
+        handler bench_stack set raises ComponentExited): otherwise a drain waits out its whole timeout for a process
         that is gone, and a bench must finish."""
         while self.watched and self.died is None:
             for name, child in list(self.watched.items()):
@@ -116,14 +116,18 @@ def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
                                         "OPSLEDGER_DATA_DIR": str(root)})
     postmaster = int((root / "pg" / "postmaster.pid").read_text().split()[0])
     stack = BenchStack(root, settings, full_env, postmaster, pids={"broker": broker.process.pid})
+
+    def interrupted(signum: int, frame: Any) -> None:
+        if stack.died is not None:
+            raise ComponentExited(f"{stack.died} (logs in {root / 'logs'})")
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)  # ours, whatever handler the process had
     try:
         asyncio.run(prepare(settings))
         yield stack
-    except KeyboardInterrupt:
-        if stack.died is None:
-            raise
-        raise ComponentExited(f"{stack.died} (logs in {root / 'logs'})") from None
     finally:
+        signal.signal(signal.SIGINT, previous)
         stack.stop_components()
         broker.stop()
         database.stop()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 import pytest
@@ -11,16 +12,24 @@ import pytest
 from infra.bench.harness import ComponentExited, bench_stack
 
 
-@pytest.mark.parametrize("waiting", ["sleeping", "in an event loop"])
+@pytest.mark.parametrize("waiting", ["sleeping", "in an event loop", "with a SIGINT handler that ignores it"])
 def test_a_component_that_exits_ends_the_bench_at_once_naming_it(waiting: str) -> None:
     started = time.monotonic()
-    with pytest.raises(ComponentExited, match=r"no-such-component exited with 2; its log ends: .*No such command"):
-        with bench_stack("harness") as stack:
-            stack.start("no-such-component")
-            if waiting == "sleeping":
-                time.sleep(60)
-            else:
-                asyncio.run(asyncio.sleep(60))  # as a drain waits
+    before = signal.getsignal(signal.SIGINT)
+    if waiting.startswith("with"):  # what a test run before may leave (pytest's whole suite did)
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
+    installed = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(ComponentExited, match=r"no-such-component exited with 2; its log ends: .*No such command"):
+            with bench_stack("harness") as stack:
+                stack.start("no-such-component")
+                if waiting == "in an event loop":
+                    asyncio.run(asyncio.sleep(60))  # as a drain waits
+                else:
+                    time.sleep(60)
+        assert signal.getsignal(signal.SIGINT) is installed  # the bench's handler is gone again
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert time.monotonic() - started < 45
 
 
