@@ -36,12 +36,9 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
         await admin.close()
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout_s: float = 30.0) -> list[int]:
-    """The partitions of a topic, refreshing metadata until the broker knows it. Patient: a broker starting, or busy
-    (the embedded one once left a created topic out of its metadata for over 5 s), must not end a component."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    warned = False
-    while True:
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[int]:
+    """The partitions of a topic, refreshing metadata until the broker knows it."""
+    for _ in range(attempts):
         found = consumer.partitions_for_topic(topic)
         if found:
             return sorted(found)
@@ -49,13 +46,8 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str, timeout_s: float
         found = consumer.partitions_for_topic(topic)
         if found:
             return sorted(found)
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise RuntimeError(f"topic {topic} has no partitions after {timeout_s:g} s (was it created?)")
-        if not warned and left < timeout_s - 5:
-            log.warning("kafka.topic_not_in_metadata", topic=topic, waiting_s=timeout_s)
-            warned = True
         await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} has no partitions (was it created?)")
 
 
 async def end_offsets(bootstrap: str, names: Iterable[str], timeout_s: float = 5.0) -> dict[TopicPartition, int]:
