@@ -23,6 +23,7 @@ from processors.cylinders import agents as cylinders
 from processors.devices import agents as devices
 from processors.faust_patches import (
     pace_fetches,
+    use_bounded_flush,
     use_eager_drain,
     use_exact_highwaters,
     use_fenced_acks,
@@ -76,6 +77,7 @@ def create_app(settings: Settings) -> faust.App:
     use_seek_before_resume()
     use_refetch_left_out()
     use_quiet_idle()
+    use_bounded_flush()
     wire(app, settings)
     return app
 
