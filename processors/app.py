@@ -24,6 +24,7 @@ from processors.devices import agents as devices
 from processors.faust_patches import (
     pace_fetches,
     use_bounded_flush,
+    use_direct_producer,
     use_eager_drain,
     use_exact_highwaters,
     use_fenced_acks,
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> faust.App:
     use_refetch_left_out()
     use_quiet_idle()
     use_bounded_flush()
+    use_direct_producer()
     wire(app, settings)
     return app
 

@@ -208,16 +208,7 @@ def use_bounded_flush() -> bool:
     replaces (a source hash), like the copies."""
     from faust.transport.producer import ProducerBuffer
 
-    owner, name = ProducerBuffer, "flush"
-    if getattr(owner, name) is bounded_flush:
-        return True
-    if fingerprint(getattr(owner, name)) != BUFFER_FLUSH_SHA256:
-        structlog.get_logger(__name__).error(
-            "faust.bounded_flush.refused", reason="Faust's ProducerBuffer.flush is not the one the patch replaces")
-        return False
-    REPLACED[(owner, name)] = getattr(owner, name)
-    owner.flush = bounded_flush  # type: ignore[method-assign]
-    return True
+    return _replace(ProducerBuffer, "flush", bounded_flush, BUFFER_FLUSH_SHA256, "faust.bounded_flush")
 
 
 #: sha256 of faust-streaming 0.15.3's `ProducerBuffer.flush` (`await self.flush_atmost(None)`).
@@ -228,6 +219,43 @@ async def bounded_flush(self: Any) -> None:
     """Send what the buffer holds now: at least as many messages as it holds, first in first out (Faust's
     `flush_atmost` also returns when the buffer is empty, or when nothing was sent for 0.1 s, as before)."""
     await self.flush_atmost(self.size)
+
+
+def use_direct_producer() -> bool:
+    """Every `Topic.send` asks for the producer through `App.maybe_start_producer`, which mode's `stampede` wraps:
+    three `asyncio.sleep(0)` per call, so each record an agent sends goes three times to the back of the event loop's
+    queue. In `opsledger bench alerts` the alert-sources agent spent ~0.8 s of every second inside `Topic.send`
+    while its producer call took 0.1 s (BENCHMARKS.md). Once the producer has started, and outside a transaction
+    (the processors run at_least_once), the answer is always `app.producer`: hand it over at once; otherwise ask as
+    Faust does. Installed only over the exact method it replaces (a source hash)."""
+    from faust.topics import Topic
+
+    return _replace(Topic, "_get_producer", direct_producer, GET_PRODUCER_SHA256, "faust.direct_producer")
+
+
+#: sha256 of faust-streaming 0.15.3's `Topic._get_producer` (`return await self.app.maybe_start_producer()`).
+GET_PRODUCER_SHA256 = "93292ab6a147592fa3221a99517cd4e9cc9fa2e76f39fc5f441c5b5ed4a7d398"
+
+
+async def direct_producer(self: Any) -> Any:
+    app = self.app
+    if not app.in_transaction and app.producer.started:
+        return app.producer
+    return await app.maybe_start_producer()
+
+
+def _replace(owner: Any, name: str, replacement: Any, pinned: str, event: str) -> bool:
+    """Put `replacement` in place of `owner.name`, only over the very source it was written against (sha256
+    `pinned`); on any other Faust log `<event>.refused` and leave Faust alone. Idempotent."""
+    if getattr(owner, name) is replacement:
+        return True
+    if fingerprint(getattr(owner, name)) != pinned:
+        structlog.get_logger(__name__).error(
+            f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch replaces")
+        return False
+    REPLACED[(owner, name)] = getattr(owner, name)
+    setattr(owner, name, replacement)
+    return True
 
 
 def fingerprint(method: Any) -> str:
