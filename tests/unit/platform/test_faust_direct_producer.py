@@ -39,19 +39,19 @@ async def loop_turns_while(call: Any, times: int) -> int:
 @pytest.fixture
 def topic() -> Topic:
     app = faust.App("direct-producer-test", broker="kafka://127.0.0.1:1", store="memory://")
-    return app.topic("anything")
+    return app.topic("anything")  # type: ignore[return-value]
 
 
 async def test_a_started_producer_is_handed_over_without_a_turn_of_the_loop(topic: Topic) -> None:
     app = topic.app
-    app.producer._started.set()
+    app.producer._started.set()  # type: ignore[attr-defined]
     assert await direct_producer(topic) is app.producer
     assert await loop_turns_while(lambda: direct_producer(topic), 100) == 0
 
 
 async def test_fausts_own_way_yields_for_every_record(topic: Topic) -> None:
     """The reason for the patch: the same 100 calls, Faust's way, let other tasks run hundreds of times."""
-    topic.app.producer._started.set()
+    topic.app.producer._started.set()  # type: ignore[attr-defined]
     original = REPLACED.get((Topic, "_get_producer"), Topic._get_producer)
     assert await loop_turns_while(lambda: original(topic), 100) >= 200
 
