@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,7 +103,8 @@ class BenchStack:
 @contextmanager
 def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
     """Broker and database on a temp directory of their own, migrated, topics created; the caller starts the
-    components it measures (BenchStack.start). All stopped at exit; the directory (logs) is left on disk."""
+    components it measures (BenchStack.start). All stopped at exit; the logs are left on disk, the database's files
+    are not (a pipeline run left 0.5-1.3 GB of them: a few dozen runs filled the disk)."""
     from infra.entry.components import prepare
 
     root = Path(tempfile.mkdtemp(prefix=f"opsledger-bench-{prefix}-"))
@@ -131,6 +133,7 @@ def bench_stack(prefix: str, **env: str) -> Iterator[BenchStack]:
         stack.stop_components()
         broker.stop()
         database.stop()
+        shutil.rmtree(root / "pg", ignore_errors=True)
 
 
 class ComponentExited(RuntimeError):
