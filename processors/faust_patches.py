@@ -216,10 +216,9 @@ BUFFER_FLUSH_SHA256 = "26fbebb124ad9c9890f19b4615585cf3eda102b61203e6aa885d3fabf
 
 
 async def bounded_flush(self: Any) -> None:
-    """Send what the buffer holds now: first in first out, so once as many messages as it holds were sent, plus one
-    for a message `_handle_pending` may be sending at the call (Faust's `flush_atmost` counts a wake-up as one sent
-    message, never more, and also returns when the buffer is empty, or when nothing was sent for 0.1 s, as before)."""
-    await self.flush_atmost(self.size + 1)
+    """Send what the buffer holds now: at least as many messages as it holds, first in first out (Faust's
+    `flush_atmost` also returns when the buffer is empty, or when nothing was sent for 0.1 s, as before)."""
+    await self.flush_atmost(self.size)
 
 
 def use_direct_producer() -> bool:
