@@ -208,7 +208,7 @@ def use_bounded_flush() -> bool:
     replaces (a source hash), like the copies."""
     from faust.transport.producer import ProducerBuffer
 
-    return _replace(ProducerBuffer, "flush", bounded_flush, BUFFER_FLUSH_SHA256, "faust.bounded_flush")
+    return install(ProducerBuffer, "flush", bounded_flush, BUFFER_FLUSH_SHA256, "faust.bounded_flush")
 
 
 #: sha256 of faust-streaming 0.15.3's `ProducerBuffer.flush` (`await self.flush_atmost(None)`).
@@ -230,7 +230,7 @@ def use_direct_producer() -> bool:
     Faust does. Installed only over the exact method it replaces (a source hash)."""
     from faust.topics import Topic
 
-    return _replace(Topic, "_get_producer", direct_producer, GET_PRODUCER_SHA256, "faust.direct_producer")
+    return install(Topic, "_get_producer", direct_producer, GET_PRODUCER_SHA256, "faust.direct_producer")
 
 
 #: sha256 of faust-streaming 0.15.3's `Topic._get_producer` (`return await self.app.maybe_start_producer()`).
@@ -242,20 +242,6 @@ async def direct_producer(self: Any) -> Any:
     if not app.in_transaction and app.producer.started:
         return app.producer
     return await app.maybe_start_producer()
-
-
-def _replace(owner: Any, name: str, replacement: Any, pinned: str, event: str) -> bool:
-    """Put `replacement` in place of `owner.name`, only over the very source it was written against (sha256
-    `pinned`); on any other Faust log `<event>.refused` and leave Faust alone. Idempotent."""
-    if getattr(owner, name) is replacement:
-        return True
-    if fingerprint(getattr(owner, name)) != pinned:
-        structlog.get_logger(__name__).error(
-            f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch replaces")
-        return False
-    REPLACED[(owner, name)] = getattr(owner, name)
-    setattr(owner, name, replacement)
-    return True
 
 
 def fingerprint(method: Any) -> str:
@@ -270,16 +256,22 @@ REPLACED: dict[tuple[Any, str], Any] = {}
 def install_copy(owner: Any, name: str, copy: Any, event: str) -> bool:
     """Put module `copy`'s annotated copy of `owner.name` in its place, only over the very source it was copied from
     (its sha256 must equal `copy.ORIGINAL_SHA256`, or `copy.ORIGINAL_SHA256[name]` where a module holds several
-    copies); on any other Faust log `<event>.refused` and leave Faust alone. Idempotent."""
-    if getattr(owner, name) is getattr(copy, name):
-        return True
+    copies). Idempotent."""
     pinned = copy.ORIGINAL_SHA256 if isinstance(copy.ORIGINAL_SHA256, str) else copy.ORIGINAL_SHA256[name]
+    return install(owner, name, getattr(copy, name), pinned, event)
+
+
+def install(owner: Any, name: str, replacement: Any, pinned: str, event: str) -> bool:
+    """Put `replacement` in place of `owner.name`, only over the very source it was written against (sha256
+    `pinned`); on any other Faust log `<event>.refused` and leave Faust alone. Idempotent."""
+    if getattr(owner, name) is replacement:
+        return True
     if fingerprint(getattr(owner, name)) != pinned:
         structlog.get_logger(__name__).error(
-            f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch copies; Faust's own "
-            f"in use (re-copy {copy.__name__} from the new Faust and update ORIGINAL_SHA256)")
+            f"{event}.refused", reason=f"Faust's {owner.__name__}.{name} is not the one the patch was written against; "
+            "Faust's own in use (re-write the patch against the new Faust and update its sha256)")
         return False
     REPLACED[(owner, name)] = getattr(owner, name)
-    setattr(owner, name, getattr(copy, name))
+    setattr(owner, name, replacement)
     structlog.get_logger(__name__).info(f"{event}.installed", method=f"{owner.__name__}.{name}")
     return True
