@@ -127,7 +127,8 @@ def check_promises(api: httpx.Client, writer: Writer, data_dir: Path) -> None:
                               env={"OPSLEDGER_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
                               capture_output=True, text=True, timeout=300)
     assert replayed.returncode == 0, replayed.stderr[-3000:]
-    assert snapshot(url) == before, "the read models differ from a rebuild from the log"
+    after = snapshot(url)
+    assert after == before, f"the read models differ from a rebuild from the log: {differences(before, after)}"
     with psycopg.connect(url) as conn:
         judged = {str(r[0]) for r in conn.execute(
             "SELECT h.event_id FROM ingress_reading_history h JOIN ingress_limit_exceeded e"
@@ -135,6 +136,17 @@ def check_promises(api: httpx.Client, writer: Writer, data_dir: Path) -> None:
     over = {event_id for event_id, level in writer.acknowledged.items() if level > -20}
     unjudged = over - judged
     assert not unjudged, f"{len(unjudged)} readings above their limit have no verdict"
+
+
+def differences(before: dict[str, list[tuple[object, ...]]], after: dict[str, list[tuple[object, ...]]]) -> str:
+    """Per table: rows only in the live read model and rows only in the rebuild (a few of each)."""
+    said = []
+    for name in TABLES:
+        live, rebuilt = {repr(row) for row in before[name]}, {repr(row) for row in after[name]}
+        if live != rebuilt:
+            said.append(f"{name}: {len(before[name])} live, {len(after[name])} rebuilt;"
+                        f" only live {sorted(live - rebuilt)[:3]}; only rebuilt {sorted(rebuilt - live)[:3]}")
+    return "; ".join(said) or "same rows, different order"
 
 
 def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
