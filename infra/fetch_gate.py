@@ -15,12 +15,6 @@ That is what makes the end offset a sound test on Tansu too, whose ListOffsets a
 offset + 1: once a fetch at position p found nothing, p is the log's end, so any batch written later starts at p or
 beyond and moves the answer past p. (On Apache Kafka the answer is the log's end itself.)
 
-While records flow, a partition that has had nothing new for `DORMANT_AFTER_S` (a topic nobody writes to just now)
-is named in a fetch only once per `DORMANT_EVERY_S`: the broker's cost of a held fetch grows with the partitions it
-names (the projections' one consumer names every topic's, ~120, while a burst writes to a handful), and a fetch that
-names only the busy ones returns the same records. The first record written to a dormant partition may wait up to
-`DORMANT_EVERY_S` more; the partitions that have records never wait.
-
 It wraps one aiokafka fetcher instance's `_proc_fetch_request` (aiokafka has no hook for it), and works from whatever
 event loop that fetcher runs on (Faust runs its consumer in a thread of its own).
 """
@@ -28,7 +22,6 @@ event loop that fetcher runs on (Faust runs its consumer in a thread of its own)
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -39,8 +32,6 @@ from aiokafka import TopicPartition
 log = structlog.get_logger(__name__)
 GATE = "_opsledger_gate"  # the fetcher attribute a gate is kept in
 LONG_QUIET_S = 10.0  # quiet this long, a gate asks every 2 x probe_ms and holds a fetch up to 2 x max_hold_s
-DORMANT_AFTER_S = 1.0  # a partition fetches found nothing in for this long is dormant...
-DORMANT_EVERY_S = 0.1  # ...and named in a busy consumer's fetch at most this often
 
 
 class FetchGate:
@@ -53,9 +44,6 @@ class FetchGate:
         self.held = self.probes = 0  # fetches held, end-offset questions asked (tests and benches read them)
         self._fetcher = fetcher
         self._empty: dict[TopicPartition, int] = {}  # partition -> the offset a fetch just found nothing at
-        self._dry: dict[TopicPartition, tuple[int, float]] = {}  # partition -> (offset, since when) fetches found
-        self._named: dict[TopicPartition, float] = {}  # nothing at; when a fetch last named the partition
-        self.thinned = 0  # partitions left out of busy fetches (tests and benches read it)
         self._send: Callable[..., Coroutine[Any, Any, bool]] = fetcher._proc_fetch_request
         fetcher._proc_fetch_request = self._proc_fetch_request
         setattr(fetcher, GATE, self)
@@ -88,11 +76,11 @@ class FetchGate:
         return gate if isinstance(gate, FetchGate) else cls(fetcher, probe_ms)
 
     async def _proc_fetch_request(self, assignment: Any, node_id: int, request: Any) -> bool:
+        if not self.holding:  # records flow: no bookkeeping on the busy path (a quiet spell's first fetch starts it)
+            self._empty.clear()
+            return await self._send(assignment, node_id, request)
         offsets = {TopicPartition(topic, partition): offset
                    for topic, partitions in request.topics for partition, offset, *_ in partitions}
-        if not self.holding:  # records flow (a quiet spell's first fetch starts the gate's bookkeeping)
-            self._empty.clear()
-            return await self._busy(assignment, node_id, request, offsets)
         if offsets and all(self._empty.get(tp) == offset for tp, offset in offsets.items()):
             try:
                 await self._hold(assignment, offsets)
@@ -106,30 +94,6 @@ class FetchGate:
             elif assignment.active and _position(assignment, tp) == offset:
                 self._empty[tp] = offset
         return has_new_data
-
-    async def _busy(self, assignment: Any, node_id: int, request: Any, offsets: dict[TopicPartition, int]) -> bool:
-        """Send the fetch without the dormant partitions not due to be named again; note which came back dry."""
-        now = time.monotonic()
-        resting = {tp for tp, offset in offsets.items() if self._dormant(tp, offset, now)}
-        if resting and len(resting) < len(offsets):
-            request = _without(request, resting)
-            self.thinned += len(resting)
-        has_new_data = await self._send(assignment, node_id, request)
-        records, named = self._fetcher._records, now
-        for tp, offset in offsets.items():
-            if tp in resting:
-                continue
-            self._named[tp] = named
-            if tp in records or not assignment.active or _position(assignment, tp) != offset:
-                self._dry.pop(tp, None)
-            elif self._dry.get(tp, (None,))[0] != offset:
-                self._dry[tp] = (offset, now)
-        return has_new_data
-
-    def _dormant(self, tp: TopicPartition, offset: int, now: float) -> bool:
-        dry = self._dry.get(tp)
-        return (dry is not None and dry[0] == offset and now - dry[1] >= DORMANT_AFTER_S
-                and now - self._named.get(tp, 0.0) < DORMANT_EVERY_S)
 
     async def _hold(self, assignment: Any, offsets: dict[TopicPartition, int]) -> None:
         self.held += 1
@@ -160,11 +124,3 @@ def _position(assignment: Any, tp: TopicPartition) -> int | None:
     if state is None or not state.has_valid_position or state.paused:
         return None
     return int(state.position)
-
-
-def _without(request: Any, left_out: set[TopicPartition]) -> Any:
-    """The same fetch request without some partitions (aiokafka reads what was asked back from the request it sent)."""
-    thinner = copy.copy(request)
-    thinner._topics = [(topic, kept) for topic, partitions in request.topics
-                       if (kept := [p for p in partitions if TopicPartition(topic, p[0]) not in left_out])]
-    return thinner

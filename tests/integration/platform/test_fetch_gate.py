@@ -11,7 +11,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from infra import kafka_clients
-from infra.fetch_gate import DORMANT_AFTER_S
 from infra.kafka import FetchPacing
 from tests.helpers.support import Backbone
 from tests.helpers.topics import topic_with, write
@@ -183,45 +182,4 @@ async def test_a_consumer_without_a_longer_idle_wait_is_never_gated(backbone: Ba
         pacing.saw(0)
         assert pacing.gate is None and not pacing.idle
     finally:
-        await consumer.stop()
-
-
-async def test_a_busy_consumer_names_a_dormant_partition_only_now_and_then(backbone: Backbone) -> None:
-    """Records flow into partition 0 of 8: after DORMANT_AFTER_S the other seven are named in about one fetch per
-    DORMANT_EVERY_S instead of every fetch, and a record written to one of them still arrives."""
-    topic = await topic_with(backbone.bootstrap, 8, [[b"first"]])
-    consumer = await consumer_of(backbone.bootstrap, topic, 8)
-    producer = kafka_clients.producer(backbone.bootstrap, linger_ms=0)
-    await producer.start()
-    try:
-        pacing = FetchPacing(consumer, busy_ms=20, idle_ms=PROBE_MS, quiet_after_s=5.0)
-        assert pacing.gate is not None
-        named: list[int] = []
-        send = pacing.gate._send  # noqa: SLF001 - the test counts what the gate lets through
-
-        async def counting(assignment: Any, node_id: int, request: Any) -> bool:
-            named.append(sum(len(partitions) for _, partitions in request.topics))
-            return await send(assignment, node_id, request)
-
-        pacing.gate._send = counting  # noqa: SLF001
-        got: list[bytes] = []
-        busy_until = time.monotonic() + DORMANT_AFTER_S + 1.5
-        count = 0
-        while time.monotonic() < busy_until:
-            await producer.send_and_wait(topic, b"%d" % count, partition=0)
-            count += 1
-            got += await drain(consumer, pacing, 1, timeout_s=0.2)
-        later = named[len(named) // 2:]  # the second half: well past DORMANT_AFTER_S
-        full = sum(1 for n in later if n == 8)
-        assert later and sum(1 for n in later if n == 1) > full, named
-        assert pacing.gate.thinned > 0
-        written = time.monotonic()
-        await producer.send_and_wait(topic, b"dormant", partition=5)
-        while b"dormant" not in got and time.monotonic() - written < 5:
-            await producer.send_and_wait(topic, b"more", partition=0)
-            got += await drain(consumer, pacing, 1, timeout_s=0.2)
-        assert b"dormant" in got
-        assert time.monotonic() - written < 1.0
-    finally:
-        await producer.stop()
         await consumer.stop()
