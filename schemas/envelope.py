@@ -73,7 +73,7 @@ class Payload(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # After validation, not before: a before-validator made pydantic-core hand every payload (every nested point of
-    # a batch too) to Python as a dict and validate it in Python mode, a third of a decode (BENCHMARKS.md). Input
+    # a batch too) to Python as a dict and validate it in Python mode, up to half of a decode (BENCHMARKS.md). Input
     # text either reaches the model as text (checked here) or fails validation, so both refuse the same inputs.
     @model_validator(mode="after")
     def _no_nul(self, info: ValidationInfo) -> Any:

@@ -1,6 +1,7 @@
 """The schema's checks that run in pydantic-core (no call into Python per value) refuse exactly what the Python
 validators they replaced refused: a JSON number that is not a string or a boolean, no NUL character in any text of a
-payload however deep, a series key that is 1 to 16 segments (BENCHMARKS.md: these validators were half of a decode).
+payload however deep, a series key that is 1 to 16 segments (BENCHMARKS.md: these validators were up to half of a
+decode).
 """
 
 from __future__ import annotations
