@@ -74,8 +74,10 @@ class Component:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    log_start: int = 0  # where this run's output begins in the log (a restarted component appends)
 
     def start(self) -> Component:
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "infra.entry.cli", *self.args], env=self.env,
                                             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,6 +103,14 @@ class Component:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def this_run(self) -> str:
+        """The log since the last start."""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
+            return f.read().decode(errors="replace")
 
 
 @dataclass
@@ -175,9 +185,22 @@ def running_stack(backbone: Backbone, data_dir: Path, names: tuple[str, ...] = (
             wait_until(healthy, timeout=180, what="the API to answer /healthz")  # slow on a loaded 2-core box
             stack.admin = ensure_admin(backbone)
             assert stack.admin_token
+        if "projections" in names:
+            wait_until(lambda: projections_assigned(stack.components["projections"]), timeout=180,
+                       what="every projection to take its partitions")
         yield stack
     finally:
         stack.stop_all()
+
+
+def projections_assigned(component: Component) -> bool:
+    """Whether every projection of a default `projections` process has taken its partitions. Until then a write
+    made with ?wait=true can time out (504, as designed) on a loaded box where the stack is still starting."""
+    from projections.catalog import all_projections
+
+    if not component.alive():
+        raise AssertionError("projections exited:\n" + component.log()[-3000:])
+    return component.this_run().count("projection.assigned") >= len(all_projections("opsledger-processors"))
 
 
 class AdminAuth(httpx.Auth):
