@@ -37,12 +37,18 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int, r
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str, attempts: int = 50) -> list[int]:
-    """The partitions of a topic, refreshing metadata until the broker knows it."""
+    """The partitions of a topic, refreshing metadata until the broker knows it.
+
+    The topic is tracked first: once a consumer is assigned partitions, aiokafka asks the broker for the metadata of
+    the assigned topics only and forgets every other topic's, so a refresh alone would never bring this one back
+    (one fetching consumer serves every projection of a process, and they take their partitions one by one)."""
+    client = consumer._client  # noqa: SLF001 - aiokafka has no public call for either
     for _ in range(attempts):
         found = consumer.partitions_for_topic(topic)
         if found:
             return sorted(found)
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call for this
+        client.add_topic(topic)
+        await client.force_metadata_update()
         found = consumer.partitions_for_topic(topic)
         if found:
             return sorted(found)
